@@ -1,0 +1,84 @@
+import CLibGit2
+import Foundation
+
+extension Repository {
+    /// Fetches from a repository on this machine without copying a single object.
+    ///
+    /// libgit2's local transport builds and indexes a pack even for one new commit, which costs hundreds of
+    /// milliseconds on a large repository. A push to a bare repository on the same machine is the commonest way a
+    /// deploy starts, so instead the source's object directory becomes an alternate of this one (as
+    /// `git clone --shared` does) and only the refs are copied.
+    ///
+    /// Returns nil when some wanted object still cannot be read, for example when the source lost objects or keeps
+    /// them somewhere its alternates do not say; the caller then falls back to a real fetch.
+    func fetchInPlace(from path: String, refspecs: [String], prune: Bool) throws(GitError) -> [RefUpdate]? {
+        let source = try Repository(at: path)
+        let sourceObjects = URL(fileURLWithPath: source.commonDirectory).appendingPathComponent("objects")
+            .standardizedFileURL.path
+        try addAlternate(objectDirectory: sourceObjects)
+
+        let specs = try refspecs.map { (text) throws(GitError) in try Refspec(text) }
+        var wanted: [String: (target: OID, spec: Refspec)] = [:]
+        for reference in try source.references(matching: "refs/*") {
+            for spec in specs where spec.matchesSource(reference.name) {
+                wanted[try spec.destination(for: reference.name)] = (reference.target, spec)
+            }
+        }
+        for (_, want) in wanted where !contains(want.target) {
+            return nil
+        }
+
+        var current: [String: OID] = [:]
+        for reference in try references(matching: "refs/*")
+        where specs.contains(where: { $0.matchesDestination(reference.name) }) {
+            current[reference.name] = reference.target
+        }
+
+        var updates: [RefUpdate] = []
+        for (name, want) in wanted.sorted(by: { $0.key < $1.key }) where current[name] != want.target {
+            let old = current[name]
+            if let old, !want.spec.isForced, !isDescendant(want.target, of: old) {
+                continue  // a refspec without '+' refuses a non-fast-forward, as git fetch does
+            }
+            try setReference(name, to: want.target, message: "slipway: fetch in place from \(path)")
+            updates.append(RefUpdate(name: name, old: old, new: want.target))
+        }
+        if prune {
+            for (name, old) in current.sorted(by: { $0.key < $1.key }) where wanted[name] == nil {
+                try deleteReference(name)
+                updates.append(RefUpdate(name: name, old: old, new: nil))
+            }
+        }
+        return updates
+    }
+
+    /// Adds `objectDirectory` to `objects/info/alternates` (once) and to the open object database.
+    private func addAlternate(objectDirectory: String) throws(GitError) {
+        let info = URL(fileURLWithPath: gitDirectory).appendingPathComponent("objects/info")
+        let file = info.appendingPathComponent("alternates")
+        let existing = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        if existing.split(separator: "\n").contains(Substring(objectDirectory)) {
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: info, withIntermediateDirectories: true)
+            let separator = existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n"
+            try Data((existing + separator + objectDirectory + "\n").utf8).write(to: file, options: .atomic)
+        } catch {
+            throw GitError(code: .generic, message: "cannot write \(file.path): \(error)", function: "addAlternate")
+        }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
+        defer { git_odb_free(odb) }
+        try check(git_odb_add_disk_alternate(odb, objectDirectory), "git_odb_add_disk_alternate")
+    }
+
+    /// True when `commit` has `ancestor` in its history.
+    public func isDescendant(_ commit: OID, of ancestor: OID) -> Bool {
+        var descendant = commit.raw
+        var base = ancestor.raw
+        let rc = git_graph_descendant_of(pointer, &descendant, &base)
+        if rc < 0 { git_error_clear() }
+        return rc == 1
+    }
+}

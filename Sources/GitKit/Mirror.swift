@@ -1,0 +1,136 @@
+import CLibGit2
+import Foundation
+
+/// One reference that a fetch moved. `old` is nil for a new ref; `new` is nil for a pruned one.
+public struct RefUpdate: Sendable, Hashable {
+    public let name: String
+    public let old: OID?
+    public let new: OID?
+
+    public init(name: String, old: OID?, new: OID?) {
+        self.name = name
+        self.old = old
+        self.new = new
+    }
+}
+
+/// How to fetch.
+public struct FetchOptions: Sendable {
+    /// Refspecs such as `+refs/heads/*:refs/heads/*`. Empty means the remote's configured ones.
+    public var refspecs: [String]
+    /// Delete local refs whose source ref no longer exists.
+    public var prune: Bool
+    public var credentials: Credentials
+    /// For a remote on this machine, read its objects in place (through an alternate object database) instead of
+    /// copying them through libgit2's transport. A real fetch remains the fallback when an object cannot be read.
+    public var readLocalObjectsInPlace: Bool
+
+    public init(
+        refspecs: [String] = [], prune: Bool = true, credentials: Credentials = .none,
+        readLocalObjectsInPlace: Bool = true
+    ) {
+        self.refspecs = refspecs
+        self.prune = prune
+        self.credentials = credentials
+        self.readLocalObjectsInPlace = readLocalObjectsInPlace
+    }
+}
+
+extension Repository {
+    /// The refspecs a deploy mirror follows: every branch and every tag, forced, as `git clone --mirror` would,
+    /// but without forge-private refs such as `refs/pull/*`.
+    public static let mirrorRefspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+
+    /// Creates a bare repository at `path` whose remote `origin` is `url`, ready for `fetch`. It fetches nothing yet.
+    public static func createMirror(
+        at path: String, of url: String, refspecs: [String] = mirrorRefspecs
+    ) throws(GitError) -> Repository {
+        let repository = try createBare(at: path)
+        var remote: OpaquePointer?
+        try check(git_remote_create_with_fetchspec(&remote, repository.pointer, "origin", url, refspecs[0]),
+                  "git_remote_create_with_fetchspec")
+        git_remote_free(remote)
+        for spec in refspecs.dropFirst() {
+            try check(git_remote_add_fetch(repository.pointer, "origin", spec), "git_remote_add_fetch")
+        }
+        return repository
+    }
+
+    /// The URL of the remote `name`, or nil when there is no such remote.
+    public func remoteURL(_ name: String = "origin") -> String? {
+        var remote: OpaquePointer?
+        guard git_remote_lookup(&remote, pointer, name) == 0 else {
+            git_error_clear()
+            return nil
+        }
+        defer { git_remote_free(remote) }
+        return git_remote_url(remote).map { String(lenientCString: $0) }
+    }
+
+    /// Points the remote `name` at a new URL.
+    public func setRemoteURL(_ url: String, for name: String = "origin") throws(GitError) {
+        try check(git_remote_set_url(pointer, name, url), "git_remote_set_url")
+    }
+
+    /// Fetches from the remote `name` and returns every ref that moved.
+    public func fetch(remote name: String = "origin", options: FetchOptions = FetchOptions()) throws(GitError)
+        -> [RefUpdate]
+    {
+        guard let url = remoteURL(name) else {
+            throw GitError(code: .notFound, message: "no remote named '\(name)'", function: "fetch")
+        }
+        let refspecs = options.refspecs.isEmpty ? try configuredRefspecs(remote: name) : options.refspecs
+        if options.readLocalObjectsInPlace, case .local(let path) = RemoteLocation(url),
+            let updates = try fetchInPlace(from: path, refspecs: refspecs, prune: options.prune)
+        {
+            return updates
+        }
+        return try fetchThroughTransport(remote: name, refspecs: refspecs, options: options)
+    }
+
+    private func configuredRefspecs(remote name: String) throws(GitError) -> [String] {
+        var remote: OpaquePointer?
+        try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
+        defer { git_remote_free(remote) }
+        var specs = git_strarray()
+        try check(git_remote_get_fetch_refspecs(&specs, remote), "git_remote_get_fetch_refspecs")
+        defer { git_strarray_dispose(&specs) }
+        return (0..<specs.count).map { String(lenientCString: specs.strings[$0]) }
+    }
+
+    private func fetchThroughTransport(remote name: String, refspecs: [String], options: FetchOptions)
+        throws(GitError) -> [RefUpdate]
+    {
+        var remote: OpaquePointer?
+        try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
+        defer { git_remote_free(remote) }
+        let state = RemoteCallbackState(credentials: options.credentials)
+        try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) in
+            var fetchOptions = git_fetch_options()
+            try check(git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
+            fetchOptions.callbacks = callbacks
+            fetchOptions.prune = options.prune ? GIT_FETCH_PRUNE : GIT_FETCH_NO_PRUNE
+            fetchOptions.update_fetchhead = 0
+            // The refspecs name every tag we want; automatic tag following would only add a second negotiation.
+            fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+            try withStringArray(refspecs) { (specs: inout git_strarray) throws(GitError) in
+                try check(git_remote_fetch(remote, &specs, &fetchOptions, "slipway: fetch"), "git_remote_fetch")
+            }
+        }
+        return state.updates
+    }
+}
+
+/// Lends libgit2 a `git_strarray` of copies of `strings` for the length of `body`.
+@discardableResult
+func withStringArray<T>(_ strings: [String], _ body: (inout git_strarray) throws(GitError) -> T) throws(GitError)
+    -> T
+{
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers = copies
+    return try pointers.withUnsafeMutableBufferPointer { (buffer) throws(GitError) -> T in
+        var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+        return try body(&array)
+    }
+}

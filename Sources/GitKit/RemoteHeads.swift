@@ -1,0 +1,30 @@
+import CLibGit2
+
+extension Repository {
+    /// Lists the refs a remote advertises, as `git ls-remote` does, without fetching anything and without a local
+    /// repository: the cheap check a poller makes before deciding to fetch. Peeled tag entries (`^{}`) are left out,
+    /// and a symbolic `HEAD` is reported with the commit it points at.
+    public static func listRemoteHeads(url: String, credentials: Credentials = .none) throws(GitError) -> [Reference] {
+        LibGit2.ensureInitialized()
+        var remote: OpaquePointer?
+        try check(git_remote_create_detached(&remote, url), "git_remote_create_detached")
+        defer { git_remote_free(remote) }
+        let state = RemoteCallbackState(credentials: credentials)
+        return try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) -> [Reference] in
+            try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "git_remote_connect")
+            defer { git_remote_disconnect(remote) }
+            var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+            var count = 0
+            try check(git_remote_ls(&heads, &count, remote), "git_remote_ls")
+            var result: [Reference] = []
+            result.reserveCapacity(count)
+            for index in 0..<count {
+                guard let head = heads?[index]?.pointee else { continue }
+                let name = String(lenientCString: head.name)
+                if name.hasSuffix("^{}") { continue }
+                result.append(Reference(name: name, target: OID(head.oid)))
+            }
+            return result
+        }
+    }
+}

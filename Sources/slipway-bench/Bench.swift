@@ -1,0 +1,7 @@
+import ArgumentParser
+import GitKit
+
+@main
+struct Bench: AsyncParsableCommand {
+    func run() async throws {}
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GitKit
+import TestSupport
+import Testing
+
+@Suite struct FetchTests {
+    /// A bare "server" repository fed by a working clone, as a forge or a push target would be.
+    struct Origin {
+        let scratch = ScratchDirectory()
+        let work: WorkingRepository
+        var bare: String { scratch("origin.git") }
+
+        init() throws {
+            work = try WorkingRepository(at: scratch("work"))
+            try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("origin.git")])
+            try work.git("remote", "add", "origin", scratch("origin.git"))
+        }
+
+        @discardableResult
+        func push(_ message: String, files: [String: String], force: Bool = false) throws -> String {
+            let sha = try work.commit(message, files: files)
+            try work.git("push", "-q", force ? "--force" : "--no-force", "origin", "main")
+            return sha
+        }
+    }
+
+    static let modes: [Bool] = [true, false]
+
+    @Test(arguments: modes)
+    func fetchesNewCommitsFromALocalRemote(inPlace: Bool) throws {
+        let origin = try Origin()
+        let first = try origin.push("first", files: ["a": "1"])
+        let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: origin.bare)
+        let options = FetchOptions(readLocalObjectsInPlace: inPlace)
+
+        let initial = try mirror.fetch(options: options)
+        #expect(initial == [RefUpdate(name: "refs/heads/main", old: nil, new: OID(hex: first))])
+        #expect(try mirror.resolve("main").hex == first)
+
+        #expect(try mirror.fetch(options: options).isEmpty, "nothing moved, nothing reported")
+
+        let second = try origin.push("second", files: ["a": "2"])
+        try GitCLI.run(["tag", "v2"], in: origin.work.path)
+        try origin.work.git("push", "-q", "origin", "v2")
+        let updates = try mirror.fetch(options: options)
+        #expect(
+            Set(updates) == [
+                RefUpdate(name: "refs/heads/main", old: OID(hex: first), new: OID(hex: second)),
+                RefUpdate(name: "refs/tags/v2", old: nil, new: OID(hex: second)),
+            ])
+        let commit = try mirror.commit(try mirror.resolve("main"))
+        #expect(commit.summary == "second")
+        try mirror.export(commit.oid, to: origin.scratch("out-\(inPlace)"))
+        #expect(try String(contentsOfFile: origin.scratch("out-\(inPlace)/a"), encoding: .utf8) == "2")
+        // The mirror is a repository git itself can read.
+        #expect(try GitCLI.run(["rev-parse", "main"], in: origin.scratch("mirror.git")) == second)
+        // Reading in place copies no object at all; a transport fetch writes packs.
+        #expect(packCount(origin.scratch("mirror.git")) == (inPlace ? 0 : 2))
+    }
+
+    @Test(arguments: modes)
+    func fetchesAfterAForcePushAndPrunesDeletedBranches(inPlace: Bool) throws {
+        let origin = try Origin()
+        try origin.push("first", files: ["a": "1"])
+        let doomed = try origin.push("doomed", files: ["a": "2"])
+        try origin.work.git("push", "-q", "origin", "main:feature")
+        let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: origin.bare)
+        let options = FetchOptions(readLocalObjectsInPlace: inPlace)
+        try mirror.fetch(options: options)
+        #expect(try mirror.resolve("main").hex == doomed)
+
+        try origin.work.git("reset", "-q", "--hard", "HEAD~1")
+        let rewritten = try origin.push("rewritten", files: ["a": "3"], force: true)
+        try origin.work.git("push", "-q", "origin", ":feature")
+        let updates = try mirror.fetch(options: options)
+        #expect(
+            Set(updates) == [
+                RefUpdate(name: "refs/heads/main", old: OID(hex: doomed), new: OID(hex: rewritten)),
+                RefUpdate(name: "refs/heads/feature", old: OID(hex: doomed), new: nil),
+            ])
+        #expect(try mirror.references(matching: "refs/heads/*").map(\.name) == ["refs/heads/main"])
+    }
+
+    @Test func mirrorsAFileURL() throws {
+        let origin = try Origin()
+        let sha = try origin.push("first", files: ["hello.txt": "hello"])
+        let url = "file://" + origin.bare
+        #expect(RemoteLocation(url) == .local(path: origin.bare))
+        let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: url)
+        #expect(mirror.remoteURL() == url)
+        try mirror.fetch(options: FetchOptions(readLocalObjectsInPlace: false))
+        #expect(try mirror.resolve("main").hex == sha)
+        let second = try origin.push("second", files: ["hello.txt": "again"])
+        try mirror.fetch()
+        #expect(try mirror.resolve("main").hex == second)
+    }
+
+    @Test func fallsBackToARealFetchWhenTheSourceCannotServeObjectsInPlace() throws {
+        let origin = try Origin()
+        try origin.push("first", files: ["a": "1"])
+        // A source whose objects live behind a relative alternate that does not resolve from the mirror.
+        let shared = origin.scratch("shared.git")
+        try GitCLI.run(["clone", "-q", "--bare", "--shared", origin.bare, shared])
+        try writeFile(shared + "/objects/info/alternates", "../../origin.git/objects\n")
+        let mirror = try Repository.createMirror(at: origin.scratch("deep/dir/mirror.git"), of: shared)
+        let sha = try origin.work.head()
+        #expect(packCount(origin.scratch("deep/dir/mirror.git")) == 0)
+        let updates = try mirror.fetch()
+        #expect(updates.map(\.new?.hex) == [sha])
+        #expect(mirror.contains(OID(hex: sha)!))
+        #expect(packCount(origin.scratch("deep/dir/mirror.git")) == 1, "the objects were copied by a real fetch")
+        try mirror.export(OID(hex: sha)!, to: origin.scratch("out"))
+    }
+
+    @Test func listsRemoteHeadsWithoutFetching() throws {
+        let origin = try Origin()
+        let sha = try origin.push("first", files: ["a": "1"])
+        try origin.work.git("tag", "-a", "v1", "-m", "one")
+        try origin.work.git("push", "-q", "origin", "v1")
+        let heads = try Repository.listRemoteHeads(url: origin.bare)
+        let byName = Dictionary(uniqueKeysWithValues: heads.map { ($0.name, $0.target.hex) })
+        #expect(byName["refs/heads/main"] == sha)
+        #expect(byName["HEAD"] == sha)
+        #expect(byName["refs/tags/v1"] != nil)
+        #expect(!heads.contains { $0.name.hasSuffix("^{}") })
+        let expected = try GitCLI.run(["ls-remote", origin.bare])
+            .split(separator: "\n").filter { !$0.hasSuffix("^{}") }.count
+        #expect(heads.count == expected)
+    }
+
+    @Test func aMissingRemoteIsAClearError() throws {
+        let scratch = ScratchDirectory()
+        let mirror = try Repository.createMirror(at: scratch("mirror.git"), of: scratch("does-not-exist.git"))
+        let error = #expect(throws: GitError.self) { try mirror.fetch() }
+        #expect(error?.message.isEmpty == false)
+        #expect(throws: GitError.self) { try Repository.listRemoteHeads(url: scratch("nothing-here.git")) }
+    }
+
+    @Test func classifiesRemoteLocations() {
+        #expect(RemoteLocation("/srv/git/app.git") == .local(path: "/srv/git/app.git"))
+        #expect(RemoteLocation("relative/app.git") == .local(path: "relative/app.git"))
+        #expect(RemoteLocation("file:///srv/a%20b.git") == .local(path: "/srv/a b.git"))
+        #expect(RemoteLocation("https://github.com/a/b.git") == .network(url: "https://github.com/a/b.git"))
+        #expect(RemoteLocation("git@github.com:a/b.git") == .network(url: "git@github.com:a/b.git"))
+        #expect(RemoteLocation("ssh://git@host/a.git") == .network(url: "ssh://git@host/a.git"))
+    }
+}
+
+/// The number of pack files a repository holds.
+func packCount(_ repository: String) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: repository + "/objects/pack")) ?? []
+    return names.filter { $0.hasSuffix(".pack") }.count
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// A directory under the system's temporary directory that is removed when the value is released.
+public final class ScratchDirectory: @unchecked Sendable {
+    // @unchecked: `path` is immutable; the directory itself belongs to the test that made it.
+    public let path: String
+
+    public init(_ label: String = "slipway-test") {
+        var template = Array("\(NSTemporaryDirectory())/\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
+        path = URL(fileURLWithPath: String(cString: made!)).standardizedFileURL.path
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// `path` joined with `component`.
+    public func callAsFunction(_ component: String) -> String {
+        (path as NSString).appendingPathComponent(component)
+    }
+}
+
+/// Writes `contents` to `path`, creating parent directories, optionally executable.
+public func writeFile(_ path: String, _ contents: String, executable: Bool = false) throws {
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try Data(contents.utf8).write(to: url)
+    if executable {
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+    }
+}
