@@ -9,6 +9,8 @@ public struct ExportSummary: Sendable, Equatable {
     public var bytes = 0
     public var symlinks = 0
     public var directories = 0
+
+    public init() {}
 }
 
 extension Repository {

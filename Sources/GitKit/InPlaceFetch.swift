@@ -34,22 +34,8 @@ extension Repository {
             current[reference.name] = reference.target
         }
 
-        var updates: [RefUpdate] = []
-        for (name, want) in wanted.sorted(by: { $0.key < $1.key }) where current[name] != want.target {
-            let old = current[name]
-            if let old, !want.spec.isForced, !isDescendant(want.target, of: old) {
-                continue  // a refspec without '+' refuses a non-fast-forward, as git fetch does
-            }
-            try setReference(name, to: want.target, message: "slipway: fetch in place from \(path)")
-            updates.append(RefUpdate(name: name, old: old, new: want.target))
-        }
-        if prune {
-            for (name, old) in current.sorted(by: { $0.key < $1.key }) where wanted[name] == nil {
-                try deleteReference(name)
-                updates.append(RefUpdate(name: name, old: old, new: nil))
-            }
-        }
-        return updates
+        return try applyRefUpdates(
+            wanted: wanted, current: current, prune: prune, reason: "fetch in place from \(path)")
     }
 
     /// Adds `objectDirectory` to `objects/info/alternates` (once) and to the open object database.

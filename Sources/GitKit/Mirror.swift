@@ -73,6 +73,7 @@ extension Repository {
     }
 
     /// Fetches from the remote `name` and returns every ref that moved.
+    @discardableResult
     public func fetch(remote name: String = "origin", options: FetchOptions = FetchOptions()) throws(GitError)
         -> [RefUpdate]
     {
@@ -80,12 +81,17 @@ extension Repository {
             throw GitError(code: .notFound, message: "no remote named '\(name)'", function: "fetch")
         }
         let refspecs = options.refspecs.isEmpty ? try configuredRefspecs(remote: name) : options.refspecs
-        if options.readLocalObjectsInPlace, case .local(let path) = RemoteLocation(url),
-            let updates = try fetchInPlace(from: path, refspecs: refspecs, prune: options.prune)
-        {
-            return updates
+        switch RemoteLocation(url) {
+        case .network(let url):
+            return try fetchOverNetwork(url: url, refspecs: refspecs, options: options)
+        case .local(let path):
+            if options.readLocalObjectsInPlace,
+                let updates = try fetchInPlace(from: path, refspecs: refspecs, prune: options.prune)
+            {
+                return updates
+            }
+            return try fetchThroughTransport(remote: name, refspecs: refspecs, options: options)
         }
-        return try fetchThroughTransport(remote: name, refspecs: refspecs, options: options)
     }
 
     private func configuredRefspecs(remote name: String) throws(GitError) -> [String] {

@@ -225,3 +225,14 @@ public struct Reference: Sendable, Hashable {
         self.target = target
     }
 }
+
+extension Repository {
+    /// True when `refs/heads/<name>` is a valid reference name by git's rules (no spaces, `..`, `~`, `^`, `:` ...).
+    public static func isValidBranchName(_ name: String) -> Bool {
+        LibGit2.ensureInitialized()
+        var valid: Int32 = 0
+        let rc = git_reference_name_is_valid(&valid, "refs/heads/\(name)")
+        if rc < 0 { git_error_clear() }
+        return rc == 0 && valid == 1 && !name.hasPrefix("-")
+    }
+}

@@ -81,6 +81,50 @@ import Testing
         #expect(try mirror.references(matching: "refs/heads/*").map(\.name) == ["refs/heads/main"])
     }
 
+    @Test func fetchesOverGitProtocolWithASmallNegotiatedPack() throws {
+        let origin = try Origin()
+        try origin.push("first", files: ["a": "1"])
+        // Many old branches and tags, which libgit2 1.5 would offer as "have" lines before the recent tip.
+        for index in 0..<30 {
+            try origin.push("history \(index)", files: ["n": "\(index)"])
+            try origin.work.git("push", "-q", "origin", "HEAD:refs/heads/old-\(index)", "HEAD:refs/tags/t\(index)")
+        }
+        for index in 0..<40 {
+            try origin.push("more \(index)", files: ["m\(index)": String(repeating: "x", count: 1000 + index)])
+        }
+        let daemon = try GitDaemonServer(basePath: origin.scratch.path)
+        let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: daemon.url("origin.git"))
+        let initial = try mirror.fetch()
+        #expect(initial.count == 61)
+        #expect(try mirror.resolve("main").hex == origin.work.head())
+
+        let next = try origin.push("one more", files: ["a": "2"])
+        let before = try objectCount(origin.scratch("mirror.git"))
+        let updates = try mirror.fetch()
+        #expect(updates == [RefUpdate(name: "refs/heads/main", old: updates.first?.old, new: OID(hex: next))])
+        // One commit, one tree and one blob, plus the delta bases libgit2 appends to complete a thin pack; the
+        // history again would be well over a hundred.
+        let received = try objectCount(origin.scratch("mirror.git")) - before
+        #expect(received <= 8, "received \(received) objects")
+        try mirror.export(OID(hex: next)!, to: origin.scratch("out"))
+        #expect(try String(contentsOfFile: origin.scratch("out/a"), encoding: .utf8) == "2")
+
+        try origin.work.git("reset", "-q", "--hard", "HEAD~1")
+        let rewritten = try origin.push("rewritten", files: ["a": "3"], force: true)
+        try origin.work.git("push", "-q", "origin", ":old-0")
+        let rewrite = try mirror.fetch()
+        #expect(
+            Set(rewrite) == [
+                RefUpdate(name: "refs/heads/main", old: OID(hex: next), new: OID(hex: rewritten)),
+                RefUpdate(name: "refs/heads/old-0", old: rewrite.first { $0.name.hasSuffix("old-0") }?.old, new: nil),
+            ])
+        #expect(try mirror.fetch().isEmpty)
+        // No scratch repository is left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: origin.scratch("mirror.git"))
+            .filter { $0.hasPrefix("slipway-fetch") }
+        #expect(leftovers.isEmpty)
+    }
+
     @Test func mirrorsAFileURL() throws {
         let origin = try Origin()
         let sha = try origin.push("first", files: ["hello.txt": "hello"])
@@ -143,6 +187,15 @@ import Testing
         #expect(RemoteLocation("https://github.com/a/b.git") == .network(url: "https://github.com/a/b.git"))
         #expect(RemoteLocation("git@github.com:a/b.git") == .network(url: "git@github.com:a/b.git"))
         #expect(RemoteLocation("ssh://git@host/a.git") == .network(url: "ssh://git@host/a.git"))
+    }
+}
+
+/// The number of objects in a repository's packs, as `git count-objects` reports it.
+func objectCount(_ repository: String) throws -> Int {
+    let output = try GitCLI.run(["count-objects", "-v"], in: repository)
+    return output.split(separator: "\n").reduce(0) { total, line in
+        let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+        return ["count", "in-pack"].contains(parts[0]) ? total + (Int(parts[1]) ?? 0) : total
     }
 }
 

@@ -1,0 +1,142 @@
+/// One app's pipeline, loaded from `pipelines/<app>.yml` and fully validated.
+public struct Pipeline: Sendable, Equatable {
+    /// The app's name: the file's name without `.yml`.
+    public var app: String
+    /// A local path, or a `file://`, `https://`, `ssh://` or `git://` URL.
+    public var repository: String
+    public var branch: String
+    /// Where releases go; nil means `<state>/apps/<app>`.
+    public var deployTo: String?
+    /// How many succeeded releases stay on disk, besides the live one.
+    public var keepReleases: Int
+    /// How often to check the branch with no notice; nil means never.
+    public var poll: Duration?
+    /// Deploy only when a changed file matches one of these globs; empty means always.
+    public var paths: [PathGlob]
+    /// This app's webhook secret, when it has its own.
+    public var webhookSecret: String?
+    /// Extra environment for every step, in file order.
+    public var environment: [EnvironmentVariable]
+    public var build: [Step]
+    public var test: [Step]
+    public var migrate: [Step]
+    public var activate: [Step]
+    public var health: HealthCheck?
+    /// Run in the target release after the switch when rolling back to it.
+    public var rollback: [Step]
+    /// Every value that came from `${NAME}`, and the webhook secret: masked in logs and API output.
+    public var secrets: [String]
+    /// The file this pipeline came from.
+    public var file: String
+
+    public init(
+        app: String, repository: String, branch: String = "main", deployTo: String? = nil, keepReleases: Int = 5,
+        poll: Duration? = nil, paths: [PathGlob] = [], webhookSecret: String? = nil,
+        environment: [EnvironmentVariable] = [], build: [Step] = [], test: [Step] = [], migrate: [Step] = [],
+        activate: [Step] = [], health: HealthCheck? = nil, rollback: [Step] = [], secrets: [String] = [],
+        file: String = ""
+    ) {
+        self.app = app
+        self.repository = repository
+        self.branch = branch
+        self.deployTo = deployTo
+        self.keepReleases = keepReleases
+        self.poll = poll
+        self.paths = paths
+        self.webhookSecret = webhookSecret
+        self.environment = environment
+        self.build = build
+        self.test = test
+        self.migrate = migrate
+        self.activate = activate
+        self.health = health
+        self.rollback = rollback
+        self.secrets = secrets
+        self.file = file
+    }
+
+    /// The steps of `phase`, which must be one of the four step phases.
+    public func steps(for phase: StepPhase) -> [Step] {
+        switch phase {
+        case .build: build
+        case .test: test
+        case .migrate: migrate
+        case .activate: activate
+        case .rollback: rollback
+        }
+    }
+
+    /// True when a change to `changedPaths` should deploy: always when there is no `paths:` filter.
+    public func wantsDeploy(forChangedPaths changedPaths: [String]) -> Bool {
+        paths.isEmpty || changedPaths.contains { path in paths.contains { $0.matches(path) } }
+    }
+}
+
+/// The phases that hold steps, in the order a deploy runs them (`rollback` runs only when rolling back).
+public enum StepPhase: String, Sendable, CaseIterable {
+    case build, test, migrate, activate, rollback
+}
+
+/// One shell command in a phase.
+public struct Step: Sendable, Equatable {
+    public var name: String
+    public var run: String
+    public var timeout: Duration
+    public var environment: [EnvironmentVariable]
+
+    public static let defaultTimeout = Duration.seconds(30 * 60)
+
+    public init(name: String? = nil, run: String, timeout: Duration = defaultTimeout, environment: [EnvironmentVariable] = []) {
+        self.name = name ?? Step.defaultName(for: run)
+        self.run = run
+        self.timeout = timeout
+        self.environment = environment
+    }
+
+    /// A step written as a bare string is named after its command's first line, shortened.
+    static func defaultName(for run: String) -> String {
+        let firstLine = run.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? run
+        let trimmed = firstLine.trimmingCharacters(in: .whitespaces)
+        return trimmed.count > 60 ? String(trimmed.prefix(57)) + "..." : trimmed
+    }
+}
+
+public struct EnvironmentVariable: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// The check that runs after activate: it passes on any 2xx (http) or exit 0 (command).
+public struct HealthCheck: Sendable, Equatable {
+    public enum Probe: Sendable, Equatable {
+        case http(String)
+        case command(String)
+    }
+
+    public var probe: Probe
+    /// How long to keep trying in total.
+    public var timeout: Duration
+    /// How long to wait between tries.
+    public var interval: Duration
+
+    public init(probe: Probe, timeout: Duration = .seconds(30), interval: Duration = .seconds(1)) {
+        self.probe = probe
+        self.timeout = timeout
+        self.interval = interval
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}
+
+extension Set where Element == Character {
+    static let whitespaces: Set<Character> = [" ", "\t"]
+}

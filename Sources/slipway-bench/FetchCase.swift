@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import GitKit
+
+enum Transport: String, ExpressibleByArgument, CaseIterable {
+    /// The source is a path on this machine: the git hook's case.
+    case local
+    /// The source is served by `git daemon` on loopback.
+    case git
+}
+
+/// A scratch copy of a repository that the fetch cases may add commits to, and serve over `git://`.
+struct BenchSource {
+    let scratch: String
+    let path: String
+    let daemon: GitDaemon?
+    let url: String
+
+    init(copying repo: String, under dir: String?, transport: Transport, port: Int) throws {
+        scratch = try makeTemporaryDirectory(under: dir, label: "slipway-bench-fetch")
+        path = (scratch as NSString).appendingPathComponent("source.git")
+        try Git.run(["clone", "-q", "--bare", repo, path])
+        switch transport {
+        case .local:
+            daemon = nil
+            url = path
+        case .git:
+            daemon = try GitDaemon(basePath: scratch, port: port)
+            url = "git://127.0.0.1:\(port)/source.git"
+        }
+    }
+
+    /// Adds one commit that changes one file on top of `main`, as a push would.
+    func addCommit(_ number: Int) throws {
+        let index = (scratch as NSString).appendingPathComponent("bench.index")
+        let env = ["GIT_INDEX_FILE": index]
+        defer { removeTree(index) }
+        try Git.run(["read-tree", "HEAD"], in: path, environment: env)
+        let blob = try Git.run(
+            ["hash-object", "-w", "--stdin"], in: path, input: Data("bench run \(number)\n".utf8))
+        try Git.run(
+            ["update-index", "--add", "--cacheinfo", "100644,\(blob),bench/run.txt"], in: path, environment: env)
+        let tree = try Git.run(["write-tree"], in: path, environment: env)
+        let commit = try Git.run(
+            ["commit-tree", tree, "-p", "HEAD", "-m", "bench \(number)"], in: path,
+            environment: [
+                "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "Bench",
+                "GIT_COMMITTER_EMAIL": "b@example.com",
+            ])
+        try Git.run(["update-ref", "refs/heads/main", commit], in: path)
+    }
+}
+
+/// Fetches one new commit into a GitKit mirror and into a git mirror of the same source, alternating them.
+struct FetchCase: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch", abstract: "GitKit's fetch of one new commit against `git fetch`.")
+
+    @Option(help: "The repository to copy as the source.") var repo: String
+    @Option(help: "Runs of each; medians are reported.") var runs = 7
+    @Option(help: "local (a path, as the git hook sees it) or git (git daemon on loopback).")
+    var transport = Transport.local
+    @Option(help: "Where to put the scratch repositories.") var dir: String?
+    @Option(help: "The port for git daemon.") var port = 19418
+
+    func run() throws {
+        let source = try BenchSource(copying: repo, under: dir, transport: transport, port: port)
+        defer { removeTree(source.scratch) }
+        let refspecs = Repository.mirrorRefspecs
+        func place(_ name: String) -> String { (source.scratch as NSString).appendingPathComponent(name) }
+
+        let mirror = try Repository.createMirror(at: place("slipway.git"), of: source.url)
+        try mirror.fetch()
+        // The same fetch through libgit2's local transport, to show what reading in place saves (local only).
+        let copying = try Repository.createMirror(at: place("transport.git"), of: source.url)
+        let copyOptions = FetchOptions(readLocalObjectsInPlace: false)
+        try copying.fetch(options: copyOptions)
+        try Git.run(["init", "-q", "--bare", place("git.git")])
+        try Git.run(["remote", "add", "origin", source.url], in: place("git.git"))
+        try Git.run(["config", "--replace-all", "remote.origin.fetch", refspecs[0]], in: place("git.git"))
+        try Git.run(["config", "--add", "remote.origin.fetch", refspecs[1]], in: place("git.git"))
+        try Git.run(["fetch", "-q", "origin"], in: place("git.git"))
+
+        var ours: [Double] = []
+        var theirs: [Double] = []
+        var transportOnly: [Double] = []
+        for run in 0..<runs {
+            try source.addCommit(run)
+            var moved = 0
+            ours.append(try milliseconds { moved = try mirror.fetch().count })
+            theirs.append(try milliseconds { try Git.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
+            if transport == .local {
+                transportOnly.append(try milliseconds { try copying.fetch(options: copyOptions) })
+            }
+            guard moved == 1 else { throw Git.Failure(description: "expected one ref to move, saw \(moved)") }
+            print(
+                "run \(run + 1): slipway \(format(ours.last!)) ms, git \(format(theirs.last!)) ms"
+                    + (transportOnly.last.map { ", libgit2 local transport \(format($0)) ms" } ?? ""))
+        }
+        let commits = Int(try Git.run(["rev-list", "--count", "main"], in: source.path)) ?? 0
+        let refs = try Git.run(["for-each-ref", "--format=x"], in: source.path).split(separator: "\n").count
+        let slipway = median(ours)
+        let git = median(theirs)
+        if transport == .local {
+            print("libgit2's own local transport, for reference: \(format(median(transportOnly))) ms")
+        }
+        report(
+            "fetch",
+            [
+                "transport": transport.rawValue, "commits": commits, "refs": refs, "slipway_ms": slipway,
+                "git_ms": git, "ratio": slipway / git,
+            ])
+    }
+}
+
+func format(_ value: Double) -> String { String(format: "%.1f", value) }
+
+/// Lists a remote's heads with GitKit and with `git ls-remote`, alternating them.
+struct LsRemoteCase: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls-remote", abstract: "GitKit's listRemoteHeads against `git ls-remote`.")
+
+    @Option(help: "The repository to list.") var repo: String
+    @Option(help: "Runs of each; medians are reported.") var runs = 15
+    @Option(help: "local (a path) or git (git daemon on loopback).") var transport = Transport.local
+    @Option(help: "Where to put the scratch copy.") var dir: String?
+    @Option(help: "The port for git daemon.") var port = 19419
+
+    func run() throws {
+        let source = try BenchSource(copying: repo, under: dir, transport: transport, port: port)
+        defer { removeTree(source.scratch) }
+        var ours: [Double] = []
+        var theirs: [Double] = []
+        var count = 0
+        for _ in 0..<runs {
+            ours.append(try milliseconds { count = try Repository.listRemoteHeads(url: source.url).count })
+            theirs.append(try milliseconds { try Git.run(["ls-remote", source.url]) })
+        }
+        let slipway = median(ours)
+        let git = median(theirs)
+        report(
+            "ls-remote",
+            ["transport": transport.rawValue, "refs": count, "slipway_ms": slipway, "git_ms": git, "ratio": slipway / git])
+    }
+}
