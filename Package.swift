@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -22,6 +24,14 @@ let package = Package(
         .target(
             name: "GitKit",
             dependencies: ["CLibGit2"]
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "GitKit",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
         ),
         .executableTarget(
             name: "slipway",
@@ -44,6 +54,11 @@ let package = Package(
         .testTarget(
             name: "GitKitTests",
             dependencies: ["GitKit", "TestSupport"]
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "TestSupport"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v6]

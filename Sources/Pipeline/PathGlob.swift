@@ -26,7 +26,7 @@ public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
         guard let first = pattern.first else { return path.isEmpty }
         if first == "**" {
             let rest = pattern.dropFirst()
-            if rest.isEmpty { return true }
+            if rest.isEmpty { return !path.isEmpty }  // `dir/**` is what is inside dir, not dir itself
             var tail = path
             while true {
                 if match(rest, tail) { return true }

@@ -219,7 +219,7 @@ struct PipelineDecoder {
 
     /// A string scalar. Numbers and booleans are refused: `branch: 2024` is almost always a quoting mistake.
     mutating func string(_ node: Node, _ what: String) -> String? {
-        guard case .scalar(let scalar) = node, node.tag.name == .str else {
+        guard case .scalar(let scalar) = node, kind(node) == .str else {
             var message = "'\(what)' must be a string, found \(describe(node))"
             if case .scalar = node, !isNull(node) { message += "; put it in quotes" }
             fail(at: node, message)
@@ -229,7 +229,7 @@ struct PipelineDecoder {
     }
 
     mutating func integer(_ node: Node, _ what: String) -> Int? {
-        guard case .scalar(let scalar) = node, node.tag.name == .int, let value = Int(scalar.string) else {
+        guard case .scalar(let scalar) = node, kind(node) == .int, let value = Int(scalar.string) else {
             fail(at: node, "'\(what)' must be a whole number, found \(describe(node))")
             return nil
         }
@@ -395,8 +395,14 @@ struct PipelineDecoder {
         return URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
     }
 
+    /// The node's resolved YAML type; quoted scalars are always strings.
+    func kind(_ node: Node) -> Tag.Name {
+        let name = Resolver.default.resolveTag(of: node)
+        return name == .nonSpecific ? .str : name
+    }
+
     func isNull(_ node: Node) -> Bool {
-        if case .scalar = node { return node.tag.name == .null }
+        if case .scalar = node { return kind(node) == .null }
         return false
     }
 
@@ -406,7 +412,7 @@ struct PipelineDecoder {
         case .sequence: return "a list"
         case .alias: return "an alias"
         case .scalar(let scalar):
-            switch node.tag.name {
+            switch kind(node) {
             case .null: return "nothing"
             case .int: return "the number \(scalar.string)"
             case .float: return "the number \(scalar.string)"

@@ -1,0 +1,48 @@
+import Synchronization
+
+/// A request to stop a deployment, passed down to whatever step is running.
+///
+/// This is not Swift task cancellation on purpose: a cancelled deployment still has work to do (end the step's
+/// processes, wait for them, remove the release directory, record the outcome), and in a cancelled task every
+/// `Task.sleep` and many awaits would give up at once.
+public final class Cancellation: Sendable {
+    private struct State {
+        var cancelled = false
+        var handlers: [Int: @Sendable () -> Void] = [:]
+        var next = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// Cancels, running every registered handler once.
+    public func cancel() {
+        let handlers = state.withLock { state -> [@Sendable () -> Void] in
+            guard !state.cancelled else { return [] }
+            state.cancelled = true
+            defer { state.handlers.removeAll() }
+            return Array(state.handlers.values)
+        }
+        handlers.forEach { $0() }
+    }
+
+    /// Runs `handler` on cancellation, at once if already cancelled. Returns a key for `removeHandler`.
+    @discardableResult
+    public func onCancel(_ handler: @escaping @Sendable () -> Void) -> Int {
+        let (key, runNow) = state.withLock { state -> (Int, Bool) in
+            if state.cancelled { return (-1, true) }
+            state.next += 1
+            state.handlers[state.next] = handler
+            return (state.next, false)
+        }
+        if runNow { handler() }
+        return key
+    }
+
+    public func removeHandler(_ key: Int) {
+        _ = state.withLock { $0.handlers.removeValue(forKey: key) }
+    }
+}

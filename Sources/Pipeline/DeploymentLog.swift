@@ -1,0 +1,134 @@
+import Foundation
+import Synchronization
+
+/// The log of one deployment: `<state>/logs/<id>.log`.
+///
+/// Step output arrives as raw bytes and is cut into lines here, so that secrets are masked whole even when a
+/// secret is split across two reads. The file is bounded: once step output reaches `limit` a marker says so and
+/// further output is dropped, while Slipway's own status lines still get a little room after it.
+public final class DeploymentLog: Sendable {
+    public static let defaultLimit = 10 * 1024 * 1024
+    /// Room kept after the limit marker for Slipway's own lines, such as the outcome of the deployment.
+    static let reserve = 16 * 1024
+    /// A line longer than this is written in pieces; masking cannot see across the cut.
+    static let maximumLineLength = 64 * 1024
+
+    private struct State {
+        var fd: Int32
+        var written: Int
+        var truncated = false
+        var partial: [UInt8] = []
+    }
+
+    public let path: String
+    private let limit: Int
+    private let masker: SecretMasker
+    private let onLine: (@Sendable (String) -> Void)?
+    private let state: Mutex<State>
+
+    /// Opens (appending to) the log at `path`. `onLine` sees every line as it is written, already masked.
+    public init(
+        path: String, secrets: [String] = [], limit: Int = DeploymentLog.defaultLimit,
+        onLine: (@Sendable (String) -> Void)? = nil
+    ) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        var info = stat()
+        fstat(fd, &info)
+        self.path = path
+        self.limit = max(limit, Self.reserve * 2)
+        self.masker = SecretMasker(secrets)
+        self.onLine = onLine
+        self.state = Mutex(State(fd: fd, written: Int(info.st_size)))
+    }
+
+    deinit {
+        state.withLock { state in
+            if state.fd >= 0 { close(state.fd) }
+        }
+    }
+
+    /// Writes one of Slipway's own lines (a step header, an outcome).
+    public func note(_ line: String) {
+        state.withLock { state in
+            flushPartial(&state)
+            append(masker.mask(line), to: &state, fromStep: false)
+        }
+    }
+
+    /// Takes raw output from a step; complete lines are written, a trailing partial line waits for more.
+    public func output(_ bytes: UnsafeRawBufferPointer) {
+        state.withLock { state in
+            var start = 0
+            for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+                state.partial.append(contentsOf: bytes[start..<index])
+                emitPartial(&state)
+                start = index + 1
+            }
+            state.partial.append(contentsOf: bytes[start...])
+            while state.partial.count > Self.maximumLineLength {
+                let head = Array(state.partial.prefix(Self.maximumLineLength))
+                state.partial.removeFirst(Self.maximumLineLength)
+                append(masker.mask(String(decoding: head, as: UTF8.self)), to: &state, fromStep: true)
+            }
+        }
+    }
+
+    public func output(_ text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { output(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes out a partial last line, as when a step ends without a final newline.
+    public func flush() {
+        state.withLock { flushPartial(&$0) }
+    }
+
+    /// The number of bytes in the file.
+    public var size: Int { state.withLock { $0.written } }
+
+    private func flushPartial(_ state: inout State) {
+        if !state.partial.isEmpty { emitPartial(&state) }
+    }
+
+    private func emitPartial(_ state: inout State) {
+        var line = state.partial
+        state.partial.removeAll(keepingCapacity: true)
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        append(masker.mask(String(decoding: line, as: UTF8.self)), to: &state, fromStep: true)
+    }
+
+    private func append(_ line: String, to state: inout State, fromStep: Bool) {
+        let bytes = Array((line + "\n").utf8)
+        if fromStep {
+            if state.truncated { return }
+            if state.written + bytes.count > limit - Self.reserve {
+                state.truncated = true
+                writeAll(Array("[slipway] the log reached \(limit / 1024 / 1024) MiB; later output was dropped\n".utf8), &state)
+                onLine?("[slipway] the log reached \(limit / 1024 / 1024) MiB; later output was dropped")
+                return
+            }
+        } else if state.written + bytes.count > limit {
+            return
+        }
+        writeAll(bytes, &state)
+        onLine?(line)
+    }
+
+    private func writeAll(_ bytes: [UInt8], _ state: inout State) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(state.fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return  // a full disk must not take the deployment down with it; the log simply stops
+            }
+            offset += n
+        }
+        state.written += bytes.count
+    }
+}

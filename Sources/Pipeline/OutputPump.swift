@@ -1,0 +1,80 @@
+@preconcurrency import Dispatch
+import Foundation
+
+/// Reads a step's output pipe without blocking a thread, and feeds it to the deployment log.
+///
+/// The pipe is the step's stdout and stderr together, so lines keep the order the step wrote them in. The pump
+/// runs until every writer has closed the pipe, or until it is stopped: a process that escaped the step's process
+/// group may hold the pipe open for ever, and must not hold the deployment with it.
+final class OutputPump: @unchecked Sendable {
+    // @unchecked: a DispatchSource may be cancelled from any thread; everything else is immutable or in `state`.
+    private struct State {
+        var finished = false
+        var waiter: CheckedContinuation<Bool, Never>?
+    }
+
+    private let fd: Int32
+    private let source: DispatchSourceRead
+    private let state = Locked(State())
+
+    init(fd: Int32, log: DeploymentLog) {
+        self.fd = fd
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: DispatchQueue(label: "slipway.output"))
+        let state = self.state
+        source.setEventHandler { [source] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    buffer.withUnsafeBytes { log.output(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+                    continue
+                }
+                if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+                // End of file, or an error that means the same for us.
+                source.cancel()
+                return
+            }
+        }
+        source.setCancelHandler {
+            close(fd)
+            log.flush()
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                state.finished = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: true)
+        }
+        source.activate()
+    }
+
+    /// Waits for the end of the output, for at most `timeout`. Returns false if the pipe is still open then.
+    func waitForEnd(timeout: Duration) async -> Bool {
+        let finished: Bool = await withCheckedContinuation { continuation in
+            let alreadyDone = state.withLock { state -> Bool in
+                if state.finished { return true }
+                state.waiter = continuation
+                return false
+            }
+            if alreadyDone {
+                continuation.resume(returning: true)
+                return
+            }
+            let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [state] in
+                let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(returning: false)
+            }
+        }
+        return finished
+    }
+
+    /// Stops reading and closes the pipe; whoever still writes to it gets EPIPE.
+    func stop() {
+        source.cancel()
+    }
+}
