@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +33,16 @@ let package = Package(
                 "GitKit",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        .target(
+            name: "Deploy",
+            dependencies: [
+                "GitKit",
+                "Pipeline",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -54,6 +66,10 @@ let package = Package(
         .testTarget(
             name: "GitKitTests",
             dependencies: ["GitKit", "TestSupport"]
+        ),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["Deploy", "TestSupport"]
         ),
         .testTarget(
             name: "PipelineTests",

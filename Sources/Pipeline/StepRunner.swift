@@ -21,6 +21,13 @@ public struct StepResult: Sendable, Equatable {
     public var startedAt: Date
     public var finishedAt: Date
 
+    public init(status: StepStatus, exitCode: Int32?, startedAt: Date, finishedAt: Date) {
+        self.status = status
+        self.exitCode = exitCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
     public var duration: Duration {
         .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
     }

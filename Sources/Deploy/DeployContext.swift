@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import Pipeline
+
+/// What deployments need from the daemon around them.
+public struct DeployContext: Sendable {
+    public var store: Store
+    public var events: EventBus
+    /// `<state>`: the store, the mirrors, the logs and the default deploy directories live here.
+    public var stateDirectory: String
+    public var runner: StepRunner
+    /// The daemon's own environment: `PATH`, `HOME` and `LANG` pass through to steps.
+    public var daemonEnvironment: [String: String]
+    public var metrics: SlipwayMetrics
+    public var logger: Logger
+
+    public init(
+        store: Store, events: EventBus = EventBus(), stateDirectory: String, runner: StepRunner = StepRunner(),
+        daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment,
+        metrics: SlipwayMetrics = .discarding, logger: Logger = Logger(label: "slipway")
+    ) {
+        self.store = store
+        self.events = events
+        self.stateDirectory = stateDirectory
+        self.runner = runner
+        self.daemonEnvironment = daemonEnvironment
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// `<deploy_to>` for an app: the pipeline's, or `<state>/apps/<app>`.
+    public func layout(for pipeline: Pipeline) -> ReleaseLayout {
+        ReleaseLayout(deployTo: pipeline.deployTo ?? "\(stateDirectory)/apps/\(pipeline.app)")
+    }
+
+    public func mirrorPath(app: String) -> String { "\(stateDirectory)/repos/\(app).git" }
+
+    public func logPath(deployment id: Int64) -> String { "\(stateDirectory)/logs/\(id).log" }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import GitKit
+import Pipeline
+
+/// What a rollback was asked to go back to.
+public enum RollbackTarget: Sendable, Equatable {
+    /// A release, by id.
+    case release(Int64)
+    /// A commit, by a sha of 7 or more hex digits.
+    case commit(String)
+}
+
+/// Turns a rollback request into a deployment to queue: a switch to a kept release when its directory is still on
+/// disk, or a rebuild of the commit when it is not.
+public struct RollbackPlanner: Sendable {
+    public let context: DeployContext
+
+    public init(context: DeployContext) {
+        self.context = context
+    }
+
+    public func plan(app pipeline: Pipeline, target: RollbackTarget?, mirror: Mirror) async throws -> Deployment {
+        let store = context.store
+        let layout = context.layout(for: pipeline)
+        let live = try await store.appState(pipeline.app).liveRelease
+        let releases = try await store.releases(app: pipeline.app, includeRemoved: true)
+
+        func deployment(to release: Release, ref: String) -> Deployment {
+            let kept = release.isKept && layout.hasRelease(release.id)
+            return Deployment(
+                app: pipeline.app, kind: .rollback, trigger: .rollback, ref: ref, commit: release.commit,
+                message: release.message, author: release.author, targetRelease: kept ? release.id : nil)
+        }
+
+        switch target {
+        case nil:
+            guard let live else {
+                throw DeployError.conflict("\(pipeline.app) has no live release to roll back from")
+            }
+            guard let previous = releases.first(where: { $0.succeeded && $0.id < live }) else {
+                throw DeployError.conflict("\(pipeline.app) has no succeeded release older than the live one (\(live))")
+            }
+            return deployment(to: previous, ref: String(previous.id))
+
+        case .release(let id):
+            guard let release = releases.first(where: { $0.id == id }) else {
+                throw DeployError.notFound("\(pipeline.app) has no release \(id)")
+            }
+            if release.id == live {
+                throw DeployError.conflict("release \(id) is already live")
+            }
+            return deployment(to: release, ref: String(id))
+
+        case .commit(let sha):
+            let digits = sha.lowercased()
+            guard (7...40).contains(digits.count), digits.utf8.allSatisfy({ $0.isHexDigit }) else {
+                throw DeployError.invalid("'\(sha)' is not a commit sha of 7 to 40 hex digits")
+            }
+            if let release = releases.first(where: { $0.commit.hasPrefix(digits) && $0.isKept && $0.id != live })
+                ?? releases.first(where: { $0.commit.hasPrefix(digits) && $0.id != live })
+            {
+                return deployment(to: release, ref: sha)
+            }
+            if let liveRelease = releases.first(where: { $0.id == live }), liveRelease.commit.hasPrefix(digits) {
+                throw DeployError.conflict("\(sha) is the live commit already")
+            }
+            let oid: OID
+            let commit: Commit
+            do {
+                if let found = try? await mirror.resolve(digits) {
+                    oid = found
+                } else {
+                    try await mirror.fetch()
+                    oid = try await mirror.resolve(digits)
+                }
+                commit = try await mirror.commit(oid)
+            } catch {
+                throw DeployError.notFound("no commit \(sha) in \(pipeline.app)'s repository")
+            }
+            return Deployment(
+                app: pipeline.app, kind: .rollback, trigger: .rollback, ref: sha, commit: oid.hex,
+                message: commit.summary, author: commit.author.name)
+        }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (0x30...0x39).contains(self) || (0x61...0x66).contains(self)
+    }
+}

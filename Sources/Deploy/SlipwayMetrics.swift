@@ -1,0 +1,56 @@
+import CoreMetrics
+import Foundation
+
+/// The metrics the contract names, recorded through swift-metrics into whatever factory the daemon provides
+/// (Prometheus, in `slipway serve`). A factory is passed in rather than bootstrapped globally, so that several
+/// daemons in one test process do not share counters.
+public struct SlipwayMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    /// Metrics that go nowhere.
+    public static let discarding = SlipwayMetrics(factory: NOOPMetricsHandler.instance)
+
+    public func deploymentFinished(_ deployment: Deployment) {
+        Counter(
+            label: "slipway_deployments_total",
+            dimensions: [("app", deployment.app), ("kind", deployment.kind.rawValue), ("status", deployment.status.rawValue)],
+            factory: factory
+        ).increment()
+        if let duration = deployment.durationMs {
+            CoreMetrics.Timer(label: "slipway_deployment_duration_seconds", dimensions: [("app", deployment.app)], factory: factory)
+                .recordMilliseconds(duration)
+        }
+    }
+
+    public func stepFinished(app: String, phase: String, duration: Duration) {
+        CoreMetrics.Timer(label: "slipway_step_duration_seconds", dimensions: [("app", app), ("phase", phase)], factory: factory)
+            .record(duration: duration)
+    }
+
+    public func webhookDelivery(provider: String, result: String) {
+        Counter(
+            label: "slipway_webhook_deliveries_total", dimensions: [("provider", provider), ("result", result)],
+            factory: factory
+        ).increment()
+    }
+
+    public func fetched(app: String, duration: Duration) {
+        CoreMetrics.Timer(label: "slipway_fetch_duration_seconds", dimensions: [("app", app)], factory: factory)
+            .record(duration: duration)
+    }
+
+    public func queueDepth(app: String, depth: Int) {
+        Gauge(label: "slipway_queue_depth", dimensions: [("app", app)], factory: factory).record(depth)
+    }
+}
+
+extension CoreMetrics.Timer {
+    func record(duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import GRDB
+import Pipeline
+
+/// The daemon's record of everything: SQLite in WAL mode at `<state>/slipway.sqlite`, through GRDB.
+///
+/// Deployment ids come from an AUTOINCREMENT key, so they are unique across apps and never reused, even after the
+/// newest rows are deleted.
+public final class Store: Sendable {
+    let database: DatabasePool
+
+    /// Opens (creating and migrating as needed) the store at `path`.
+    public init(path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL is durable at commit with synchronous=FULL; NORMAL could lose the last commit on power loss, and a
+            // deploy tool must not forget that a release went live.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: deployments, steps, releases, deliveries") { db in
+            try db.create(table: "deployment") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("app", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("trigger", .text).notNull()
+                t.column("ref", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("author", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("phase", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("started_at", .datetime)
+                t.column("finished_at", .datetime)
+                t.column("duration_ms", .integer)
+                t.column("superseded_by", .integer)
+                t.column("rolled_back_to", .integer)
+                t.column("error", .text)
+                t.column("target_release", .integer)
+            }
+            // Keyset paging per app, newest first, and the "last deployment of each app" query.
+            try db.create(index: "deployment_app_id", on: "deployment", columns: ["app", "id"])
+            // Start-up recovery and the queue look deployments up by status.
+            try db.create(index: "deployment_status", on: "deployment", columns: ["status"])
+
+            try db.create(table: "step") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("deployment_id", .integer).notNull().references("deployment", onDelete: .cascade)
+                t.column("position", .integer).notNull()
+                t.column("phase", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("exit_code", .integer)
+                t.column("started_at", .datetime)
+                t.column("finished_at", .datetime)
+                t.column("duration_ms", .integer)
+                t.column("process_group", .integer)
+            }
+            try db.create(index: "step_deployment", on: "step", columns: ["deployment_id", "position"])
+
+            try db.create(table: "release") { t in
+                t.primaryKey("id", .integer)
+                t.column("app", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("author", .text).notNull()
+                t.column("created_at", .datetime).notNull()
+                t.column("succeeded", .boolean).notNull()
+                t.column("removed_at", .datetime)
+            }
+            try db.create(index: "release_app_id", on: "release", columns: ["app", "id"])
+
+            try db.create(table: "app_state") { t in
+                t.primaryKey("app", .text)
+                t.column("live_release", .integer)
+                t.column("last_seen_head", .text)
+            }
+
+            try db.create(table: "webhook_delivery") { t in
+                t.primaryKey("id", .text)
+                t.column("provider", .text).notNull()
+                t.column("received_at", .datetime).notNull()
+            }
+            try db.create(index: "webhook_delivery_received", on: "webhook_delivery", columns: ["received_at"])
+        }
+        return migrator
+    }
+}
+
+// MARK: - Deployments
+
+extension Store {
+    /// Inserts a queued deployment. Every deployment of the same app still waiting in the queue becomes
+    /// `superseded` by it, in the same transaction. Returns the new deployment and the ones it superseded.
+    public func enqueue(_ deployment: Deployment) async throws -> (Deployment, superseded: [Deployment]) {
+        try await database.write { db in
+            var inserted = deployment
+            inserted.status = .queued
+            try inserted.insert(db)
+            let now = Date()
+            var superseded = try Deployment
+                .filter(Column("app") == deployment.app && Column("status") == DeploymentStatus.queued.rawValue)
+                .filter(Column("id") < inserted.id!)
+                .fetchAll(db)
+            for index in superseded.indices {
+                superseded[index].status = .superseded
+                superseded[index].supersededBy = inserted.id
+                superseded[index].finishedAt = now
+                try superseded[index].update(db)
+            }
+            return (inserted, superseded)
+        }
+    }
+
+    /// Inserts a deployment exactly as given, bypassing the queue (used for automatic rollbacks).
+    public func insert(_ deployment: Deployment) async throws -> Deployment {
+        try await database.write { db in
+            var inserted = deployment
+            try inserted.insert(db)
+            return inserted
+        }
+    }
+
+    public func save(_ deployment: Deployment) async throws {
+        try await database.write { db in try deployment.update(db) }
+    }
+
+    public func deployment(_ id: Int64) async throws -> Deployment? {
+        try await database.read { db in try Deployment.fetchOne(db, key: id) }
+    }
+
+    /// An app's deployments, newest first, `limit` at most, older than `before` when given (keyset paging).
+    public func deployments(app: String, limit: Int = 50, before: Int64? = nil) async throws -> [Deployment] {
+        try await database.read { db in
+            var request = Deployment.filter(Column("app") == app)
+            if let before { request = request.filter(Column("id") < before) }
+            return try request.order(Column("id").desc).limit(limit).fetchAll(db)
+        }
+    }
+
+    public func deployments(status: DeploymentStatus) async throws -> [Deployment] {
+        try await database.read { db in
+            try Deployment.filter(Column("status") == status.rawValue).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// The newest deployment of every app, in one query.
+    public func latestDeployments() async throws -> [String: Deployment] {
+        try await database.read { db in
+            let rows = try Deployment.fetchAll(
+                db, sql: "SELECT * FROM deployment WHERE id IN (SELECT MAX(id) FROM deployment GROUP BY app)")
+            return Dictionary(rows.map { ($0.app, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// How many deployments wait in each app's queue.
+    public func queuedCounts() async throws -> [String: Int] {
+        try await database.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT app, COUNT(*) AS n FROM deployment WHERE status = 'queued' GROUP BY app")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["app"] as String, $0["n"] as Int) })
+        }
+    }
+}
+
+// MARK: - Steps
+
+extension Store {
+    public func insert(_ step: StepRecord) async throws -> StepRecord {
+        try await database.write { db in
+            var inserted = step
+            try inserted.insert(db)
+            return inserted
+        }
+    }
+
+    public func save(_ step: StepRecord) async throws {
+        try await database.write { db in try step.update(db) }
+    }
+
+    public func steps(deployment id: Int64) async throws -> [StepRecord] {
+        try await database.read { db in
+            try StepRecord.filter(Column("deployment_id") == id).order(Column("position"), Column("id")).fetchAll(db)
+        }
+    }
+
+    /// Steps still marked running, with the process groups they had.
+    public func runningSteps() async throws -> [StepRecord] {
+        try await database.read { db in
+            try StepRecord.filter(Column("status") == StepStatus.running.rawValue).fetchAll(db)
+        }
+    }
+}
+
+// MARK: - Releases and app state
+
+extension Store {
+    public func save(_ release: Release) async throws {
+        try await database.write { db in try release.save(db) }
+    }
+
+    public func release(_ id: Int64) async throws -> Release? {
+        try await database.read { db in try Release.fetchOne(db, key: id) }
+    }
+
+    /// An app's releases, newest first; only those still on disk unless `includeRemoved`.
+    public func releases(app: String, includeRemoved: Bool = false) async throws -> [Release] {
+        try await database.read { db in
+            var request = Release.filter(Column("app") == app)
+            if !includeRemoved { request = request.filter(Column("removed_at") == nil) }
+            return try request.order(Column("id").desc).fetchAll(db)
+        }
+    }
+
+    public func releases(ids: [Int64]) async throws -> [Int64: Release] {
+        try await database.read { db in
+            let rows = try Release.fetchAll(db, keys: ids)
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
+        }
+    }
+
+    public func appState(_ app: String) async throws -> AppState {
+        try await database.read { db in try AppState.fetchOne(db, key: app) } ?? AppState(app: app)
+    }
+
+    public func appStates() async throws -> [String: AppState] {
+        try await database.read { db in
+            Dictionary(uniqueKeysWithValues: try AppState.fetchAll(db).map { ($0.app, $0) })
+        }
+    }
+
+    /// Changes one app's state in a transaction.
+    @discardableResult
+    public func updateAppState(_ app: String, _ change: @Sendable @escaping (inout AppState) -> Void) async throws
+        -> AppState
+    {
+        try await database.write { db in
+            var state = try AppState.fetchOne(db, key: app) ?? AppState(app: app)
+            change(&state)
+            try state.save(db)
+            return state
+        }
+    }
+}
+
+// MARK: - Webhook deliveries
+
+extension Store {
+    /// Records a delivery id; returns false when it was seen before, so the delivery can be dropped.
+    public func recordDelivery(id: String, provider: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)",
+                arguments: [id, provider, Date()])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Forgets delivery ids older than `age`; forges do not redeliver after a few days.
+    public func pruneDeliveries(olderThan age: TimeInterval) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [Date().addingTimeInterval(-age)])
+        }
+    }
+}

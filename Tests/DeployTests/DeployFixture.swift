@@ -1,0 +1,72 @@
+import Deploy
+import Foundation
+import GitKit
+import Pipeline
+import TestSupport
+
+/// An origin repository, a state directory and a pipeline, with helpers to push and deploy.
+final class DeployFixture: @unchecked Sendable {
+    // @unchecked: used by one test at a time; the values it hands out are Sendable.
+    let scratch = ScratchDirectory("slipway-deploy")
+    let work: WorkingRepository
+    var pipeline: Pipeline
+    let context: DeployContext
+    let mirror: Mirror
+
+    var origin: String { scratch("origin.git") }
+    var layout: ReleaseLayout { context.layout(for: pipeline) }
+    var store: Store { context.store }
+
+    /// `yaml` is the pipeline file without its `repository:` line.
+    init(yaml: String = "", environment: [String: String] = [:], branch: String = "main") throws {
+        work = try WorkingRepository(at: scratch("work"), branch: branch)
+        try GitCLI.run(["init", "-q", "--bare", "-b", branch, scratch("origin.git")])
+        try work.git("remote", "add", "origin", scratch("origin.git"))
+        let loader = PipelineLoader(environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        pipeline = try loader.load(
+            yaml: "repository: \(scratch("origin.git"))\nbranch: '\(branch)'\ndeploy_to: \(scratch("deploy"))\n" + yaml,
+            app: "hello", file: "hello.yml")
+        let store = try Store(path: scratch("state/slipway.sqlite"))
+        context = DeployContext(
+            store: store, stateDirectory: scratch("state"),
+            runner: StepRunner(killGrace: .milliseconds(500), drainTimeout: .milliseconds(500)),
+            daemonEnvironment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch.path])
+        mirror = Mirror(path: context.mirrorPath(app: "hello"), url: scratch("origin.git"))
+    }
+
+    /// Commits `files` on top of the branch and pushes; returns the sha.
+    @discardableResult
+    func push(_ message: String, files: [String: String] = [:], executable: Set<String> = []) throws -> String {
+        let sha = try work.commit(message, files: files, executable: executable)
+        try work.git("push", "-q", "--force", "origin", "HEAD")
+        return sha
+    }
+
+    /// Queues a deploy of `sha` and runs it to the end.
+    func deploy(_ sha: String, cancellation: Cancellation = Cancellation()) async throws -> Deployment {
+        try await mirror.fetch()
+        let (queued, _) = try await store.enqueue(
+            Deployment(app: pipeline.app, trigger: .push, ref: "refs/heads/\(pipeline.branch)", commit: sha))
+        return await Deployer(context: context).run(queued, pipeline: pipeline, mirror: mirror, cancellation: cancellation)
+    }
+
+    func rollback(to target: RollbackTarget? = nil) async throws -> Deployment {
+        let planned = try await RollbackPlanner(context: context).plan(app: pipeline, target: target, mirror: mirror)
+        let (queued, _) = try await store.enqueue(planned)
+        return await Deployer(context: context).run(queued, pipeline: pipeline, mirror: mirror)
+    }
+
+    /// Lines of a file in `shared/`, or none.
+    func shared(_ name: String) -> [String] {
+        ((try? String(contentsOfFile: layout.sharedDirectory + "/" + name, encoding: .utf8)) ?? "")
+            .split(separator: "\n").map(String.init)
+    }
+
+    func log(_ deployment: Deployment) throws -> String {
+        try String(contentsOfFile: context.logPath(deployment: deployment.id!), encoding: .utf8)
+    }
+
+    func steps(_ deployment: Deployment) async throws -> [StepRecord] {
+        try await store.steps(deployment: deployment.id!)
+    }
+}

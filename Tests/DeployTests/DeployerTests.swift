@@ -1,0 +1,286 @@
+import Deploy
+import Foundation
+import GitKit
+import Pipeline
+import TestSupport
+import Testing
+
+@Suite struct DeployerTests {
+    static let recording = """
+        build:
+          - echo "build $SLIPWAY_DEPLOYMENT" >> "$SLIPWAY_SHARED_DIR/builds"
+        test:
+          - name: unit
+            run: test -f app.txt
+        activate:
+          - echo "$SLIPWAY_DEPLOYMENT $(cat app.txt)" >> "$SLIPWAY_SHARED_DIR/activations"
+        rollback:
+          - echo "rollback to $(cat app.txt)" >> "$SLIPWAY_SHARED_DIR/rollbacks"
+        health:
+          command: test -f healthy
+          timeout: 1s
+          interval: 100ms
+
+        """
+
+    @Test func aSuccessfulDeployGoesLive() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording + "env:\n  GREETING: hi\n")
+        let first = try fixture.push("first", files: ["app.txt": "v1", "healthy": ""])
+        let deployment = try await fixture.deploy(first)
+        #expect(deployment.status == .succeeded, "\(deployment.error ?? "")")
+        #expect(deployment.phase == .done)
+        #expect(deployment.message == "first" && deployment.author == "Ada Lovelace")
+        #expect(deployment.durationMs != nil && deployment.finishedAt != nil)
+        let id = try #require(deployment.id)
+        #expect(fixture.layout.currentRelease() == id)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: fixture.layout.currentLink) == "releases/\(id)")
+        #expect(try String(contentsOfFile: fixture.layout.currentLink + "/app.txt", encoding: .utf8) == "v1")
+        #expect(fixture.shared("activations") == ["\(id) v1"])
+        let release = try #require(try await fixture.store.release(id))
+        #expect(release.succeeded && release.commit == first && release.isKept)
+        #expect(try await fixture.store.appState("hello").liveRelease == id)
+        let steps = try await fixture.steps(deployment)
+        #expect(steps.map(\.phase) == ["build", "test", "activate", "health"])
+        #expect(steps.allSatisfy { $0.status == .succeeded && $0.durationMs != nil && $0.processGroup == nil })
+        let log = try fixture.log(deployment)
+        #expect(log.contains("--> build: echo"))
+        #expect(log.contains("==> switch: current -> releases/\(id)"))
+        #expect(log.contains("==> deployment \(id) succeeded"))
+    }
+
+    @Test func stepsSeeTheirEnvironment() async throws {
+        let fixture = try DeployFixture(
+            yaml: "env:\n  GREETING: hi\nbuild:\n  - env | grep -E '^(SLIPWAY_|GREETING)' | sort > \"$SLIPWAY_SHARED_DIR/env-$SLIPWAY_DEPLOYMENT\"\n")
+        let first = try fixture.push("first", files: ["a": "1"])
+        let one = try await fixture.deploy(first)
+        let second = try fixture.push("second", files: ["a": "2"])
+        let two = try await fixture.deploy(second)
+        let env = Dictionary(
+            uniqueKeysWithValues: fixture.shared("env-\(two.id!)").map { line in
+                let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+                return (parts[0], parts.count > 1 ? parts[1] : "")
+            })
+        #expect(env["GREETING"] == "hi")
+        #expect(env["SLIPWAY_APP"] == "hello")
+        #expect(env["SLIPWAY_DEPLOYMENT"] == String(two.id!))
+        #expect(env["SLIPWAY_COMMIT"] == second)
+        #expect(env["SLIPWAY_BRANCH"] == "main")
+        #expect(env["SLIPWAY_RELEASE_DIR"] == fixture.layout.releaseDirectory(two.id!))
+        #expect(env["SLIPWAY_SHARED_DIR"] == fixture.layout.sharedDirectory)
+        #expect(env["SLIPWAY_DEPLOY_TO"] == fixture.layout.deployTo)
+        #expect(env["SLIPWAY_PREVIOUS_COMMIT"] == first)
+        #expect(env["SLIPWAY_PHASE"] == "build")
+        #expect(fixture.shared("env-\(one.id!)").contains("SLIPWAY_PREVIOUS_COMMIT="))
+    }
+
+    @Test func aFailingTestLeavesCurrentUntouchedAndRemovesTheRelease() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording)
+        let good = try await fixture.deploy(try fixture.push("good", files: ["app.txt": "v1", "healthy": ""]))
+        try FileManager.default.removeItem(atPath: fixture.work.path + "/app.txt")
+        let bad = try await fixture.deploy(try fixture.push("no app.txt", files: [:]))
+        #expect(bad.status == .failed)
+        #expect(bad.phase == .test)
+        #expect(bad.error == "test step 'unit' failed (exit 1)")
+        #expect(fixture.layout.currentRelease() == good.id)
+        #expect(!fixture.layout.hasRelease(bad.id!))
+        #expect(try await fixture.store.release(bad.id!) == nil, "it never went live")
+        #expect(fixture.shared("activations").count == 1)
+        #expect(try fixture.log(bad).contains("removed releases/\(bad.id!); current is unchanged"))
+        let steps = try await fixture.steps(bad)
+        #expect(steps.map(\.status) == [.succeeded, .failed, .skipped, .skipped])
+        #expect(steps[1].exitCode == 1)
+    }
+
+    @Test func aHangingStepIsKilledAtItsTimeoutWithItsBackgroundChild() async throws {
+        let fixture = try DeployFixture(
+            yaml: """
+                build:
+                  - name: hang
+                    run: echo $$ > "$SLIPWAY_SHARED_DIR/pgid"; sleep 300 & sleep 300
+                    timeout: 300ms
+                """)
+        let deployment = try await fixture.deploy(try fixture.push("hang", files: ["a": "1"]))
+        #expect(deployment.status == .failed)
+        #expect(deployment.error == "build step 'hang' timed out after 300ms")
+        let step = try #require(try await fixture.steps(deployment).first)
+        #expect(step.status == .timedOut)
+        let group = try #require(fixture.shared("pgid").first.flatMap { Int32($0) })
+        #expect(ProcessGroup(group).livingMembers.isEmpty)
+        #expect(fixture.layout.currentRelease() == nil)
+        #expect(fixture.layout.releasesOnDisk().isEmpty)
+    }
+
+    @Test func secretsAreMaskedInTheLog() async throws {
+        let fixture = try DeployFixture(
+            yaml: """
+                env:
+                  API_TOKEN: ${TEST_API_TOKEN}
+                build:
+                  - echo "token is $API_TOKEN"
+                  - echo "again $API_TOKEN" >&2
+                """, environment: ["TEST_API_TOKEN": "tok-9f8e7d6c"])
+        let deployment = try await fixture.deploy(try fixture.push("secret", files: ["a": "1"]))
+        #expect(deployment.status == .succeeded)
+        let log = try fixture.log(deployment)
+        #expect(log.contains("token is ***"))
+        #expect(log.contains("again ***"))
+        #expect(!log.contains("tok-9f8e7d6c"))
+    }
+
+    @Test func dataFromOutsideReachesStepsOnlyAsData() async throws {
+        let marker = ScratchDirectory("slipway-pwned")
+        let branch = "evil$(touch${IFS}\(marker.path)/branch)"
+        let fixture = try DeployFixture(
+            yaml: "build:\n  - printf '%s\\n' \"$SLIPWAY_BRANCH\" > \"$SLIPWAY_SHARED_DIR/branch\"\n", branch: branch)
+        let sha = try fixture.push("$(touch \(marker.path)/message) `touch \(marker.path)/backtick`", files: ["a": "1"])
+        let deployment = try await fixture.deploy(sha)
+        #expect(deployment.status == .succeeded, "\(deployment.error ?? "")")
+        #expect(fixture.shared("branch") == [branch])
+        #expect(deployment.message.hasPrefix("$(touch"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: marker.path).isEmpty)
+    }
+
+    @Test func aFailingHealthCheckRollsBackByItself() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording)
+        let good = try await fixture.deploy(try fixture.push("good", files: ["app.txt": "v1", "healthy": ""]))
+        try FileManager.default.removeItem(atPath: fixture.work.path + "/healthy")
+        let bad = try await fixture.deploy(try fixture.push("unhealthy", files: ["app.txt": "v2"]))
+        #expect(bad.status == .failed)
+        #expect(bad.error == "the health check failed after 1s")
+        #expect(bad.rolledBackTo == good.id)
+        #expect(fixture.layout.currentRelease() == good.id)
+        #expect(!fixture.layout.hasRelease(bad.id!))
+        // Activate ran for the good release, the bad one, and the good one again.
+        #expect(fixture.shared("activations").map { $0.split(separator: " ")[1] } == ["v1", "v2", "v1"])
+        let history = try await fixture.store.deployments(app: "hello")
+        let automatic = try #require(history.first)
+        #expect(automatic.trigger == .autoRollback && automatic.kind == .rollback)
+        #expect(automatic.status == .succeeded && automatic.targetRelease == good.id)
+        #expect(try await fixture.store.release(bad.id!)?.isKept == false)
+        #expect(try await fixture.store.appState("hello").liveRelease == good.id)
+    }
+
+    @Test func aFailingActivateWithNothingEarlierLeavesCurrentWhereItIs() async throws {
+        let fixture = try DeployFixture(yaml: "activate:\n  - exit 7\n")
+        let deployment = try await fixture.deploy(try fixture.push("first", files: ["a": "1"]))
+        #expect(deployment.status == .failed)
+        #expect(deployment.rolledBackTo == nil)
+        #expect(deployment.error == "activate step 'exit 7' failed (exit 7)")
+        #expect(fixture.layout.currentRelease() == deployment.id)
+        #expect(fixture.layout.hasRelease(deployment.id!), "the live release stays on disk")
+    }
+
+    @Test func rollingBackToAKeptReleaseDoesNotBuild() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording)
+        let first = try await fixture.deploy(try fixture.push("one", files: ["app.txt": "v1", "healthy": ""]))
+        let second = try await fixture.deploy(try fixture.push("two", files: ["app.txt": "v2"]))
+        #expect(fixture.shared("builds").count == 2)
+
+        let rollback = try await fixture.rollback()
+        #expect(rollback.status == .succeeded, "\(rollback.error ?? "")")
+        #expect(rollback.kind == .rollback && rollback.targetRelease == first.id)
+        #expect(fixture.layout.currentRelease() == first.id)
+        #expect(fixture.shared("builds").count == 2, "nothing was built")
+        #expect(fixture.shared("rollbacks") == ["rollback to v1"])
+        #expect(fixture.shared("activations").last == "\(rollback.id!) v1")
+        #expect(fixture.layout.hasRelease(second.id!), "the release rolled back from is kept")
+        let steps = try await fixture.steps(rollback)
+        #expect(steps.map(\.phase) == ["rollback", "activate", "health"])
+
+        // Forward again, to the newer kept release, by id.
+        let forward = try await fixture.rollback(to: .release(second.id!))
+        #expect(forward.status == .succeeded)
+        #expect(fixture.layout.currentRelease() == second.id)
+        #expect(fixture.shared("builds").count == 2)
+    }
+
+    @Test func rollingBackToAPrunedReleaseRebuildsIt() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording + "keep_releases: 1\n")
+        let firstSha = try fixture.push("one", files: ["app.txt": "v1", "healthy": ""])
+        let first = try await fixture.deploy(firstSha)
+        let second = try await fixture.deploy(try fixture.push("two", files: ["app.txt": "v2"]))
+        #expect(!fixture.layout.hasRelease(first.id!), "keep_releases: 1 pruned the first")
+        #expect(fixture.layout.releasesOnDisk() == [second.id!])
+
+        let rollback = try await fixture.rollback(to: .commit(String(firstSha.prefix(7))))
+        #expect(rollback.status == .succeeded, "\(rollback.error ?? "")")
+        #expect(rollback.targetRelease == nil)
+        #expect(rollback.commit == firstSha)
+        #expect(fixture.shared("builds").count == 3, "a pruned release is built again")
+        #expect(fixture.layout.currentRelease() == rollback.id)
+        #expect(try String(contentsOfFile: fixture.layout.currentLink + "/app.txt", encoding: .utf8) == "v1")
+    }
+
+    @Test func retentionNeverRemovesTheLiveReleaseEvenRightAfterARollback() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording + "keep_releases: 2\n")
+        var ids: [Int64] = []
+        for version in 1...3 {
+            let deployment = try await fixture.deploy(
+                try fixture.push("v\(version)", files: ["app.txt": "v\(version)", "healthy": ""]))
+            ids.append(deployment.id!)
+        }
+        #expect(fixture.layout.releasesOnDisk() == [ids[1], ids[2]])
+        let rollback = try await fixture.rollback()
+        #expect(rollback.status == .succeeded)
+        #expect(fixture.layout.currentRelease() == ids[1])
+        #expect(fixture.layout.releasesOnDisk() == [ids[1], ids[2]])
+
+        // A new deploy keeps the two newest succeeded releases; the one live before it is not special any more.
+        let next = try await fixture.deploy(try fixture.push("v4", files: ["app.txt": "v4"]))
+        #expect(fixture.layout.releasesOnDisk() == [ids[2], next.id!])
+
+        // With keep_releases at its minimum, the live release still stays after rolling back to an old one.
+        fixture.pipeline.keepReleases = 1
+        let back = try await fixture.rollback(to: .release(ids[2]))
+        #expect(back.status == .succeeded)
+        #expect(fixture.layout.currentRelease() == ids[2])
+        #expect(fixture.layout.hasRelease(ids[2]))
+        let kept = try await fixture.store.releases(app: "hello").map(\.id)
+        #expect(kept.contains(ids[2]))
+    }
+
+    @Test func aRollbackWithNothingToGoBackToIsAClearError() async throws {
+        let fixture = try DeployFixture(yaml: Self.recording)
+        let planner = RollbackPlanner(context: fixture.context)
+        await #expect(throws: DeployError.conflict("hello has no live release to roll back from")) {
+            try await planner.plan(app: fixture.pipeline, target: nil, mirror: fixture.mirror)
+        }
+        let only = try await fixture.deploy(try fixture.push("one", files: ["app.txt": "v1", "healthy": ""]))
+        await #expect(throws: DeployError.conflict("hello has no succeeded release older than the live one (\(only.id!))")) {
+            try await planner.plan(app: fixture.pipeline, target: nil, mirror: fixture.mirror)
+        }
+        await #expect(throws: DeployError.conflict("release \(only.id!) is already live")) {
+            try await planner.plan(app: fixture.pipeline, target: .release(only.id!), mirror: fixture.mirror)
+        }
+        await #expect(throws: DeployError.notFound("hello has no release 999")) {
+            try await planner.plan(app: fixture.pipeline, target: .release(999), mirror: fixture.mirror)
+        }
+        await #expect(throws: DeployError.self) {
+            try await planner.plan(app: fixture.pipeline, target: .commit("xyz"), mirror: fixture.mirror)
+        }
+        await #expect(throws: DeployError.notFound("no commit 1234567 in hello's repository")) {
+            try await planner.plan(app: fixture.pipeline, target: .commit("1234567"), mirror: fixture.mirror)
+        }
+    }
+
+    @Test func cancellingARunningDeploymentStopsItAndLeavesCurrentAlone() async throws {
+        let fixture = try DeployFixture(yaml: "build:\n  - sleep 300\n")
+        let cancellation = Cancellation()
+        Task {
+            try await Task.sleep(for: .milliseconds(500))
+            cancellation.cancel()
+        }
+        let deployment = try await fixture.deploy(try fixture.push("slow", files: ["a": "1"]), cancellation: cancellation)
+        #expect(deployment.status == .cancelled)
+        #expect(fixture.layout.currentRelease() == nil)
+        #expect(fixture.layout.releasesOnDisk().isEmpty)
+        #expect(try await fixture.steps(deployment).first?.status == .cancelled)
+    }
+
+    @Test func sharedIsKeptAcrossReleases() async throws {
+        let fixture = try DeployFixture(yaml: "build:\n  - echo $SLIPWAY_DEPLOYMENT >> \"$SLIPWAY_SHARED_DIR/uploads.txt\"\n")
+        _ = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        _ = try await fixture.deploy(try fixture.push("two", files: ["a": "2"]))
+        #expect(fixture.shared("uploads.txt").count == 2)
+    }
+}
