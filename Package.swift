@@ -18,15 +18,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
+        // The C library and nothing else.
         .systemLibrary(
             name: "CLibGit2",
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev", "pkg-config"])]
         ),
+        // The safe Swift layer over libgit2; the only target that imports CLibGit2.
         .target(
             name: "GitKit",
             dependencies: ["CLibGit2"]
         ),
+        // Pipeline files and the step runner.
         .target(
             name: "Pipeline",
             dependencies: [
@@ -35,6 +38,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
+        // Releases on disk, the store, the queue, watchers, rollback: the daemon's core.
         .target(
             name: "Deploy",
             dependencies: [
@@ -49,6 +53,8 @@ let package = Package(
             name: "slipway",
             dependencies: [
                 "GitKit",
+                "Pipeline",
+                "Deploy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +62,8 @@ let package = Package(
             name: "slipway-bench",
             dependencies: [
                 "GitKit",
+                "Pipeline",
+                "Deploy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,13 +76,13 @@ let package = Package(
             dependencies: ["GitKit", "TestSupport"]
         ),
         .testTarget(
-            name: "DeployTests",
-            dependencies: ["Deploy", "TestSupport"]
-        ),
-        .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "TestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["Deploy", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -308,7 +308,8 @@ struct PipelineDecoder {
         var result: [Step] = []
         for item in items {
             if case .scalar = item {
-                if let run = string(item, "a \(phase) step"), nonEmpty(run, at: item, "a \(phase) step") {
+                // Any scalar is a command: `- true` is the shell's `true`, not a YAML boolean.
+                if let run = scalarText(item, "a \(phase) step"), nonEmpty(run, at: item, "a \(phase) step") {
                     result.append(Step(run: run))
                 }
                 continue
@@ -319,7 +320,7 @@ struct PipelineDecoder {
                 fail(at: item, "a \(phase) step needs 'run'")
                 continue
             }
-            guard let run = string(runNode, "run"), nonEmpty(run, at: runNode, "'run'") else { continue }
+            guard let run = scalarText(runNode, "run"), nonEmpty(run, at: runNode, "'run'") else { continue }
             var step = Step(run: run)
             if let nameNode = fields["name"], let name = string(nameNode, "name") {
                 step.name = name

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The directory the build put the executables in, next to the test bundle.
+public var productsDirectory: String {
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var directory = testBinary.deletingLastPathComponent()
+    // On Linux the test runner is `<products>/<package>PackageTests.xctest`; elsewhere it may sit in a bundle.
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("slipway").path),
+        directory.path != "/"
+    {
+        directory = directory.deletingLastPathComponent()
+    }
+    return directory.path
+}
+
+/// Runs `executable` with `arguments` and waits; returns its exit status and everything it printed.
+@discardableResult
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+    directory: String? = nil
+) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try? stdin.fileHandleForWriting.close()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
