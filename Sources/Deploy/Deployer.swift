@@ -63,7 +63,7 @@ final class DeploymentRun {
         do {
             log = try DeploymentLog(
                 path: context.logPath(deployment: id), secrets: pipeline.secrets,
-                onLine: { line in events.publish(.log(deployment: id, line: line)) })
+                onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
         } catch {
             await finish(.failed, error: "cannot open the log: \(error)")
             return deployment
@@ -82,7 +82,12 @@ final class DeploymentRun {
                 try await deploy()
             }
         } catch let failure as DeploymentFailure {
-            await finish(failure.cancelled ? .cancelled : .failed, error: failure.message)
+            if failure.cancelled {
+                // A shutdown is not the user's choice: the deployment was interrupted, as after a crash.
+                await finish(cancellation.reason == .shutdown ? .interrupted : .cancelled, error: failure.message)
+            } else {
+                await finish(.failed, error: failure.message)
+            }
         } catch {
             await finish(.failed, error: "\(error)")
         }
@@ -372,28 +377,34 @@ final class DeploymentRun {
         log.note("==> switch: current -> releases/\(release)")
     }
 
-    /// Saves a change to the deployment and tells the listeners.
+    /// Saves a change to the deployment, and tells the listeners when its status or phase changed.
     func update(_ change: (inout Deployment) -> Void) async {
+        let before = (deployment.status, deployment.phase)
         change(&deployment)
         do {
             try await store.save(deployment)
         } catch {
             context.logger.error("cannot save deployment \(id): \(error)")
         }
-        context.events.publish(.deployment(deployment))
+        if before != (deployment.status, deployment.phase) {
+            context.events.publish(.deployment(deployment))
+        }
     }
 
     func finish(_ status: DeploymentStatus, error: String?) async {
         let finished = Date()
+        let durationMs = deployment.startedAt.map { Int(finished.timeIntervalSince($0) * 1000) }
+        // The last log line goes out before the status does, so that whoever follows the log and stops at the
+        // final status has read every line.
+        let seconds = Double(durationMs ?? 0) / 1000
+        log?.note("==> deployment \(id) \(status.rawValue) in \(String(format: "%.1f", seconds))s" + (error.map { ": \($0)" } ?? ""))
         await update {
             $0.status = status
             $0.error = error
             if status == .succeeded { $0.phase = .done }
             $0.finishedAt = finished
-            $0.durationMs = $0.startedAt.map { Int(finished.timeIntervalSince($0) * 1000) }
+            $0.durationMs = durationMs
         }
-        let seconds = Double(deployment.durationMs ?? 0) / 1000
-        log?.note("==> deployment \(id) \(status.rawValue) in \(String(format: "%.1f", seconds))s" + (error.map { ": \($0)" } ?? ""))
         context.metrics.deploymentFinished(deployment)
     }
 
@@ -450,7 +461,7 @@ extension DeploymentRun {
         do {
             log = try DeploymentLog(
                 path: context.logPath(deployment: id), secrets: pipeline.secrets,
-                onLine: { line in events.publish(.log(deployment: id, line: line)) })
+                onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
             await update {
                 $0.status = .running
                 $0.startedAt = Date()

@@ -6,8 +6,8 @@ public final class EventBus: Sendable {
     public enum Event: Sendable {
         /// A deployment changed status or phase (sent without its steps).
         case deployment(Deployment)
-        /// A line was added to a deployment's log.
-        case log(deployment: Int64, line: String)
+        /// A line was added to a deployment's log; `number` is its 1-based line number in the file.
+        case log(deployment: Int64, number: Int, line: String)
     }
 
     private struct Subscriber {
@@ -39,7 +39,7 @@ public final class EventBus: Sendable {
                 if subscriber.deployment == nil || subscriber.deployment == deployment.id {
                     subscriber.continuation.yield(event)
                 }
-            case .log(let id, _):
+            case .log(let id, _, _):
                 if subscriber.deployment == id { subscriber.continuation.yield(event) }
             }
         }

@@ -6,8 +6,15 @@ import Synchronization
 /// processes, wait for them, remove the release directory, record the outcome), and in a cancelled task every
 /// `Task.sleep` and many awaits would give up at once.
 public final class Cancellation: Sendable {
+    /// Why the deployment is being stopped: a user asked, or the daemon is shutting down.
+    public enum Reason: Sendable, Equatable {
+        case requested
+        case shutdown
+    }
+
     private struct State {
         var cancelled = false
+        var reason: Reason = .requested
         var handlers: [Int: @Sendable () -> Void] = [:]
         var next = 0
     }
@@ -18,11 +25,14 @@ public final class Cancellation: Sendable {
 
     public var isCancelled: Bool { state.withLock { $0.cancelled } }
 
+    public var reason: Reason { state.withLock { $0.reason } }
+
     /// Cancels, running every registered handler once.
-    public func cancel() {
+    public func cancel(_ reason: Reason = .requested) {
         let handlers = state.withLock { state -> [@Sendable () -> Void] in
             guard !state.cancelled else { return [] }
             state.cancelled = true
+            state.reason = reason
             defer { state.handlers.removeAll() }
             return Array(state.handlers.values)
         }

@@ -18,18 +18,20 @@ public final class DeploymentLog: Sendable {
         var written: Int
         var truncated = false
         var partial: [UInt8] = []
+        var lines = 0
     }
 
     public let path: String
     private let limit: Int
     private let masker: SecretMasker
-    private let onLine: (@Sendable (String) -> Void)?
+    private let onLine: (@Sendable (Int, String) -> Void)?
     private let state: Mutex<State>
 
-    /// Opens (appending to) the log at `path`. `onLine` sees every line as it is written, already masked.
+    /// Opens (appending to) the log at `path`. `onLine` sees every line as it is written, already masked, with its
+    /// 1-based number in the file, so that a follower who read the file first can skip what it already has.
     public init(
         path: String, secrets: [String] = [], limit: Int = DeploymentLog.defaultLimit,
-        onLine: (@Sendable (String) -> Void)? = nil
+        onLine: (@Sendable (_ number: Int, _ line: String) -> Void)? = nil
     ) throws {
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -43,7 +45,8 @@ public final class DeploymentLog: Sendable {
         self.limit = max(limit, Self.reserve * 2)
         self.masker = SecretMasker(secrets)
         self.onLine = onLine
-        self.state = Mutex(State(fd: fd, written: Int(info.st_size)))
+        let existingLines = info.st_size > 0 ? DeploymentLog.countLines(path) : 0
+        self.state = Mutex(State(fd: fd, written: Int(info.st_size), lines: existingLines))
     }
 
     deinit {
@@ -108,15 +111,23 @@ public final class DeploymentLog: Sendable {
             if state.truncated { return }
             if state.written + bytes.count > limit - Self.reserve {
                 state.truncated = true
-                writeAll(Array("[slipway] the log reached \(limit / 1024 / 1024) MiB; later output was dropped\n".utf8), &state)
-                onLine?("[slipway] the log reached \(limit / 1024 / 1024) MiB; later output was dropped")
+                let marker = "[slipway] the log reached \(limit / 1024 / 1024) MiB; later output was dropped"
+                writeAll(Array((marker + "\n").utf8), &state)
+                state.lines += 1
+                onLine?(state.lines, marker)
                 return
             }
         } else if state.written + bytes.count > limit {
             return
         }
         writeAll(bytes, &state)
-        onLine?(line)
+        state.lines += 1
+        onLine?(state.lines, line)
+    }
+
+    static func countLines(_ path: String) -> Int {
+        guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
     }
 
     private func writeAll(_ bytes: [UInt8], _ state: inout State) {

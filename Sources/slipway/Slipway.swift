@@ -8,7 +8,10 @@ struct Slipway: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Deploys applications from Git: push, build, switch, check, roll back.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self]
+        subcommands: [
+            ServeCommand.self, StatusCommand.self, DeployCommand.self, RollbackCommand.self, ReleasesCommand.self,
+            LogsCommand.self, CancelCommand.self, HookCommand.self, NotifyCommand.self, ValidateCommand.self,
+        ]
     )
 }
 

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import Pipeline
+
+/// An app as the daemon knows it: its pipeline (the last good one) and, when its file is broken, why.
+public struct AppDefinition: Sendable, Equatable {
+    public var name: String
+    public var file: String
+    /// The last pipeline that loaded; nil when the file has never been valid.
+    public var pipeline: Pipeline?
+    /// The errors of the file as it is now, when it does not load.
+    public var configError: String?
+}
+
+/// The pipeline files of `--pipelines DIR`, reloaded on demand. A file that becomes invalid keeps its app on the
+/// last good pipeline and reports `config_error`; a file that disappears removes its app.
+public actor AppRegistry {
+    public nonisolated let directory: String
+    private let loader: PipelineLoader
+    private let logger: Logger
+    private var apps: [String: AppDefinition] = [:]
+    /// What each file looked like when last read, to notice changes cheaply.
+    private var fingerprints: [String: FileFingerprint] = [:]
+
+    public init(directory: String, loader: PipelineLoader = PipelineLoader(), logger: Logger = Logger(label: "slipway")) {
+        self.directory = directory
+        self.loader = loader
+        self.logger = logger
+    }
+
+    public var all: [AppDefinition] { apps.values.sorted { $0.name < $1.name } }
+
+    public func app(_ name: String) -> AppDefinition? { apps[name] }
+
+    /// The pipelines that loaded, for recovery and the watchers.
+    public var pipelines: [Pipeline] { all.compactMap(\.pipeline) }
+
+    /// Reads every pipeline file again when `force`, or only the files that changed. Returns the apps whose
+    /// definition changed.
+    @discardableResult
+    public func reload(force: Bool = false) -> [String] {
+        let files = (try? PipelineLoader.pipelineFiles(in: directory)) ?? []
+        var seen: Set<String> = []
+        var changed: [String] = []
+        for file in files {
+            let name = String((file as NSString).lastPathComponent.dropLast(".yml".count))
+            seen.insert(name)
+            let fingerprint = FileFingerprint(path: file)
+            if !force, fingerprints[file] == fingerprint, apps[name] != nil { continue }
+            fingerprints[file] = fingerprint
+            var definition = apps[name] ?? AppDefinition(name: name, file: file)
+            do {
+                definition.pipeline = try loader.load(file: file)
+                definition.configError = nil
+                logger.info("loaded pipeline \(file)")
+            } catch {
+                definition.configError = error.description
+                logger.error("pipeline \(file) is invalid; \(definition.pipeline == nil ? "the app cannot deploy" : "keeping its last good version"):\n\(error.description)")
+            }
+            if apps[name] != definition {
+                apps[name] = definition
+                changed.append(name)
+            }
+        }
+        for name in apps.keys where !seen.contains(name) {
+            apps.removeValue(forKey: name)
+            fingerprints = fingerprints.filter { !$0.key.hasSuffix("/\(name).yml") }
+            logger.info("pipeline for \(name) was removed")
+            changed.append(name)
+        }
+        return changed.sorted()
+    }
+}
+
+/// Enough of a file's metadata to tell that it changed without reading it.
+struct FileFingerprint: Equatable {
+    var modified: Int64
+    var size: Int64
+    var inode: UInt64
+
+    init(path: String) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            size = Int64(info.st_size)
+            inode = UInt64(info.st_ino)
+        } else {
+            modified = 0
+            size = -1
+            inode = 0
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import GitKit
+import Logging
+import Pipeline
+
+/// Turns notices that a branch moved (the git hook, a forge webhook, a poll) into deployments.
+///
+/// Every notice goes the same way, one at a time per app: fetch the mirror, read the branch head, and deploy it
+/// only if no notice has seen that head before and a changed file matches the app's `paths:`. Remembering the
+/// last head seen, rather than comparing with what is live, is what makes a rollback stick: the head the app
+/// rolled back from is not deployed again just because it is still the head.
+public struct Watcher: Sendable {
+    let context: DeployContext
+    let registry: AppRegistry
+    let mirrors: Mirrors
+    let queue: DeployQueue
+    let locks = KeyedLocks()
+
+    public init(context: DeployContext, registry: AppRegistry, mirrors: Mirrors, queue: DeployQueue) {
+        self.context = context
+        self.registry = registry
+        self.mirrors = mirrors
+        self.queue = queue
+    }
+
+    /// A push to `ref` of `app`'s repository. Pushes to other branches, and branch deletions, deploy nothing.
+    public func pushed(
+        app: String, ref: String, before: String? = nil, after: String, trigger: DeploymentTrigger = .push
+    ) async throws -> [Deployment] {
+        let pipeline = try await validPipeline(app)
+        guard ref == "refs/heads/\(pipeline.branch)", OID(hex: after)?.isZero != true else { return [] }
+        return try await locks.lock(app).withLock {
+            try await deployHeadIfNew(pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)))
+        }
+    }
+
+    /// A forge's push event: every app that follows `ref` of one of `repositoryURLs` is noticed.
+    public func forgePush(repositoryURLs: [String], ref: String, after: String, apps candidates: [String]? = nil)
+        async -> (matched: [String], deployments: [Deployment])
+    {
+        let wanted = Set(repositoryURLs.map(RepositoryURL.normalize))
+        var matched: [String] = []
+        var deployments: [Deployment] = []
+        for definition in await registry.all {
+            guard let pipeline = definition.pipeline, candidates?.contains(definition.name) ?? true,
+                wanted.contains(RepositoryURL.normalize(pipeline.repository)), ref == "refs/heads/\(pipeline.branch)"
+            else { continue }
+            matched.append(definition.name)
+            do {
+                deployments += try await pushed(app: definition.name, ref: ref, after: after, trigger: .webhook)
+            } catch {
+                context.logger.error("webhook for \(definition.name): \(error)")
+            }
+        }
+        return (matched, deployments)
+    }
+
+    /// The apps a forge delivery about `repositoryURLs` and `ref` would reach, to pick the secrets to check.
+    public func apps(following repositoryURLs: [String], ref: String) async -> [Pipeline] {
+        let wanted = Set(repositoryURLs.map(RepositoryURL.normalize))
+        return await registry.pipelines.filter {
+            wanted.contains(RepositoryURL.normalize($0.repository)) && ref == "refs/heads/\($0.branch)"
+        }
+    }
+
+    /// A poll: list the remote's heads first, and fetch only if the branch moved.
+    public func poll(app: String) async throws -> [Deployment] {
+        let pipeline = try await validPipeline(app)
+        return try await locks.lock(app).withLock {
+            let mirror = try await mirrors.mirror(for: pipeline)
+            let remote = try await mirror.remoteHead(branch: pipeline.branch)
+            let seen = try await context.store.appState(app).lastSeenHead
+            guard let remote, remote.hex != seen else { return [] }
+            return try await deployHeadIfNew(pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil)
+        }
+    }
+
+    /// A deploy asked for by hand: any branch, tag or sha, fetched first. It ignores `paths:` and what was seen.
+    public func deploy(app: String, ref: String?) async throws -> Deployment {
+        let pipeline = try await validPipeline(app)
+        let revision = ref.map { $0.isEmpty ? pipeline.branch : $0 } ?? pipeline.branch
+        let mirror = try await mirrors.mirror(for: pipeline)
+        try await fetch(mirror, app: app)
+        let oid: OID
+        do {
+            oid = try await mirror.resolve(revision)
+        } catch {
+            throw DeployError.notFound("no branch, tag or commit '\(revision)' in \(app)'s repository")
+        }
+        let commit = try await mirror.commit(oid)
+        return try await queue.submit(
+            Deployment(
+                app: app, trigger: .manual, ref: revision, commit: oid.hex, message: commit.summary,
+                author: commit.author.name))
+    }
+
+    /// A rollback asked for by hand (or by the dashboard).
+    public func rollback(app: String, to target: RollbackTarget?) async throws -> Deployment {
+        let pipeline = try await validPipeline(app)
+        let mirror = try await mirrors.mirror(for: pipeline)
+        let planned = try await RollbackPlanner(context: context).plan(app: pipeline, target: target, mirror: mirror)
+        return try await queue.submit(planned)
+    }
+
+    // MARK: -
+
+    private func validPipeline(_ app: String) async throws -> Pipeline {
+        guard let definition = await registry.app(app) else { throw DeployError.unknownApp(app) }
+        guard let pipeline = definition.pipeline else {
+            throw DeployError.configuration("\(app)'s pipeline file is invalid:\n\(definition.configError ?? "")")
+        }
+        return pipeline
+    }
+
+    private func fetch(_ mirror: Mirror, app: String) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            try await mirror.fetch()
+        } catch {
+            throw DeployError.failed("fetching \(app)'s repository failed: \(error)")
+        }
+        context.metrics.fetched(app: app, duration: clock.now - start)
+    }
+
+    /// Fetch, then deploy the branch head if no notice has seen it and `paths:` wants it. Call with the app's lock.
+    private func deployHeadIfNew(_ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?)
+        async throws -> [Deployment]
+    {
+        let mirror = try await mirrors.mirror(for: pipeline)
+        try await fetch(mirror, app: pipeline.app)
+        guard let head = try await mirror.head(branch: pipeline.branch) else { return [] }
+        let seen = try await context.store.appState(pipeline.app).lastSeenHead
+        guard head.hex != seen else {
+            context.logger.debug("\(pipeline.app): head \(head.short) was seen before; nothing to deploy")
+            return []
+        }
+        var wanted = true
+        if !pipeline.paths.isEmpty {
+            let since = seen.flatMap(OID.init(hex:)) ?? before
+            let changed = try await mirror.changedPaths(from: since, to: head)
+            wanted = pipeline.wantsDeploy(forChangedPaths: changed)
+            if !wanted {
+                context.logger.info("\(pipeline.app): \(head.short) changes no file under paths: \(pipeline.paths); not deploying")
+            }
+        }
+        try await context.store.updateAppState(pipeline.app) { $0.lastSeenHead = head.hex }
+        guard wanted else { return [] }
+        let commit = try await mirror.commit(head)
+        let deployment = try await queue.submit(
+            Deployment(
+                app: pipeline.app, trigger: trigger, ref: ref, commit: head.hex, message: commit.summary,
+                author: commit.author.name))
+        return [deployment]
+    }
+}
+
+/// Repository URLs as webhooks compare them: a trailing `/` or `.git` dropped, the host's case ignored.
+public enum RepositoryURL {
+    public static func normalize(_ url: String) -> String {
+        var text = url.trimmingCharacters(in: .whitespaces)
+        while text.hasSuffix("/") { text.removeLast() }
+        if text.hasSuffix(".git") { text.removeLast(4) }
+        while text.hasSuffix("/") { text.removeLast() }
+        // Lower-case the host: the part between "://" (and any user@) and the next "/" or ":".
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            let hostEnd = rest.firstIndex(where: { $0 == "/" }) ?? rest.endIndex
+            var authority = String(rest[..<hostEnd])
+            if let at = authority.lastIndex(of: "@") {
+                authority = String(authority[...at]) + authority[authority.index(after: at)...].lowercased()
+            } else {
+                authority = authority.lowercased()
+            }
+            text = text[..<scheme.upperBound].lowercased() + authority + rest[hostEnd...]
+        } else if let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/") {
+            // scp-like: user@host:path
+            let head = text[..<colon]
+            if let at = head.lastIndex(of: "@") {
+                text = String(head[...at]) + head[head.index(after: at)...].lowercased() + text[colon...]
+            } else {
+                text = head.lowercased() + text[colon...]
+            }
+        }
+        return text
+    }
+}

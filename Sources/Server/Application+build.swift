@@ -1,0 +1,65 @@
+import Deploy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Prometheus
+
+/// Builds the HTTP application around a prepared daemon: the routes, the middleware and the daemon's services,
+/// which the application's service group starts and, on SIGTERM or SIGINT, stops in reverse order.
+public func buildApplication(
+    daemon: Daemon, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
+    logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    try configuration.validate()
+    let router = buildRouter(daemon: daemon, configuration: configuration, registry: registry)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
+        services: daemon.services,
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger)
+}
+
+/// Every route of the contract.
+public func buildRouter(
+    daemon: Daemon, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
+    keepAliveInterval: Duration = .seconds(15)
+) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody))
+    router.add(middleware: AuthMiddleware(token: configuration.token, isPrivate: configuration.isPrivate))
+
+    router.get("/healthz") { _, _ in try Response.json(["status": "ok"]) }
+    router.get("/metrics") { _, _ in
+        Response.text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+    let dashboardOverride = ProcessInfo.processInfo.environment["SLIPWAY_DASHBOARD_FILE"]
+    router.get("/") { _, _ in
+        // SLIPWAY_DASHBOARD_FILE serves the page from disk, read on every request: for working on the page
+        // without rebuilding the binary. Without it the page is the one compiled in.
+        let page = dashboardOverride.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? Resources.dashboard
+        var response = Response.text(page, contentType: "text/html; charset=utf-8")
+        // The page builds its DOM from API data with textContent only; this policy makes any slip harmless.
+        response.headers[HTTPField.Name("Content-Security-Policy")!] =
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return response
+    }
+    router.get("/api/v1/openapi.yaml") { _, _ in
+        Response.text(Resources.openAPI, contentType: "application/yaml; charset=utf-8")
+    }
+    router.addRoutes(AppsController(daemon: daemon, maxBody: configuration.maxBody).routes, atPath: "/api/v1")
+    router.addRoutes(
+        DeploymentsController(daemon: daemon, keepAliveInterval: keepAliveInterval).routes, atPath: "/api/v1")
+    router.addRoutes(
+        HooksController(daemon: daemon, maxBody: configuration.maxBody, webhookSecret: configuration.webhookSecret).routes,
+        atPath: "/hooks")
+    return router
+}
+
+/// Files served from the binary itself, so that the executable needs nothing beside it.
+enum Resources {
+    static let dashboard = String(decoding: PackageResources.dashboard_html, as: UTF8.self)
+    static let openAPI = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
+}

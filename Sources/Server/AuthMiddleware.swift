@@ -1,0 +1,42 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Checks `Authorization: Bearer <token>` where the contract asks for it: every POST under `/api/v1` and
+/// `/hooks/push`, and with `--private` every GET except `/healthz` and the dashboard page. Forge webhooks are
+/// authenticated by their signatures instead.
+struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+    let isPrivate: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let token, needsToken(request) else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            constantTimeEquals(String(header.dropFirst("Bearer ".count)), token)
+        else {
+            throw APIError.unauthorized("a valid token is needed: Authorization: Bearer <token>")
+        }
+        return try await next(request, context)
+    }
+
+    private func needsToken(_ request: Request) -> Bool {
+        let path = request.uri.path
+        if request.method == .post {
+            return path.hasPrefix("/api/v1/") || path == "/hooks/push"
+        }
+        if isPrivate && (request.method == .get || request.method == .head) {
+            return path != "/healthz" && path != "/"
+        }
+        return false
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths' digests, not on where they first differ.
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let left = SHA256.hash(data: Data(a.utf8))
+    let right = SHA256.hash(data: Data(b.utf8))
+    return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+}
