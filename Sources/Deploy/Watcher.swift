@@ -159,6 +159,8 @@ public struct Watcher: Sendable {
 public enum RepositoryURL {
     public static func normalize(_ url: String) -> String {
         var text = url.trimmingCharacters(in: .whitespaces)
+        // A local repository is the same whether written as a path or as a file:// URL.
+        if case .local(let path) = RemoteLocation(text) { text = path }
         while text.hasSuffix("/") { text.removeLast() }
         if text.hasSuffix(".git") { text.removeLast(4) }
         while text.hasSuffix("/") { text.removeLast() }

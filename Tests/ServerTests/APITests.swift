@@ -1,0 +1,340 @@
+import Deploy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Server
+import TestSupport
+import Testing
+import Yams
+
+@Suite struct APITests {
+    @Test func healthMetricsDashboardAndOpenAPI() async throws {
+        let fixture = try await ServerFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.json["status"] as? String == "ok")
+            }
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(response.text.contains("<html"))
+            }
+            try await client.execute(uri: "/api/v1/openapi.yaml", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.text.hasPrefix("openapi: 3.1"))
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    /// Fails when a route exists that the OpenAPI document does not describe, or the other way round.
+    @Test func theOpenAPIDocumentDescribesEveryRoute() async throws {
+        let fixture = try await ServerFixture()
+        let document = try #require(try Yams.load(yaml: fixture.openAPIText) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        var documented: Set<String> = []
+        for (path, item) in paths {
+            for method in (item as? [String: Any])?.keys ?? [:].keys where ["get", "post", "put", "delete", "patch"].contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        let served = Set(fixture.router.routes.map { "\($0.method) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
+        #expect(served.subtracting(documented).isEmpty, "routes missing from openapi.yaml: \(served.subtracting(documented).sorted())")
+        #expect(documented.subtracting(served).isEmpty, "documented routes the server lacks: \(documented.subtracting(served).sorted())")
+        #expect(served.count >= 19)
+    }
+
+    @Test func appsAreListedWithEveryFieldEvenWhenEmpty() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": "branch: main\n", "other": ""])
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect(response.status == .ok)
+                let apps = try #require(response.json["apps"] as? [[String: Any]])
+                #expect(apps.map { $0["name"] as? String } == ["hello", "other"])
+                let hello = apps[0]
+                #expect(Set(hello.keys) == ["name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued", "config_error"])
+                #expect(hello["status"] as? String == "idle")
+                #expect(hello["current"] is NSNull)
+                #expect(hello["last_deployment"] is NSNull)
+                #expect(hello["config_error"] is NSNull)
+                #expect(hello["queued"] as? Int == 0)
+                #expect(hello["repository"] as? String == fixture.origin)
+            }
+            try await client.execute(uri: "/api/v1/apps/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                let error = try #require(response.json["error"] as? [String: Any])
+                #expect(error["code"] as? String == "not_found")
+                #expect(error["message"] as? String == "there is no app named 'nope'")
+            }
+            try await client.execute(uri: "/api/v1/no/such/route", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.json[path: "error.code"] as? String == "not_found")
+            }
+        }
+    }
+
+    @Test func deployFollowAndRollBackThroughTheAPI() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": "build:\n  - echo built $SLIPWAY_COMMIT\n"])
+        let first = try fixture.push("first")
+        try await fixture.test { client in
+            let firstID = try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post) { response in
+                #expect(response.status == .accepted)
+                #expect(response.json["commit"] as? String == first)
+                #expect(response.json["trigger"] as? String == "manual")
+                #expect(response.json["status"] as? String == "queued")
+                #expect(response.json["steps"] == nil, "a deployment from a listing has no steps")
+                return Int64(response.json["id"] as! Int)
+            }
+            #expect(try await fixture.finished(firstID).status == .succeeded)
+
+            // Nothing older to go back to yet.
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post) { response in
+                #expect(response.status == .conflict)
+                #expect(response.json[path: "error.code"] as? String == "conflict")
+            }
+
+            let second = try fixture.push("second")
+            let secondID = try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "main"])) { response in
+                #expect(response.json["commit"] as? String == second)
+                return Int64(response.json["id"] as! Int)
+            }
+            #expect(try await fixture.finished(secondID).status == .succeeded)
+
+            try await client.execute(uri: "/api/v1/deployments/\(secondID)", method: .get) { response in
+                #expect(response.status == .ok)
+                let steps = try #require(response.json["steps"] as? [[String: Any]])
+                #expect(steps.count == 1)
+                #expect(Set(steps[0].keys) == ["phase", "name", "status", "exit_code", "started_at", "finished_at", "duration_ms"])
+                #expect(steps[0]["status"] as? String == "succeeded")
+                let created = try #require(response.json["created_at"] as? String)
+                #expect(created.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil)
+            }
+            try await client.execute(uri: "/api/v1/deployments/\(secondID)/log", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                #expect(response.text.contains("built \(second)"))
+            }
+            try await client.execute(
+                uri: "/api/v1/deployments/\(secondID)/log", method: .get, headers: [.accept: "text/event-stream"]
+            ) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/event-stream") == true)
+                #expect(response.text.contains("data: built \(second)\n\n"))
+                #expect(response.text.contains("event: end\ndata: {"))
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/releases", method: .get) { response in
+                let releases = try #require(response.json["releases"] as? [[String: Any]])
+                #expect(releases.map { $0["id"] as? Int } == [Int(secondID), Int(firstID)])
+                #expect(releases.map { $0["active"] as? Bool } == [true, false])
+                #expect(Set(releases[0].keys) == ["id", "commit", "short_commit", "message", "author", "created_at", "active"])
+            }
+
+            let rollbackID = try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": Int(firstID)])) { response in
+                #expect(response.status == .accepted)
+                #expect(response.json["kind"] as? String == "rollback")
+                #expect(response.json["commit"] as? String == first)
+                return Int64(response.json["id"] as! Int)
+            }
+            #expect(try await fixture.finished(rollbackID).status == .succeeded)
+            try await client.execute(uri: "/api/v1/apps/hello", method: .get) { response in
+                #expect(response.json[path: "current.id"] as? Int == Int(firstID))
+                #expect(response.json[path: "last_deployment.id"] as? Int == Int(rollbackID))
+            }
+            // By commit: back to the second.
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": String(second.prefix(9))])) { response in
+                #expect(response.status == .accepted)
+                #expect(response.json["commit"] as? String == second)
+            }
+            try await client.execute(uri: "/api/v1/deployments/\(firstID)/cancel", method: .post) { response in
+                #expect(response.status == .conflict)
+            }
+            try await client.execute(uri: "/api/v1/deployments/99999/cancel", method: .post) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test func pagesDeploymentsNewestFirst() async throws {
+        let fixture = try await ServerFixture()
+        try fixture.push("one")
+        var made: [Int64] = []
+        for _ in 0..<5 {
+            let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
+            made.append(try await fixture.finished(deployment.id!).id!)
+        }
+        let ids = made
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps/hello/deployments?limit=2", method: .get) { response in
+                let page = try #require(response.json["deployments"] as? [[String: Any]])
+                #expect(page.map { Int64($0["id"] as! Int) } == [ids[4], ids[3]])
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/deployments?limit=2&before=\(ids[3])", method: .get) { response in
+                let page = try #require(response.json["deployments"] as? [[String: Any]])
+                #expect(page.map { Int64($0["id"] as! Int) } == [ids[2], ids[1]])
+            }
+            for bad in ["limit=0", "limit=501", "limit=x", "before=-1", "before=abc"] {
+                try await client.execute(uri: "/api/v1/apps/hello/deployments?\(bad)", method: .get) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                    #expect(response.json[path: "error.code"] as? String == "bad_request")
+                }
+            }
+            try await client.execute(uri: "/api/v1/deployments/abc", method: .get) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func badBodiesGetClearErrors() async throws {
+        var configuration = ServerConfiguration()
+        configuration.maxBody = 1024
+        let fixture = try await ServerFixture(configuration: configuration)
+        try fixture.push("one")
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: ByteBuffer(string: "{not json")) { response in
+                #expect(response.status == .badRequest)
+                #expect((response.json[path: "error.message"] as? String)?.contains("not valid JSON") == true)
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": 42])) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "no-such-branch"])) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": "zz"])) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": ["x"]])) { response in
+                #expect(response.status == .badRequest)
+            }
+            let big = ByteBuffer(string: "{\"ref\": \"" + String(repeating: "a", count: 4096) + "\"}")
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(response.json[path: "error.code"] as? String == "payload_too_large")
+            }
+            try await client.execute(uri: "/hooks/github", method: .post, body: big) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+            try await client.execute(uri: "/hooks/push", method: .post, body: jsonBody(["app": "nope", "ref": "refs/heads/main", "after": String(repeating: "a", count: 40)])) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/hooks/push", method: .post, body: jsonBody(["app": "hello"])) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+        // Nothing above queued anything.
+        #expect(try await fixture.daemon.context.store.deployments(app: "hello").isEmpty)
+    }
+
+    @Test func aTokenGuardsEveryChange() async throws {
+        let fixture = try await ServerFixture(configuration: ServerConfiguration(token: "s3cret-token"))
+        try fixture.push("one")
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect(response.status == .ok, "reading needs no token without --private")
+            }
+            for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "s3cret-token"]] {
+                try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, headers: headers) { response in
+                    #expect(response.status == .unauthorized)
+                    #expect(response.json[path: "error.code"] as? String == "unauthorized")
+                }
+                try await client.execute(uri: "/hooks/push", method: .post, headers: headers) { response in
+                    #expect(response.status == .unauthorized)
+                }
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.authorization: "Bearer s3cret-token"]) { response in
+                #expect(response.status == .accepted)
+            }
+        }
+        #expect(try await fixture.daemon.context.store.deployments(app: "hello").count == 1)
+    }
+
+    @Test func privateModeGuardsReadsToo() async throws {
+        let fixture = try await ServerFixture(configuration: ServerConfiguration(token: "tok", isPrivate: true))
+        try await fixture.test { client in
+            for uri in ["/api/v1/apps", "/api/v1/apps/hello", "/metrics", "/api/v1/openapi.yaml", "/api/v1/events"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .unauthorized, "\(uri)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/apps", method: .get, headers: [.authorization: "Bearer tok"]) { response in
+                #expect(response.status == .ok)
+            }
+            for uri in ["/healthz", "/"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri) stays open")
+                }
+            }
+        }
+    }
+
+    @Test func refusesToListenBeyondLoopbackWithoutAToken() throws {
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(host: "0.0.0.0").validate() }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(host: "192.168.1.5").validate() }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(isPrivate: true).validate() }
+        try ServerConfiguration(host: "0.0.0.0", token: "t").validate()
+        try ServerConfiguration(host: "127.0.0.1").validate()
+        try ServerConfiguration(host: "::1").validate()
+        try ServerConfiguration(host: "localhost").validate()
+    }
+
+    @Test func anAppWithABrokenFileShowsConfigErrorAndKeepsItsLastGoodPipeline() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": "build:\n  - echo good\n"])
+        try fixture.push("one")
+        try writeFile(fixture.scratch("pipelines/hello.yml"), "repository: \(fixture.origin)\nkepp_releases: 2\n")
+        try writeFile(fixture.scratch("pipelines/broken.yml"), "repository: [\n")
+        await fixture.daemon.registry.reload()
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps/hello", method: .get) { response in
+                #expect(response.json["status"] as? String == "config_error")
+                #expect((response.json["config_error"] as? String)?.contains("hello.yml:2:1: unknown key 'kepp_releases'") == true)
+            }
+            try await client.execute(uri: "/api/v1/apps/broken", method: .get) { response in
+                #expect(response.json["status"] as? String == "config_error")
+            }
+            // The last good pipeline still deploys.
+            let id = try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post) { response in
+                #expect(response.status == .accepted)
+                return Int64(response.json["id"] as! Int)
+            }
+            #expect(try await fixture.finished(id).status == .succeeded)
+            #expect(try String(contentsOfFile: fixture.daemon.logPath(deployment: id), encoding: .utf8).contains("good"))
+            // An app whose file was never valid cannot deploy.
+            try await client.execute(uri: "/api/v1/apps/broken/deploy", method: .post) { response in
+                #expect(response.status == .conflict)
+            }
+        }
+        try FileManager.default.removeItem(atPath: fixture.scratch("pipelines/broken.yml"))
+        await fixture.daemon.registry.reload()
+        #expect(await fixture.daemon.registry.app("broken") == nil)
+    }
+
+    @Test func metricsCountDeploymentsAndDeliveries() async throws {
+        let fixture = try await ServerFixture()
+        try fixture.push("one")
+        let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
+        _ = try await fixture.finished(deployment.id!)
+        try await fixture.test { client in
+            try await client.execute(uri: "/hooks/github", method: .post, headers: [HTTPField.Name("X-GitHub-Event")!: "push"], body: jsonBody([:])) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = response.text
+                #expect(text.contains(#"slipway_deployments_total{app="hello",kind="deploy",status="succeeded"} 1"#))
+                #expect(text.contains("slipway_deployment_duration_seconds"))
+                #expect(text.contains("slipway_fetch_duration_seconds"))
+                #expect(text.contains(#"slipway_webhook_deliveries_total{provider="github",result="unauthorized"} 1"#))
+                #expect(text.contains("slipway_queue_depth"))
+            }
+        }
+    }
+}
+
+extension ServerFixture {
+    var openAPIText: String {
+        get throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            return try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        }
+    }
+}
