@@ -111,6 +111,10 @@ let package = Package(
             dependencies: ["Deploy", "TestSupport"]
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport"]
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
                 "Server", "Deploy", "TestSupport",

@@ -1,0 +1,95 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The real `slipway serve`, started as a process on a free loopback port.
+public final class DaemonProcess: @unchecked Sendable {
+    // @unchecked: the process and the log file are only touched from the test that owns this value.
+    public let process = Process()
+    public let port: Int
+    public let logFile: String
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts `slipway serve` with `arguments` (besides --port) and waits until it listens.
+    public init(arguments: [String], environment: [String: String] = [:], logFile: String) throws {
+        self.logFile = logFile
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/slipway")
+        process.arguments = ["serve", "--port", "0"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        var found: Int?
+        for _ in 0..<600 where found == nil {
+            usleep(25_000)
+            let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                found = Int(text[range].split(separator: ":").last!)
+            }
+            if !process.isRunning { break }
+        }
+        guard let found else {
+            process.terminate()
+            throw GitCLI.Failure(arguments: ["serve"], status: -1, output: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
+        }
+        port = found
+    }
+
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit, for at most `seconds`; returns its status, or nil if it is still running.
+    public func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// A JSON request to the daemon; returns the status and the decoded body.
+    public func request(_ path: String, method: String = "GET", body: Any? = nil, token: String? = nil) async throws
+        -> (status: Int, json: [String: Any])
+    {
+        var request = URLRequest(url: URL(string: url + path)!)
+        request.httpMethod = method
+        if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
+    }
+
+    /// Polls `GET path` until `condition` holds for its JSON, for at most `seconds`.
+    @discardableResult
+    public func wait(for path: String, seconds: Double = 30, until condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try await request(path).json
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw GitCLI.Failure(arguments: ["wait", path], status: -1, output: "condition not met; last answer: \(last)\nlog:\n\(log)")
+    }
+}
+
+/// Runs the real `slipway` command line.
+@discardableResult
+public func slipway(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
+    try runProcess(
+        productsDirectory + "/slipway", arguments,
+        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, input: input)
+}
