@@ -266,8 +266,10 @@ import Testing
     @Test func cancellingARunningDeploymentStopsItAndLeavesCurrentAlone() async throws {
         let fixture = try DeployFixture(yaml: "build:\n  - sleep 300\n")
         let cancellation = Cancellation()
+        let store = fixture.store
         Task {
-            try await Task.sleep(for: .milliseconds(500))
+            // Cancel once the step is running, however long the machine takes to get there.
+            while try await store.runningSteps().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
             cancellation.cancel()
         }
         let deployment = try await fixture.deploy(try fixture.push("slow", files: ["a": "1"]), cancellation: cancellation)
