@@ -15,6 +15,10 @@ public struct Watcher: Sendable {
     let mirrors: Mirrors
     let queue: DeployQueue
     let locks = KeyedLocks()
+    /// When each app's last fetch started. A notice that waited for the app's lock while a fetch started after it
+    /// arrived needs no fetch of its own: the mirror is already as new as the notice. A burst of deliveries thus
+    /// costs two fetches, not one each.
+    let fetchStarts = Locked([String: ContinuousClock.Instant]())
 
     public init(context: DeployContext, registry: AppRegistry, mirrors: Mirrors, queue: DeployQueue) {
         self.context = context
@@ -29,8 +33,10 @@ public struct Watcher: Sendable {
     ) async throws -> [Deployment] {
         let pipeline = try await validPipeline(app)
         guard ref == "refs/heads/\(pipeline.branch)", OID(hex: after)?.isZero != true else { return [] }
+        let arrived = ContinuousClock.now
         return try await locks.lock(app).withLock {
-            try await deployHeadIfNew(pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)))
+            try await deployHeadIfNew(
+                pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)), arrived: arrived)
         }
     }
 
@@ -71,7 +77,8 @@ public struct Watcher: Sendable {
             let remote = try await mirror.remoteHead(branch: pipeline.branch)
             let seen = try await context.store.appState(app).lastSeenHead
             guard let remote, remote.hex != seen else { return [] }
-            return try await deployHeadIfNew(pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil)
+            return try await deployHeadIfNew(
+                pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, arrived: .now)
         }
     }
 
@@ -120,15 +127,21 @@ public struct Watcher: Sendable {
         } catch {
             throw DeployError.failed("fetching \(app)'s repository failed: \(error)")
         }
+        // Only a fetch that worked can stand in for the ones that waited on it.
+        fetchStarts.withLock { $0[app] = start }
         context.metrics.fetched(app: app, duration: clock.now - start)
     }
 
     /// Fetch, then deploy the branch head if no notice has seen it and `paths:` wants it. Call with the app's lock.
-    private func deployHeadIfNew(_ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?)
-        async throws -> [Deployment]
-    {
+    private func deployHeadIfNew(
+        _ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?, arrived: ContinuousClock.Instant
+    ) async throws -> [Deployment] {
         let mirror = try await mirrors.mirror(for: pipeline)
-        try await fetch(mirror, app: pipeline.app)
+        if let lastStart = fetchStarts.withLock({ $0[pipeline.app] }), lastStart > arrived {
+            context.logger.debug("\(pipeline.app): a fetch started after this notice arrived; not fetching again")
+        } else {
+            try await fetch(mirror, app: pipeline.app)
+        }
         guard let head = try await mirror.head(branch: pipeline.branch) else { return [] }
         let seen = try await context.store.appState(pipeline.app).lastSeenHead
         guard head.hex != seen else {

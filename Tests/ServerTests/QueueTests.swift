@@ -86,6 +86,23 @@ import Testing
         #expect(third.message == "three")
     }
 
+    @Test func aBurstOfNoticesSharesFetches() async throws {
+        let fixture = try await ServerFixture()
+        let sha = try fixture.push("one")
+        let watcher = fixture.daemon.watcher
+        let made = try await withThrowingTaskGroup(of: [Deployment].self) { group in
+            for _ in 0..<20 {
+                group.addTask { try await watcher.pushed(app: "hello", ref: "refs/heads/main", after: sha) }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(made.count == 1, "twenty notices of one push make one deployment")
+        let metrics = fixture.registry.emitToString()
+        let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("slipway_fetch_duration_seconds_count{app=\"hello\"}") })
+        let fetches = try #require(Int(line.split(separator: " ").last!))
+        #expect(fetches <= 4, "fetches: \(fetches)")
+    }
+
     @Test func pathsDecideWhetherAPushDeploys() async throws {
         let fixture = try await ServerFixture(apps: ["api": "paths: [\"services/api/**\", \"Dockerfile\"]\n"])
         let watcher = fixture.daemon.watcher

@@ -1,0 +1,567 @@
+#!/usr/bin/env python3
+"""Drives Slipway's dashboard in headless Chromium against a real daemon.
+
+It builds a throwaway git repository and pipeline, starts `slipway serve`, deploys through /hooks/push, and then
+checks through the page what a user would see: the app card, a push showing up live without a reload, a commit
+message full of HTML shown as plain text, the folded log of a finished deployment, the live log of a running one,
+a deploy and a rollback made from the page (the rollback checked on disk), and the token prompt of a --private
+daemon. It saves screenshots of the main views at 1280 and 375 px wide, light and dark.
+
+    script/browser-test                                  # installs what is missing, then runs this
+    python3 Tests/Browser/dashboard_test.py --slipway .build/debug/slipway [--screenshots DIR] [--port N]
+
+The daemon gets this process's environment, so SLIPWAY_DASHBOARD_FILE=<path to dashboard.html> makes it serve the
+page from disk. Exit status 0 when every check passed, 1 when one failed (with the reason), 2 for bad usage.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+ZERO = "0" * 40
+TIMEOUT = 20  # seconds, for every wait on the page
+DEPLOY_TIMEOUT = 90  # seconds, for a deployment to finish (the machine may be busy)
+XSS = "<img src=x onerror=alert(1)>"
+TOKEN = "browser-test-token"
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException, TimeoutException,
+                                            WebDriverException)
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # pragma: no cover
+    print("dashboard_test: selenium is missing: run script/browser-test, or pip install selenium", file=sys.stderr)
+    sys.exit(2)
+
+
+class Failure(Exception):
+    """A check that did not hold."""
+
+
+# ---------------------------------------------------------------------------------------------------- reporting
+
+class Report:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.current = None
+
+    def step(self, name):
+        self.current = name
+        print(f"... {name}", flush=True)
+
+    def ok(self, what):
+        self.passed += 1
+        print(f"ok {self.passed} - {what}", flush=True)
+
+    def check(self, condition, what, detail=""):
+        if not condition:
+            self.failed += 1
+            raise Failure(f"{what}" + (f": {detail}" if detail else ""))
+        self.ok(what)
+
+
+# ---------------------------------------------------------------------------------------------------- processes
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def git(cwd, *args, env):
+    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise Failure(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class Daemon:
+    def __init__(self, binary, tmp, port):
+        self.binary = binary
+        self.tmp = tmp
+        self.port = port
+        self.proc = None
+        self.log_path = tmp / "daemon.log"
+        self.base = f"http://127.0.0.1:{port}"
+        self.token = None
+
+    def start(self, *extra):
+        args = [str(self.binary), "serve", "--pipelines", str(self.tmp / "pipelines"), "--state", str(self.tmp / "state"),
+                "--port", str(self.port), *extra]
+        log = open(self.log_path, "a")
+        log.write(f"\n$ {' '.join(args)}\n")
+        log.flush()
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=os.environ.copy(), cwd=self.tmp, start_new_session=True)
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Failure(f"the daemon exited with status {self.proc.returncode} before answering /healthz\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        raise Failure(f"the daemon did not answer GET /healthz within {TIMEOUT}s\n{self.log_tail()}")
+
+    def stop(self):
+        if not self.proc or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def log_tail(self, lines=30):
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "daemon log (last lines):\n" + "\n".join("  " + line for line in text[-lines:])
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def push_hook(self, before, after):
+        status, body = self.request("POST", "/hooks/push", {"app": "demo", "ref": "refs/heads/main", "before": before, "after": after})
+        if status != 202 or not body.get("deployments"):
+            raise Failure(f"POST /hooks/push answered {status}: {body}")
+        return body["deployments"][0]["id"]
+
+    def wait_finished(self, deployment_id):
+        deadline = time.monotonic() + DEPLOY_TIMEOUT
+        while time.monotonic() < deadline:
+            status, body = self.request("GET", f"/api/v1/deployments/{deployment_id}")
+            if status == 200 and body["status"] not in ("queued", "running"):
+                return body
+            time.sleep(0.1)
+        raise Failure(f"deployment {deployment_id} did not finish within {DEPLOY_TIMEOUT}s\n{self.log_tail()}")
+
+
+# ---------------------------------------------------------------------------------------------------- the browser
+
+def make_driver():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromedriver = shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        raise Failure("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver (script/browser-test does it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900",
+                "--no-first-run", "--disable-extensions", "--lang=en-US"):
+        options.add_argument(arg)
+    # Leave any alert open so that the check for one sees it, instead of the driver dismissing it.
+    options.set_capability("unhandledPromptBehavior", "ignore")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+
+
+class Page:
+    def __init__(self, driver, base):
+        self.d = driver
+        self.base = base
+
+    def wait(self, condition, what, timeout=TIMEOUT):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition())
+        except TimeoutException:
+            raise Failure(f"timed out after {timeout}s waiting for {what}") from None
+
+    def css(self, selector, root=None):
+        return (root or self.d).find_elements(By.CSS_SELECTOR, selector)
+
+    def one(self, selector, what=None, root=None):
+        return self.wait(lambda: (self.css(selector, root) or [None])[0], what or selector)
+
+    def text(self, el):
+        return (el.get_attribute("textContent") or "").strip()
+
+    def visible_text(self, el):
+        return el.text
+
+    def row(self, deployment_id):
+        return self.one(f'[data-testid="deployment-row"][data-id="{deployment_id}"]', f"the history row of deployment {deployment_id}")
+
+    def row_status(self, deployment_id):
+        els = self.css(f'[data-testid="deployment-row"][data-id="{deployment_id}"] [data-testid="deployment-status"]')
+        return els[0].get_attribute("data-status") if els else None
+
+    def card(self, app):
+        return self.one(f'[data-testid="app-card"][data-app="{app}"]', f"the app card of {app}")
+
+    def click(self, el):
+        self.d.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+        el.click()
+
+    def dialog_button(self, testid="confirm-button"):
+        return self.one(f'dialog[open] [data-testid="{testid}"]', f"the {testid} of the open dialog")
+
+    def no_alert(self):
+        try:
+            alert = self.d.switch_to.alert
+            text = alert.text
+        except NoAlertPresentException:
+            return True
+        raise Failure(f"an alert is open ({text!r}): the commit message ran as HTML")
+
+    def hash(self):
+        return self.d.execute_script("return location.hash")
+
+    def go(self, hash_):
+        self.d.execute_script("location.hash = arguments[0]", hash_)
+        self.wait(lambda: self.hash() == hash_, f"the page to show {hash_}")
+
+    def screenshots(self, folder, name):
+        """Saves the current view at 1280 and 375 px wide, in light and dark mode."""
+        # Notices from earlier actions would cover the view: dismiss them first.
+        self.d.execute_script("document.querySelectorAll('.notice').forEach(n => n.remove())")
+        shots = []
+        for width, height in ((1280, 900), (375, 812)):
+            for scheme in ("light", "dark"):
+                self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                    "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+                self.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+                    "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+                # Two animation frames: the new size and colours are laid out and painted.
+                self.d.execute_async_script(
+                    "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()))")
+                path = folder / f"{name}-{width}{'-dark' if scheme == 'dark' else ''}.png"
+                if not self.d.save_screenshot(str(path)):
+                    raise Failure(f"could not save {path}")
+                shots.append(path)
+        self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        self.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        return shots
+
+
+# ---------------------------------------------------------------------------------------------------- the test
+
+def run(args, report, tmp, state):
+    env = os.environ.copy()
+    env.update({
+        "GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Lovelace", "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp / "home"), "GIT_TERMINAL_PROMPT": "0",
+    })
+    (tmp / "home").mkdir()
+
+    report.step("a bare repository with a first commit, and a pipeline")
+    bare, work = tmp / "app.git", tmp / "work"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(bare), env=env)
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main", env=env)
+    git(work, "remote", "add", "origin", str(bare), env=env)
+    (work / "index.html").write_text("<h1>hello</h1>\n")
+    build = work / "build.sh"
+    build.write_text("#!/bin/sh\necho built > out.txt\necho 'build output: first'\n")
+    build.chmod(0o755)
+    git(work, "add", "-A", env=env)
+    git(work, "commit", "-q", "-m", "first commit", env=env)
+    git(work, "push", "-q", "origin", "main", env=env)
+    sha1 = git(work, "rev-parse", "HEAD", env=env)
+    pipelines = tmp / "pipelines"
+    pipelines.mkdir()
+    pipeline = (f"repository: {bare}\n"
+                f"deploy_to: {tmp / 'deploy'}\n"
+                "build:\n  - ./build.sh\n"
+                "test:\n  - name: check\n    run: test -f index.html\n"
+                "activate:\n  - echo activated\n")
+    (pipelines / "demo.yml").write_text(pipeline)
+    for i in range(args.extra_apps):
+        (pipelines / f"app-{i:03d}.yml").write_text(pipeline.replace(str(tmp / "deploy"), str(tmp / f"deploy-{i:03d}")))
+
+    report.step("the daemon")
+    daemon = state["daemon"] = Daemon(args.slipway, tmp, args.port or free_port())
+    daemon.start()
+    report.ok(f"slipway serve answers /healthz on port {daemon.port}")
+
+    report.step("the first deployment, through /hooks/push")
+    d1 = daemon.push_hook(ZERO, sha1)
+    first = daemon.wait_finished(d1)
+    report.check(first["status"] == "succeeded", f"deployment {d1} succeeded", json.dumps(first))
+
+    report.step("the app list")
+    driver = state["driver"] = make_driver()
+    page = Page(driver, daemon.base)
+    driver.get(daemon.base + "/#/")
+    card = page.card("demo")
+    page.wait(lambda: page.css('[data-testid="app-status"]', card), "the status badge on the demo card")
+    status = page.css('[data-testid="app-status"]', card)[0]
+    report.check(status.text.strip() == "idle" and status.get_attribute("data-status") == "idle",
+                 "the demo card says idle", status.text)
+    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=card)) == sha1[:7], "the live release's short sha on the card")
+    report.ok(f"the demo card shows the live release {sha1[:7]}")
+    release_time = page.one('[data-testid="app-release"] time', root=card)
+    report.check(bool(release_time.get_attribute("datetime")) and bool(release_time.get_attribute("title")),
+                 "the release time has a datetime and the exact local time in its title", release_time.get_attribute("outerHTML"))
+    rendered = driver.execute_script(
+        "const m = performance.getEntriesByName('slipway:apps-rendered')[0]; return m ? m.startTime : null")
+    if rendered is not None:
+        apps = 1 + args.extra_apps
+        state["render_ms"] = rendered
+        report.ok(f"the app list rendered {rendered:.0f} ms after navigation start ({apps} app{'s' if apps > 1 else ''})")
+    page.wait(lambda: page.one('[data-testid="live-indicator"]').get_attribute("data-state") == "live", "the live indicator to say live")
+    report.ok("the live indicator says live")
+
+    report.step("a push shows up without a reload")
+    page.click(page.one('[data-testid="app-card"][data-app="demo"] a.card-link'))
+    page.wait(lambda: page.hash() == "#/apps/demo", "the app's page")
+    page.row(d1)
+    driver.execute_script("window.__slipwayNoReload = 'still here'")
+    build.write_text("#!/bin/sh\necho built > out.txt\necho 'step one'\nsleep 3\necho 'step two'\n")
+    git(work, "commit", "-q", "-am", f"{XSS} second", env=env)
+    git(work, "push", "-q", "origin", "main", env=env)
+    sha2 = git(work, "rev-parse", "HEAD", env=env)
+    d2 = daemon.push_hook(sha1, sha2)
+    page.row(d2)
+    report.ok(f"deployment {d2} appeared in the history without a reload")
+    seen_running = page.wait(lambda: page.row_status(d2) in ("queued", "running", "succeeded") and page.row_status(d2), "its status")
+    page.wait(lambda: page.row_status(d2) == "succeeded", f"deployment {d2} to turn succeeded in the history")
+    report.ok(f"deployment {d2} turned succeeded in place (first seen as {seen_running})")
+    badge = page.one(f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-status"]')
+    colour = badge.value_of_css_property("color")
+    report.check("succeeded" in badge.text and colour != "rgba(0, 0, 0, 1)", "the succeeded badge has its word and its colour", f"{badge.text!r} {colour}")
+    report.check(driver.execute_script("return window.__slipwayNoReload") == "still here", "the page was not reloaded")
+
+    report.step("a commit message with HTML in it stays text")
+    row2 = page.row(d2)
+    link = page.one('[data-testid="deployment-link"]', root=row2)
+    report.check(link.text.strip() == f"{XSS} second", "the history shows the message literally", link.text)
+    body_text = driver.execute_script("return document.body.textContent")
+    report.check(XSS in body_text, "the DOM text holds '<img src=x onerror=alert(1)>'")
+    imgs = driver.execute_script(
+        "return [...document.querySelectorAll('img')].map(i => i.getAttribute('src') || '')")
+    report.check(not any(src.endswith("x") for src in imgs), "no img element with src x exists", str(imgs))
+    report.check(page.no_alert(), "no alert is open")
+
+    report.step("the app card follows the push")
+    driver.back()
+    page.wait(lambda: page.hash() in ("#/", ""), "the app list after going back")
+    card = page.card("demo")
+    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=page.card("demo"))) == sha2[:7],
+              "the demo card to show the second release")
+    msg = page.one('[data-testid="release-message"]', root=page.card("demo"))
+    report.check(page.text(msg) == f"{XSS} second", "the card shows the new release's message literally", page.text(msg))
+    report.check(page.no_alert(), "still no alert")
+
+    report.step("the log of a finished deployment")
+    page.go(f"#/deployments/{d2}")
+    log = page.one('[data-testid="log"]', "the log")
+    page.wait(lambda: "activated" in page.text(page.one('[data-testid="log"]')), "the log to hold 'activated'")
+    text = page.text(page.one('[data-testid="log"]'))
+    for needle in ("--> build: ./build.sh", "step one", "step two", "--> activate: echo activated", "activated",
+                   f"deployment {d2} succeeded"):
+        report.check(needle in text, f"the log holds {needle!r}")
+    steps = page.css('[data-testid="log-step"]')
+    report.check(len(steps) == 3 and all(s.get_attribute("data-status") == "succeeded" for s in steps),
+                 "the log is folded into 3 succeeded steps", str([(s.get_attribute("data-phase"), s.get_attribute("data-status")) for s in steps]))
+    page.click(page.one('[data-testid="expand-all"]'))
+    page.wait(lambda: "activated" in page.one('[data-testid="log"]').text.split("echo activated", 1)[-1], "'activated' to be visible once expanded")
+    report.ok("expanding the steps shows their output")
+    timeline = page.css('[data-testid="step"]')
+    report.check([t.get_attribute("data-phase") for t in timeline] == ["build", "test", "activate"],
+                 "the step timeline lists build, test, activate", str([t.get_attribute("data-phase") for t in timeline]))
+    page.screenshots(args.screenshots, "log-finished")
+
+    report.step("a deploy from the page, and its live log")
+    page.go("#/apps/demo")
+    page.click(page.one('[data-testid="deploy-button"]'))
+    ref = page.one('dialog[open] [data-testid="deploy-ref"]', "the ref input of the deploy dialog")
+    report.check(ref.get_attribute("value") == "main", "the ref defaults to the app's branch", ref.get_attribute("value"))
+    label = driver.execute_script("return document.querySelector('label[for=deploy-ref]')?.textContent")
+    report.check(bool(label), "the ref input has a label")
+    page.click(page.dialog_button())
+    page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
+    d3 = page.wait(lambda: max((int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), default=0) > d2
+                   and max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), "the new deployment's row")
+    report.ok(f"the page queued deployment {d3}")
+    page.click(page.one('[data-testid="deployment-link"]', root=page.row(d3)))
+    page.wait(lambda: page.hash() == f"#/deployments/{d3}", "the deployment's page")
+    saw_live = page.wait(lambda: ("step one" in page.text(page.one('[data-testid="log"]'))) and
+                         page.one('[data-testid="deployment-status"]').get_attribute("data-status"), "'step one' in the live log")
+    report.ok(f"the log streamed 'step one' while the deployment was {saw_live}")
+    page.wait(lambda: "step two" in page.text(page.one('[data-testid="log"]')), "'step two' to stream in")
+    page.wait(lambda: page.one('[data-testid="deployment-status"]').get_attribute("data-status") == "succeeded",
+              "the deployment's badge to turn succeeded at the stream's end")
+    report.ok("the live log reached the end and the badge turned succeeded")
+    daemon_view = daemon.wait_finished(d3)
+    report.check(daemon_view["status"] == "succeeded" and daemon_view["trigger"] == "manual", f"deployment {d3} was a manual deploy that succeeded")
+    report.check(os.readlink(tmp / "deploy" / "current") == f"releases/{d3}", f"current -> releases/{d3}", os.readlink(tmp / "deploy" / "current"))
+
+    report.step("a rollback from the page")
+    page.go("#/apps/demo")
+    page.click(page.one('[data-testid="rollback-button"]'))
+    target = page.one('dialog[open] [data-testid="rollback-target"][data-ready="true"]', "the kept releases in the rollback dialog")
+    Select(target).select_by_value(str(d1))
+    page.click(page.dialog_button())
+    page.wait(lambda: not page.css("dialog[open]"), "the rollback dialog to close")
+    current = tmp / "deploy" / "current"
+    page.wait(lambda: os.readlink(current) == f"releases/{d1}", f"current to point at releases/{d1}", timeout=DEPLOY_TIMEOUT)
+    report.ok(f"current -> releases/{d1} on disk")
+    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]')) == sha1[:7], "the app page to show the first release live again")
+    report.ok("the app page shows the first release live again")
+    rollback_row = page.wait(lambda: [r for r in page.css('[data-testid="deployment-row"]') if int(r.get_attribute("data-id")) > d3], "the rollback's row")[0]
+    rid = rollback_row.get_attribute("data-id")
+    page.wait(lambda: page.row_status(rid) == "succeeded", "the rollback's row to turn succeeded")
+    report.ok(f"rollback {rid} shows as succeeded in the history")
+    page.screenshots(args.screenshots, "history")
+    page.go("#/")
+    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=page.card("demo"))) == sha1[:7], "the card to show the first release")
+    page.screenshots(args.screenshots, "apps")
+    page.go(f"#/deployments/{d3}")
+    page.wait(lambda: "step two" in page.text(page.one('[data-testid="log"]')), "the log of the page's deployment")
+    page.click(page.one('[data-testid="expand-all"]'))
+    page.screenshots(args.screenshots, "log")
+    report.ok(f"screenshots saved in {args.screenshots}")
+
+    report.step("a --private daemon asks for the token")
+    daemon.stop()
+    daemon.start("--token", TOKEN, "--private")
+    daemon.token = TOKEN
+    driver.get("about:blank")
+    driver.get(daemon.base + "/#/")
+    token_input = page.one('dialog[open] [data-testid="token-input"]', "the token prompt")
+    report.ok("the page asks for the token when the API answers 401")
+    token_input.send_keys(TOKEN)
+    page.click(page.dialog_button("token-save"))
+    page.card("demo")
+    report.ok("with the token the app list loads")
+    stored = driver.execute_script("return [sessionStorage.getItem('slipway.token'), localStorage.length]")
+    report.check(stored[0] == TOKEN and stored[1] == 0, "the token is kept in sessionStorage only", str(stored))
+    page.wait(lambda: page.one('[data-testid="live-indicator"]').get_attribute("data-state") == "live", "the event stream to open with the token")
+    report.ok("the event stream works with the token")
+    page.click(page.one('[data-testid="app-card"][data-app="demo"] a.card-link'))
+    page.click(page.one('[data-testid="deploy-button"]'))
+    page.click(page.dialog_button())
+    page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
+    d5 = page.wait(lambda: max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')) > int(rid)
+                   and max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), "the new deployment's row")
+    page.wait(lambda: page.row_status(d5) == "succeeded", f"deployment {d5} to succeed", timeout=DEPLOY_TIMEOUT)
+    report.ok(f"a deploy with the token went through (deployment {d5})")
+
+    report.step("errors are shown in words")
+    driver.execute_script("sessionStorage.setItem('slipway.token', 'wrong')")
+    driver.get("about:blank")
+    driver.get(daemon.base + "/#/apps/demo")
+    page.one('dialog[open] [data-testid="token-input"]', "the token prompt for a wrong token")
+    page.click(page.one('dialog[open] button.cancel'))
+    errors = page.wait(lambda: page.text(page.one('[data-testid="errors"]')), "an error in the aria-live region")
+    report.check("token" in errors.lower(), "the error region says what is wrong, in words", errors)
+    live = page.one('[data-testid="errors"]').get_attribute("aria-live") or page.one('[data-testid="errors"]').get_attribute("role")
+    report.check(live in ("assertive", "polite", "alert"), "the error region is an aria-live region")
+
+    report.step("the browser console")
+    problems = []
+    for entry in driver.get_log("browser"):
+        message = entry.get("message", "")
+        if entry.get("level") != "SEVERE":
+            continue
+        if "status of 401" in message:  # expected: the --private daemon before the token was given
+            continue
+        problems.append(message)
+    report.check(not problems, "no script errors or blocked resources in the console", "\n".join(problems))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--slipway", default=str(ROOT / ".build" / "debug" / "slipway"), help="the slipway binary (default: .build/debug/slipway)")
+    parser.add_argument("--screenshots", default=str(HERE / "screenshots"), help="where to save the PNGs (default: Tests/Browser/screenshots)")
+    parser.add_argument("--port", type=int, default=0, help="the daemon's port (default: a free one)")
+    parser.add_argument("--extra-apps", type=int, default=0, help="also define N more apps, to time the app list with many")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder, for a look after a failure")
+    args = parser.parse_args()
+    args.slipway = Path(args.slipway).resolve()
+    args.screenshots = Path(args.screenshots).resolve()
+    if not os.access(args.slipway, os.X_OK):
+        print(f"dashboard_test: no slipway binary at {args.slipway}: build it (swift build) or pass --slipway PATH", file=sys.stderr)
+        return 2
+    for tool in ("git",):
+        if not shutil.which(tool):
+            print(f"dashboard_test: {tool} is needed", file=sys.stderr)
+            return 2
+    args.screenshots.mkdir(parents=True, exist_ok=True)
+
+    report = Report()
+    state = {}
+    tmp = Path(tempfile.mkdtemp(prefix="slipway-browser-"))
+    started = time.monotonic()
+    code = 0
+    try:
+        run(args, report, tmp, state)
+    except Failure as e:
+        code = 1
+        print(f"not ok - {report.current}: {e}", file=sys.stderr)
+    except WebDriverException as e:
+        code = 1
+        print(f"not ok - {report.current}: the browser failed: {e.msg or e}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - any other error is a failure with its traceback
+        code = 1
+        print(f"not ok - {report.current}: unexpected error", file=sys.stderr)
+        traceback.print_exc()
+    finally:
+        driver = state.get("driver")
+        if driver is not None:
+            if code:
+                try:
+                    path = args.screenshots / "failure.png"
+                    driver.save_screenshot(str(path))
+                    print(f"dashboard_test: the page at the failure: {path} ({driver.current_url})", file=sys.stderr)
+                except WebDriverException:
+                    pass
+            try:
+                driver.quit()
+            except WebDriverException:
+                pass
+        daemon = state.get("daemon")
+        if daemon is not None:
+            if code:
+                print(daemon.log_tail(), file=sys.stderr)
+            daemon.stop()
+        if args.keep:
+            print(f"dashboard_test: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if code:
+        report.failed = max(report.failed, 1)
+    print(f"dashboard_test: took {time.monotonic() - started:.1f}s")
+    print(f"dashboard: {report.passed} passed, {report.failed} failed")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
