@@ -21,6 +21,10 @@ public actor AppRegistry {
     private var apps: [String: AppDefinition] = [:]
     /// What each file looked like when last read, to notice changes cheaply.
     private var fingerprints: [String: FileFingerprint] = [:]
+    private let changes = Locked<UInt64>(0)
+
+    /// A number that changes whenever an app's definition does, for caches.
+    public nonisolated var generation: UInt64 { changes.value }
 
     public init(directory: String, loader: PipelineLoader = PipelineLoader(), logger: Logger = Logger(label: "slipway")) {
         self.directory = directory
@@ -60,6 +64,7 @@ public actor AppRegistry {
             if apps[name] != definition {
                 apps[name] = definition
                 changed.append(name)
+                changes.withLock { $0 &+= 1 }
             }
         }
         for name in apps.keys where !seen.contains(name) {
@@ -67,6 +72,7 @@ public actor AppRegistry {
             fingerprints = fingerprints.filter { !$0.key.hasSuffix("/\(name).yml") }
             logger.info("pipeline for \(name) was removed")
             changed.append(name)
+            changes.withLock { $0 &+= 1 }
         }
         return changed.sorted()
     }

@@ -92,6 +92,10 @@ public final class Daemon: Sendable {
 
     // MARK: - Queries for the API
 
+    /// Changes whenever anything `appSummaries()` shows may have changed: a deployment's status or phase (which
+    /// covers queueing, superseding, switching and finishing) or a pipeline file.
+    public var summaryGeneration: UInt64 { context.events.generation &+ registry.generation }
+
     public func appSummaries() async throws -> [AppSummary] {
         let definitions = await registry.all
         async let latest = context.store.latestDeployments()

@@ -16,8 +16,12 @@ public final class EventBus: Sendable {
     }
 
     private let subscribers = Locked([UUID: Subscriber]())
+    private let published = Locked<UInt64>(0)
 
     public init() {}
+
+    /// How many events have been published: a number that changes whenever a deployment does, for caches.
+    public var generation: UInt64 { published.value }
 
     /// A stream of events; only one deployment's when `deployment` is given. It ends when the consumer stops
     /// iterating. A consumer that falls far behind loses the oldest events rather than growing without bound.
@@ -32,6 +36,7 @@ public final class EventBus: Sendable {
     }
 
     public func publish(_ event: Event) {
+        if case .deployment = event { published.withLock { $0 &+= 1 } }
         let targets = subscribers.withLock { Array($0.values) }
         for subscriber in targets {
             switch event {

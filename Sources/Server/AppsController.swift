@@ -6,6 +6,7 @@ import Hummingbird
 struct AppsController<Context: RequestContext> {
     let daemon: Daemon
     let maxBody: Int
+    let listCache = EncodedCache()
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -18,8 +19,15 @@ struct AppsController<Context: RequestContext> {
         return routes
     }
 
+    /// Dashboards and scripts poll this far more often than anything changes, so the encoded answer is kept until
+    /// the daemon's summary generation moves on.
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        try .json(AppsResponse(apps: try await daemon.appSummaries().map(AppJSON.init)))
+        let generation = daemon.summaryGeneration
+        if let cached = listCache.bytes(for: generation) { return .json(bytes: cached) }
+        let data = try JSONCoding.data(AppsResponse(apps: try await daemon.appSummaries().map(AppJSON.init)))
+        let buffer = ByteBuffer(bytes: data)
+        listCache.store(buffer, for: generation)
+        return .json(bytes: buffer)
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 extension Response {
     /// A JSON response in the API's encoding.
@@ -10,6 +11,11 @@ extension Response {
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// JSON that is already encoded.
+    static func json(bytes: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: bytes))
     }
 
     static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> Response {
@@ -74,4 +80,19 @@ enum SSE {
 
     /// A comment line, which keeps an idle connection from being cut by proxies.
     static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+}
+
+/// One encoded response, valid for one generation of the data it was made from.
+final class EncodedCache: Sendable {
+    private let entry = Mutex<(generation: UInt64, bytes: ByteBuffer)?>(nil)
+
+    func bytes(for generation: UInt64) -> ByteBuffer? {
+        entry.withLock { $0?.generation == generation ? $0?.bytes : nil }
+    }
+
+    /// Stores `bytes` made from `generation`. Data newer than the request that made them may already exist; the
+    /// generation then differs and the next request rebuilds.
+    func store(_ bytes: ByteBuffer, for generation: UInt64) {
+        entry.withLock { $0 = (generation, bytes) }
+    }
 }

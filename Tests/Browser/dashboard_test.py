@@ -208,18 +208,25 @@ class Page:
     def one(self, selector, what=None, root=None):
         return self.wait(lambda: (self.css(selector, root) or [None])[0], what or selector)
 
-    def text(self, el):
-        return (el.get_attribute("textContent") or "").strip()
+    def q(self, selector, prop="textContent"):
+        """One property of the first element that matches, read in one step: the page may replace elements at any
+        time, so a found element is not kept. `@name` reads an attribute. None when nothing matches."""
+        return self.d.execute_script(
+            "const e = document.querySelector(arguments[0]); if (!e) return null;"
+            "const v = arguments[1][0] === '@' ? e.getAttribute(arguments[1].slice(1)) : e[arguments[1]];"
+            "return typeof v === 'string' ? v.trim() : v", selector, prop)
 
-    def visible_text(self, el):
-        return el.text
+    def qa(self, selector, prop="textContent"):
+        """The same property of every element that matches."""
+        return self.d.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(e => arguments[1][0] === '@' ?"
+            " e.getAttribute(arguments[1].slice(1)) : e[arguments[1]])", selector, prop)
 
     def row(self, deployment_id):
         return self.one(f'[data-testid="deployment-row"][data-id="{deployment_id}"]', f"the history row of deployment {deployment_id}")
 
     def row_status(self, deployment_id):
-        els = self.css(f'[data-testid="deployment-row"][data-id="{deployment_id}"] [data-testid="deployment-status"]')
-        return els[0].get_attribute("data-status") if els else None
+        return self.q(f'[data-testid="deployment-row"][data-id="{deployment_id}"] [data-testid="deployment-status"]', "@data-status")
 
     def card(self, app):
         return self.one(f'[data-testid="app-card"][data-app="{app}"]', f"the app card of {app}")
@@ -319,23 +326,24 @@ def run(args, report, tmp, state):
     driver = state["driver"] = make_driver()
     page = Page(driver, daemon.base)
     driver.get(daemon.base + "/#/")
-    card = page.card("demo")
-    page.wait(lambda: page.css('[data-testid="app-status"]', card), "the status badge on the demo card")
-    status = page.css('[data-testid="app-status"]', card)[0]
-    report.check(status.text.strip() == "idle" and status.get_attribute("data-status") == "idle",
-                 "the demo card says idle", status.text)
-    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=card)) == sha1[:7], "the live release's short sha on the card")
+    card = '[data-testid="app-card"][data-app="demo"]'
+    page.card("demo")
+    status = page.wait(lambda: page.q(f'{card} [data-testid="app-status"]'), "the status badge on the demo card")
+    report.check(status == "idle" and page.q(f'{card} [data-testid="app-status"]', "@data-status") == "idle",
+                 "the demo card says idle", status)
+    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha1[:7], "the live release's short sha on the card")
     report.ok(f"the demo card shows the live release {sha1[:7]}")
-    release_time = page.one('[data-testid="app-release"] time', root=card)
-    report.check(bool(release_time.get_attribute("datetime")) and bool(release_time.get_attribute("title")),
-                 "the release time has a datetime and the exact local time in its title", release_time.get_attribute("outerHTML"))
+    release_time = page.q(f'{card} [data-testid="app-release"] time', "outerHTML")
+    report.check(bool(page.q(f'{card} [data-testid="app-release"] time', "@datetime")) and
+                 bool(page.q(f'{card} [data-testid="app-release"] time', "@title")),
+                 "the release time has a datetime and the exact local time in its title", str(release_time))
     rendered = driver.execute_script(
         "const m = performance.getEntriesByName('slipway:apps-rendered')[0]; return m ? m.startTime : null")
     if rendered is not None:
         apps = 1 + args.extra_apps
         state["render_ms"] = rendered
         report.ok(f"the app list rendered {rendered:.0f} ms after navigation start ({apps} app{'s' if apps > 1 else ''})")
-    page.wait(lambda: page.one('[data-testid="live-indicator"]').get_attribute("data-state") == "live", "the live indicator to say live")
+    page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the live indicator to say live")
     report.ok("the live indicator says live")
 
     report.step("a push shows up without a reload")
@@ -353,15 +361,16 @@ def run(args, report, tmp, state):
     seen_running = page.wait(lambda: page.row_status(d2) in ("queued", "running", "succeeded") and page.row_status(d2), "its status")
     page.wait(lambda: page.row_status(d2) == "succeeded", f"deployment {d2} to turn succeeded in the history")
     report.ok(f"deployment {d2} turned succeeded in place (first seen as {seen_running})")
-    badge = page.one(f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-status"]')
-    colour = badge.value_of_css_property("color")
-    report.check("succeeded" in badge.text and colour != "rgba(0, 0, 0, 1)", "the succeeded badge has its word and its colour", f"{badge.text!r} {colour}")
+    badge = f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-status"]'
+    word = page.q(badge)
+    colour = page.d.execute_script("return getComputedStyle(document.querySelector(arguments[0])).color", badge)
+    report.check(word == "succeeded" and colour not in ("rgb(0, 0, 0)", "rgb(31, 35, 40)"),
+                 "the succeeded badge has its word and its own colour", f"{word!r} {colour}")
     report.check(driver.execute_script("return window.__slipwayNoReload") == "still here", "the page was not reloaded")
 
     report.step("a commit message with HTML in it stays text")
-    row2 = page.row(d2)
-    link = page.one('[data-testid="deployment-link"]', root=row2)
-    report.check(link.text.strip() == f"{XSS} second", "the history shows the message literally", link.text)
+    shown = page.q(f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-link"]', "innerText")
+    report.check(shown == f"{XSS} second", "the history shows the message literally", shown)
     body_text = driver.execute_script("return document.body.textContent")
     report.check(XSS in body_text, "the DOM text holds '<img src=x onerror=alert(1)>'")
     imgs = driver.execute_script(
@@ -372,51 +381,50 @@ def run(args, report, tmp, state):
     report.step("the app card follows the push")
     driver.back()
     page.wait(lambda: page.hash() in ("#/", ""), "the app list after going back")
-    card = page.card("demo")
-    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=page.card("demo"))) == sha2[:7],
-              "the demo card to show the second release")
-    msg = page.one('[data-testid="release-message"]', root=page.card("demo"))
-    report.check(page.text(msg) == f"{XSS} second", "the card shows the new release's message literally", page.text(msg))
+    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha2[:7], "the demo card to show the second release")
+    msg = page.q(f'{card} [data-testid="release-message"]', "innerText")
+    report.check(msg == f"{XSS} second", "the card shows the new release's message literally", msg)
     report.check(page.no_alert(), "still no alert")
 
     report.step("the log of a finished deployment")
     page.go(f"#/deployments/{d2}")
-    log = page.one('[data-testid="log"]', "the log")
-    page.wait(lambda: "activated" in page.text(page.one('[data-testid="log"]')), "the log to hold 'activated'")
-    text = page.text(page.one('[data-testid="log"]'))
+    page.wait(lambda: f"deployment {d2} succeeded" in (page.q('[data-testid="log"]') or ""), "the whole log")
+    text = page.q('[data-testid="log"]')
     for needle in ("--> build: ./build.sh", "step one", "step two", "--> activate: echo activated", "activated",
                    f"deployment {d2} succeeded"):
         report.check(needle in text, f"the log holds {needle!r}")
-    steps = page.css('[data-testid="log-step"]')
-    report.check(len(steps) == 3 and all(s.get_attribute("data-status") == "succeeded" for s in steps),
-                 "the log is folded into 3 succeeded steps", str([(s.get_attribute("data-phase"), s.get_attribute("data-status")) for s in steps]))
+    folded = list(zip(page.qa('[data-testid="log-step"]', "@data-phase"), page.qa('[data-testid="log-step"]', "@data-status")))
+    report.check(folded == [("build", "succeeded"), ("test", "succeeded"), ("activate", "succeeded")],
+                 "the log is folded into its 3 succeeded steps", str(folded))
+    report.check(not any(page.qa('[data-testid="log-step"]', "open")), "succeeded steps start folded")
     page.click(page.one('[data-testid="expand-all"]'))
-    page.wait(lambda: "activated" in page.one('[data-testid="log"]').text.split("echo activated", 1)[-1], "'activated' to be visible once expanded")
+    page.wait(lambda: "activated" in (page.q('[data-testid="log"]', "innerText") or "").split("echo activated", 1)[-1],
+              "'activated' to be visible once expanded")
     report.ok("expanding the steps shows their output")
-    timeline = page.css('[data-testid="step"]')
-    report.check([t.get_attribute("data-phase") for t in timeline] == ["build", "test", "activate"],
-                 "the step timeline lists build, test, activate", str([t.get_attribute("data-phase") for t in timeline]))
+    phases = page.qa('[data-testid="step"]', "@data-phase")
+    report.check(phases == ["build", "test", "activate"], "the step timeline lists build, test, activate", str(phases))
     page.screenshots(args.screenshots, "log-finished")
 
     report.step("a deploy from the page, and its live log")
     page.go("#/apps/demo")
     page.click(page.one('[data-testid="deploy-button"]'))
-    ref = page.one('dialog[open] [data-testid="deploy-ref"]', "the ref input of the deploy dialog")
-    report.check(ref.get_attribute("value") == "main", "the ref defaults to the app's branch", ref.get_attribute("value"))
+    page.one('dialog[open] [data-testid="deploy-ref"]', "the ref input of the deploy dialog")
+    ref = page.q('dialog[open] [data-testid="deploy-ref"]', "value")
+    report.check(ref == "main", "the ref defaults to the app's branch", ref)
     label = driver.execute_script("return document.querySelector('label[for=deploy-ref]')?.textContent")
     report.check(bool(label), "the ref input has a label")
     page.click(page.dialog_button())
     page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
-    d3 = page.wait(lambda: max((int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), default=0) > d2
-                   and max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), "the new deployment's row")
+    d3 = page.wait(lambda: max((int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), default=0) > d2
+                   and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the new deployment's row")
     report.ok(f"the page queued deployment {d3}")
     page.click(page.one('[data-testid="deployment-link"]', root=page.row(d3)))
     page.wait(lambda: page.hash() == f"#/deployments/{d3}", "the deployment's page")
-    saw_live = page.wait(lambda: ("step one" in page.text(page.one('[data-testid="log"]'))) and
-                         page.one('[data-testid="deployment-status"]').get_attribute("data-status"), "'step one' in the live log")
+    saw_live = page.wait(lambda: ("step one" in (page.q('[data-testid="log"]') or "")) and
+                         page.q('[data-testid="deployment-status"]', "@data-status"), "'step one' in the live log")
     report.ok(f"the log streamed 'step one' while the deployment was {saw_live}")
-    page.wait(lambda: "step two" in page.text(page.one('[data-testid="log"]')), "'step two' to stream in")
-    page.wait(lambda: page.one('[data-testid="deployment-status"]').get_attribute("data-status") == "succeeded",
+    page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "'step two' to stream in")
+    page.wait(lambda: page.q('[data-testid="deployment-status"]', "@data-status") == "succeeded",
               "the deployment's badge to turn succeeded at the stream's end")
     report.ok("the live log reached the end and the badge turned succeeded")
     daemon_view = daemon.wait_finished(d3)
@@ -433,18 +441,18 @@ def run(args, report, tmp, state):
     current = tmp / "deploy" / "current"
     page.wait(lambda: os.readlink(current) == f"releases/{d1}", f"current to point at releases/{d1}", timeout=DEPLOY_TIMEOUT)
     report.ok(f"current -> releases/{d1} on disk")
-    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]')) == sha1[:7], "the app page to show the first release live again")
+    page.wait(lambda: page.q('[data-testid="release-sha"]') == sha1[:7], "the app page to show the first release live again")
     report.ok("the app page shows the first release live again")
-    rollback_row = page.wait(lambda: [r for r in page.css('[data-testid="deployment-row"]') if int(r.get_attribute("data-id")) > d3], "the rollback's row")[0]
-    rid = rollback_row.get_attribute("data-id")
+    rid = page.wait(lambda: max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")) > d3
+                    and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the rollback's row")
     page.wait(lambda: page.row_status(rid) == "succeeded", "the rollback's row to turn succeeded")
     report.ok(f"rollback {rid} shows as succeeded in the history")
     page.screenshots(args.screenshots, "history")
     page.go("#/")
-    page.wait(lambda: page.text(page.one('[data-testid="release-sha"]', root=page.card("demo"))) == sha1[:7], "the card to show the first release")
+    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha1[:7], "the card to show the first release")
     page.screenshots(args.screenshots, "apps")
     page.go(f"#/deployments/{d3}")
-    page.wait(lambda: "step two" in page.text(page.one('[data-testid="log"]')), "the log of the page's deployment")
+    page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "the log of the page's deployment")
     page.click(page.one('[data-testid="expand-all"]'))
     page.screenshots(args.screenshots, "log")
     report.ok(f"screenshots saved in {args.screenshots}")
@@ -463,14 +471,14 @@ def run(args, report, tmp, state):
     report.ok("with the token the app list loads")
     stored = driver.execute_script("return [sessionStorage.getItem('slipway.token'), localStorage.length]")
     report.check(stored[0] == TOKEN and stored[1] == 0, "the token is kept in sessionStorage only", str(stored))
-    page.wait(lambda: page.one('[data-testid="live-indicator"]').get_attribute("data-state") == "live", "the event stream to open with the token")
+    page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the event stream to open with the token")
     report.ok("the event stream works with the token")
     page.click(page.one('[data-testid="app-card"][data-app="demo"] a.card-link'))
     page.click(page.one('[data-testid="deploy-button"]'))
     page.click(page.dialog_button())
     page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
-    d5 = page.wait(lambda: max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')) > int(rid)
-                   and max(int(r.get_attribute("data-id")) for r in page.css('[data-testid="deployment-row"]')), "the new deployment's row")
+    d5 = page.wait(lambda: max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")) > int(rid)
+                   and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the new deployment's row")
     page.wait(lambda: page.row_status(d5) == "succeeded", f"deployment {d5} to succeed", timeout=DEPLOY_TIMEOUT)
     report.ok(f"a deploy with the token went through (deployment {d5})")
 
@@ -480,9 +488,9 @@ def run(args, report, tmp, state):
     driver.get(daemon.base + "/#/apps/demo")
     page.one('dialog[open] [data-testid="token-input"]', "the token prompt for a wrong token")
     page.click(page.one('dialog[open] button.cancel'))
-    errors = page.wait(lambda: page.text(page.one('[data-testid="errors"]')), "an error in the aria-live region")
+    errors = page.wait(lambda: page.q('[data-testid="errors"]'), "an error in the aria-live region")
     report.check("token" in errors.lower(), "the error region says what is wrong, in words", errors)
-    live = page.one('[data-testid="errors"]').get_attribute("aria-live") or page.one('[data-testid="errors"]').get_attribute("role")
+    live = page.q('[data-testid="errors"]', "@aria-live") or page.q('[data-testid="errors"]', "@role")
     report.check(live in ("assertive", "polite", "alert"), "the error region is an aria-live region")
 
     report.step("the browser console")
@@ -515,6 +523,7 @@ def main():
             print(f"dashboard_test: {tool} is needed", file=sys.stderr)
             return 2
     args.screenshots.mkdir(parents=True, exist_ok=True)
+    (args.screenshots / "failure.png").unlink(missing_ok=True)
 
     report = Report()
     state = {}

@@ -157,6 +157,28 @@ import Yams
         }
     }
 
+    @Test func theCachedAppListFollowsEveryChange() async throws {
+        let fixture = try await ServerFixture()
+        try fixture.push("one")
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect((response.json["apps"] as? [[String: Any]])?.first?["current"] is NSNull)
+            }
+            let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
+            _ = try await fixture.finished(deployment.id!)
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                let app = try #require((response.json["apps"] as? [[String: Any]])?.first)
+                #expect((app["current"] as? [String: Any])?["id"] as? Int == Int(deployment.id!))
+                #expect((app["last_deployment"] as? [String: Any])?["status"] as? String == "succeeded")
+            }
+            try writeFile(fixture.scratch("pipelines/second.yml"), "repository: \(fixture.origin)\n")
+            await fixture.daemon.registry.reload()
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect((response.json["apps"] as? [[String: Any]])?.count == 2)
+            }
+        }
+    }
+
     @Test func pagesDeploymentsNewestFirst() async throws {
         let fixture = try await ServerFixture()
         try fixture.push("one")

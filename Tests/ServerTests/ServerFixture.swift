@@ -61,15 +61,26 @@ final class ServerFixture: @unchecked Sendable {
         return sha
     }
 
-    /// Waits until the deployment has finished and returns it.
+    /// Waits until the deployment has finished and returns it. It waits for the event, not just the stored row, so
+    /// that everything that follows events (the cached app list) has seen the change too.
     func finished(_ id: Int64) async throws -> Deployment {
-        for _ in 0..<600 {
-            if let deployment = try await daemon.context.store.deployment(id), deployment.status.isFinished {
-                return deployment
-            }
-            try await Task.sleep(for: .milliseconds(25))
+        let events = daemon.context.events.subscribe(deployment: id)
+        if let deployment = try await daemon.context.store.deployment(id), deployment.status.isFinished {
+            return deployment
         }
-        throw TestFailure("deployment \(id) did not finish")
+        let waiter = Task { () -> Deployment? in
+            for await event in events {
+                if case .deployment(let deployment) = event, deployment.status.isFinished { return deployment }
+            }
+            return nil
+        }
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(60))
+            waiter.cancel()
+        }
+        defer { timeout.cancel() }
+        guard let deployment = await waiter.value else { throw TestFailure("deployment \(id) did not finish") }
+        return deployment
     }
 }
 
