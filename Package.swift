@@ -90,6 +90,10 @@ let package = Package(
                 "GitKit",
                 "Pipeline",
                 "Deploy",
+                "Server",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

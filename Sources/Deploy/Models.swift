@@ -113,6 +113,20 @@ public struct Release: Codable, Sendable, Equatable, Identifiable {
     /// When the directory was removed (pruned, or rolled back from after failing); nil while it is kept.
     public var removedAt: Date?
 
+    public init(
+        id: Int64, app: String, commit: String, message: String, author: String, createdAt: Date, succeeded: Bool,
+        removedAt: Date? = nil
+    ) {
+        self.id = id
+        self.app = app
+        self.commit = commit
+        self.message = message
+        self.author = author
+        self.createdAt = createdAt
+        self.succeeded = succeeded
+        self.removedAt = removedAt
+    }
+
     public var shortCommit: String { String(commit.prefix(7)) }
     public var isKept: Bool { removedAt == nil }
 }

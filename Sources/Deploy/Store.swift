@@ -121,6 +121,17 @@ extension Store {
         }
     }
 
+    /// Inserts many deployments in one transaction (for importing history and for benchmarks).
+    public func insert(contentsOf deployments: [Deployment]) async throws -> [Deployment] {
+        try await database.write { db in
+            try deployments.map { deployment in
+                var inserted = deployment
+                try inserted.insert(db)
+                return inserted
+            }
+        }
+    }
+
     /// Inserts a deployment exactly as given, bypassing the queue (used for automatic rollbacks).
     public func insert(_ deployment: Deployment) async throws -> Deployment {
         try await database.write { db in

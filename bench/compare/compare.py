@@ -1,0 +1,397 @@
+"""The peer benchmarks of Slipway, measured in one run, written to bench/RESULTS.md.
+
+Each figure is measured against its peer in the same run on the same machine, and reported as a ratio, because
+on a shared machine only ratios hold still. Cases:
+
+  export     GitKit's export of a 15,000-file, ~100 MB tree vs `git checkout` (tmpfs and disk)    slipway-bench
+  fetch      one new commit into a mirror vs `git fetch` (local path and git://)                    slipway-bench
+  ls-remote  listing remote heads vs `git ls-remote`                                                slipway-bench
+  deploy     the daemon's own overhead per deploy (1,000 files, `true` steps)                       slipway-bench
+  api        GET /api/v1/apps (100 apps, 10,000 deployments) vs a bare Hummingbird route (wrk)     slipway-bench
+  webhook    signed GitHub push deliveries per second vs adnanh/webhook verifying the same HMAC    this script
+  latency    git push -> first step starting, through the real hook                                 this script
+  memory     resident memory of an idle daemon with 100 apps (adnanh/webhook with 100 hooks beside) this script
+"""
+
+import argparse
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs)
+
+
+def bench(binary, *args):
+    """Runs a slipway-bench case and returns its last line, a JSON object."""
+    log("  $ slipway-bench " + " ".join(args))
+    result = run([os.path.join(binary, "slipway-bench"), *args])
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    for line in lines[:-1]:
+        log("    " + line)
+    return json.loads(lines[-1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def start_daemon(binary, pipelines, state, port, extra=(), env=None):
+    process = subprocess.Popen(
+        [os.path.join(binary, "slipway"), "serve", "--pipelines", pipelines, "--state", state, "--port", str(port),
+         "--log-level", "warning", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return process
+
+
+def stop(process):
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def git(*args, cwd=None, env=None):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    base.update({"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "b@example.com",
+                 "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "b@example.com"})
+    base.update(env or {})
+    return run(["git", *args], cwd=cwd, env=base).stdout.strip()
+
+
+def small_repo(directory, name):
+    """A bare repository with one commit, and a working clone to push from."""
+    bare = os.path.join(directory, f"{name}.git")
+    work = os.path.join(directory, f"{name}-work")
+    git("init", "-q", "--bare", "-b", "main", bare)
+    git("init", "-q", "-b", "main", work)
+    with open(os.path.join(work, "index.html"), "w") as f:
+        f.write("hello\n")
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "first", cwd=work)
+    git("remote", "add", "origin", bare, cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    return bare, work
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wrk_rate(url, lua, seconds, connections):
+    result = run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", lua, url])
+    text = result.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return rate, int(non2xx.group(1)) if non2xx else 0, errors.group(1) if errors else ""
+
+
+# --- webhook ingestion ---------------------------------------------------------------------------------------
+
+WRK_LUA = r"""
+-- Every request is the same signed GitHub push, with its own delivery id, as a forge sends them.
+local body = [[%BODY%]]
+local counter = 0
+local thread_id = 0
+setup = function(thread)
+  thread:set("thread_id", tostring(math.random(1, 1000000000)))
+end
+request = function()
+  counter = counter + 1
+  local headers = {}
+  headers["Content-Type"] = "application/json"
+  headers["X-GitHub-Event"] = "push"
+  headers["X-GitHub-Delivery"] = thread_id .. "-" .. counter
+  headers["X-Hub-Signature-256"] = "sha256=%SIGNATURE%"
+  return wrk.format("POST", nil, headers, body)
+end
+"""
+
+
+def webhook_case(binary, scratch, seconds, rounds):
+    secret = "bench-secret"
+    bare, _ = small_repo(scratch, "hook")
+    head = git("rev-parse", "main", cwd=bare)
+    pipelines = os.path.join(scratch, "hook-pipelines")
+    os.makedirs(pipelines)
+    with open(os.path.join(pipelines, "hook.yml"), "w") as f:
+        f.write(f"repository: {bare}\ndeploy_to: {scratch}/hook-deploy\nbuild:\n  - \"true\"\n")
+    payload = json.dumps({
+        "ref": "refs/heads/main", "before": "0" * 40, "after": head,
+        "repository": {"full_name": "bench/hook", "clone_url": "file://" + bare, "html_url": "https://example.com/bench/hook"},
+        "pusher": {"name": "bench"}, "head_commit": {"id": head, "message": "first"},
+    }, separators=(",", ":"))
+    signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    lua = os.path.join(scratch, "deliveries.lua")
+    with open(lua, "w") as f:
+        f.write(WRK_LUA.replace("%BODY%", payload).replace("%SIGNATURE%", signature))
+
+    # The peer: adnanh/webhook checks the same HMAC over the same body, then runs a command per delivery.
+    hooks = os.path.join(scratch, "hooks.json")
+    with open(hooks, "w") as f:
+        json.dump([{
+            "id": "deploy", "execute-command": "/bin/true",
+            "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": secret,
+                                       "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}},
+        }], f)
+    slipway_port, peer_port = free_port(), free_port()
+    daemon = start_daemon(binary, pipelines, os.path.join(scratch, "hook-state"), slipway_port,
+                          extra=["--webhook-secret", secret])
+    peer = subprocess.Popen(["webhook", "-hooks", hooks, "-ip", "127.0.0.1", "-port", str(peer_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        # The first delivery deploys the head; every later one is the real work of ingestion: authenticate,
+        # record the delivery id, notice the branch, find nothing new.
+        req = urllib.request.Request(f"http://127.0.0.1:{slipway_port}/hooks/github", data=payload.encode(), method="POST",
+                                     headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "warm-up",
+                                              "X-Hub-Signature-256": "sha256=" + signature})
+        urllib.request.urlopen(req).read()
+        ours, theirs = [], []
+        for index in range(rounds):
+            rate, bad, errors = wrk_rate(f"http://127.0.0.1:{slipway_port}/hooks/github", lua, seconds, 32)
+            if bad:
+                raise RuntimeError(f"slipway answered {bad} deliveries with non-2xx ({errors})")
+            ours.append(rate)
+            rate, bad, errors = wrk_rate(f"http://127.0.0.1:{peer_port}/hooks/deploy", lua, seconds, 32)
+            if bad:
+                raise RuntimeError(f"webhook answered {bad} deliveries with non-2xx ({errors})")
+            theirs.append(rate)
+            log(f"    round {index + 1}: slipway {ours[-1]:.0f}/s, adnanh/webhook {theirs[-1]:.0f}/s")
+        slipway_rate, peer_rate = statistics.median(ours), statistics.median(theirs)
+        return {"case": "webhook", "slipway_per_s": round(slipway_rate, 1), "webhook_per_s": round(peer_rate, 1),
+                "ratio": round(slipway_rate / peer_rate, 3), "goal": 2.0}
+    finally:
+        stop(daemon)
+        stop(peer)
+
+
+# --- push to first step -----------------------------------------------------------------------------------------
+
+def latency_case(binary, scratch, pushes):
+    bare, work = small_repo(scratch, "latency")
+    pipelines = os.path.join(scratch, "latency-pipelines")
+    os.makedirs(pipelines)
+    with open(os.path.join(pipelines, "latency.yml"), "w") as f:
+        f.write(f"repository: {bare}\ndeploy_to: {scratch}/latency-deploy\n"
+                "build:\n  - date +%s.%N > \"$SLIPWAY_SHARED_DIR/started-$SLIPWAY_DEPLOYMENT\"\n")
+    port = free_port()
+    daemon = start_daemon(binary, pipelines, os.path.join(scratch, "latency-state"), port)
+    try:
+        run([os.path.join(binary, "slipway"), "hook", "install", bare, "--app", "latency",
+             "--server", f"http://127.0.0.1:{port}"])
+        shared = os.path.join(scratch, "latency-deploy", "shared")
+        samples = []
+        for index in range(pushes):
+            with open(os.path.join(work, "index.html"), "a") as f:
+                f.write(f"{index}\n")
+            git("commit", "-qam", f"change {index}", cwd=work)
+            before = set(os.listdir(shared)) if os.path.isdir(shared) else set()
+            start = time.time()
+            git("push", "-q", "origin", "main", cwd=work)
+            new = [name for name in os.listdir(shared) if name.startswith("started-") and name not in before]
+            if not new:
+                raise RuntimeError("the push did not start a step")
+            with open(os.path.join(shared, new[0])) as f:
+                first_step = float(f.read())
+            samples.append((first_step - start) * 1000)
+        return {"case": "latency", "pushes": pushes, "push_to_first_step_ms_median": round(statistics.median(samples), 1),
+                "push_to_first_step_ms_p90": round(sorted(samples)[int(len(samples) * 0.9) - 1], 1), "goal_ms": 100}
+    finally:
+        stop(daemon)
+
+
+# --- idle memory ----------------------------------------------------------------------------------------------
+
+def memory_case(binary, scratch, apps):
+    bare, _ = small_repo(scratch, "memory")
+    pipelines = os.path.join(scratch, "memory-pipelines")
+    os.makedirs(pipelines)
+    for index in range(apps):
+        with open(os.path.join(pipelines, f"app{index}.yml"), "w") as f:
+            f.write(f"repository: {bare}\ndeploy_to: {scratch}/memory-deploy/app{index}\nbuild:\n  - make\n")
+    hooks = os.path.join(scratch, "memory-hooks.json")
+    with open(hooks, "w") as f:
+        json.dump([{"id": f"app{i}", "execute-command": "/bin/true"} for i in range(apps)], f)
+    port, peer_port = free_port(), free_port()
+    daemon = start_daemon(binary, pipelines, os.path.join(scratch, "memory-state"), port)
+    peer = subprocess.Popen(["webhook", "-hooks", hooks, "-ip", "127.0.0.1", "-port", str(peer_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/apps").read()
+        time.sleep(5)
+        ours, theirs = rss_kib(daemon.pid), rss_kib(peer.pid)
+        return {"case": "memory", "apps": apps, "slipway_rss_mb": round(ours / 1024, 1),
+                "webhook_rss_mb": round(theirs / 1024, 1), "ratio": round(ours / max(theirs, 1), 2), "goal_mb": 30}
+    finally:
+        stop(daemon)
+        stop(peer)
+
+
+# --- the report -----------------------------------------------------------------------------------------------
+
+def markdown(results, command, started, quick):
+    machine = f"{platform.node()}: {platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} cores"
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine}" + (" (quick form)" if quick else "") + ".",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Every figure was measured against its peer in the same run, alternating them; medians are reported, and",
+        "`ratio` is Slipway's figure over the peer's (for times, lower is better; for rates, higher is better).",
+        "",
+        "| case | Slipway | peer | ratio | goal |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        case = r["case"]
+        if case == "export":
+            lines.append(f"| export {r['files']} files, {r['bytes'] // 1_000_000} MB, {r['where']} | {r['slipway_ms']:.0f} ms | git checkout {r['git_ms']:.0f} ms | {r['ratio']:.2f} | ≤ 1.0 |")
+        elif case == "fetch":
+            lines.append(f"| fetch 1 commit, {r['commits']} commits, {r['refs']} refs, {r['transport']} | {r['slipway_ms']:.1f} ms | git fetch {r['git_ms']:.1f} ms | {r['ratio']:.2f} | ≤ 1.5 |")
+        elif case == "ls-remote":
+            lines.append(f"| ls-remote {r['refs']} refs, {r['transport']} | {r['slipway_ms']:.2f} ms | git ls-remote {r['git_ms']:.2f} ms | {r['ratio']:.2f} | < 1.0 |")
+        elif case == "deploy":
+            lines.append(f"| deploy overhead, {r['files']} files, {r['steps']} `true` steps | {r['overhead_ms']:.1f} ms (total {r['total_ms']:.0f}, export {r['export_ms']:.0f}, steps {r['steps_ms']:.0f}) | – | – | ≤ 50 ms |")
+        elif case == "api":
+            lines.append(f"| GET /api/v1/apps, {r['apps']} apps, {r['deployments']} deployments ({r['body_bytes']} bytes) | {r['slipway_rps']:.0f} req/s | bare route {r['bare_rps']:.0f} req/s | {r['ratio']:.2f} | ≥ 0.5 |")
+        elif case == "webhook":
+            lines.append(f"| signed GitHub push deliveries | {r['slipway_per_s']:.0f}/s | adnanh/webhook {r['webhook_per_s']:.0f}/s | {r['ratio']:.2f} | ≥ 2.0 |")
+        elif case == "latency":
+            lines.append(f"| git push → first step, {r['pushes']} pushes | median {r['push_to_first_step_ms_median']} ms, p90 {r['push_to_first_step_ms_p90']} ms | – | – | ≤ 100 ms |")
+        elif case == "memory":
+            lines.append(f"| idle resident memory, {r['apps']} apps | {r['slipway_rss_mb']} MB | adnanh/webhook, {r['apps']} hooks: {r['webhook_rss_mb']} MB | {r['ratio']:.2f} | ≤ 30 MB |")
+    lines += ["", "The raw results, one JSON object per case:", "", "```"]
+    lines += [json.dumps(r, sort_keys=True) for r in results]
+    lines += ["```", ""]
+    lines += [
+        "Notes:",
+        "- `git push → first step` runs the real post-receive hook and `slipway notify`; it includes git's own",
+        "  transfer of the push, so it is an upper bound on Slipway's part.",
+        "- The fetch from a local path reads the source's objects in place (an alternate object database) instead of",
+        "  copying them; over `git://` it negotiates from the refs that moved (see GitKit's NetworkFetch.swift).",
+        "",
+    ]
+    # The sections written by the fault, load and fuzz runs, when they exist.
+    results_dir = os.path.join(ROOT, "bench", "results")
+    for name in ["faults", "load", "fuzz"]:
+        path = os.path.join(results_dir, f"{name}.md")
+        if os.path.exists(path):
+            with open(path) as f:
+                lines += [f.read().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", default=".build/release", help="the folder with slipway and slipway-bench")
+    parser.add_argument("--quick", action="store_true", help="smaller trees and fewer runs (a smoke test)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    parser.add_argument("--only", default="", help="comma-separated cases to run (default: all)")
+    args = parser.parse_args()
+    binary = os.path.abspath(args.bin)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command = "bench/compare/run" + (" --quick" if args.quick else "")
+    only = set(filter(None, args.only.split(",")))
+    want = lambda case: not only or case in only
+
+    shm = tempfile.mkdtemp(prefix="slipway-compare-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    disk = tempfile.mkdtemp(prefix="slipway-compare-", dir=os.path.join(ROOT, ".build"))
+    results = []
+    try:
+        files, commits = (3000, 3000) if args.quick else (15000, 25000)
+        runs = "3" if args.quick else "7"
+        if want("export"):
+            log("export")
+            big = os.path.join(shm, "big.git")
+            bench(binary, "make-repo", "--files", str(files), "--commits", "3", big)
+            for where, directory in [("tmpfs", shm), ("disk", disk)]:
+                r = bench(binary, "export", "--repo", big, "--runs", runs, "--dir", directory)
+                r["where"] = where
+                results.append(r)
+        if want("fetch") or want("ls-remote"):
+            log("fetch and ls-remote")
+            history = os.path.join(shm, "history.git")
+            bench(binary, "make-repo", "--files", "2000", "--commits", str(commits), "--tags", "200", "--branches", "70",
+                  "--average-bytes", "3000", history)
+            for transport in ["local", "git"]:
+                if want("fetch"):
+                    results.append(bench(binary, "fetch", "--repo", history, "--runs", runs, "--transport", transport,
+                                         "--dir", shm, "--port", str(free_port())))
+                if want("ls-remote"):
+                    results.append(bench(binary, "ls-remote", "--repo", history, "--transport", transport, "--dir", shm,
+                                         "--port", str(free_port())))
+        if want("deploy"):
+            log("deploy overhead")
+            small = os.path.join(shm, "small.git")
+            bench(binary, "make-repo", "--files", "1000", "--commits", "2", small)
+            results.append(bench(binary, "deploy", "--repo", small, "--runs", "10" if args.quick else "30"))
+        if want("api"):
+            log("status API")
+            results.append(bench(binary, "api", "--duration", "3" if args.quick else "8", "--rounds", "1" if args.quick else "3"))
+        if want("webhook"):
+            log("webhook ingestion")
+            results.append(webhook_case(binary, disk, 3 if args.quick else 8, 1 if args.quick else 3))
+        if want("latency"):
+            log("push to first step")
+            results.append(latency_case(binary, disk, 5 if args.quick else 20))
+        if want("memory"):
+            log("idle memory")
+            results.append(memory_case(binary, disk, 100))
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
+
+    for r in results:
+        log(json.dumps(r, sort_keys=True))
+    with open(args.out, "w") as f:
+        f.write(markdown(results, command, started, args.quick))
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
