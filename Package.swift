@@ -112,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeployTests",
-            dependencies: ["Deploy", "TestSupport"]
+            dependencies: ["Deploy", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "EndToEndTests",

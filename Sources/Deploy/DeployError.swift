@@ -10,6 +10,8 @@ public enum DeployError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(String)
     /// The app's pipeline file is broken and there is no good version to fall back on.
     case configuration(String)
+    /// The app's repository could not be fetched (it moved, the network is down, the credentials are wrong).
+    case unavailable(String)
     /// Something failed underneath (git, the disk, the store).
     case failed(String)
 
@@ -17,7 +19,7 @@ public enum DeployError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unknownApp(let app): "there is no app named '\(app)'"
         case .notFound(let message), .conflict(let message), .invalid(let message), .configuration(let message),
-            .failed(let message):
+            .unavailable(let message), .failed(let message):
             message
         }
     }

@@ -42,6 +42,8 @@ final class DeploymentRun {
     let layout: ReleaseLayout
     var log: DeploymentLog!
     var steps: [StepRecord] = []
+    /// Steps whose last change could not be written (a full disk); written again before the deployment ends.
+    var unsavedSteps: Set<Int> = []
     /// The release live when this deployment started, to switch back to if activate or health fails.
     var previousRelease: Release?
 
@@ -206,8 +208,7 @@ final class DeploymentRun {
     /// The automatic rollback after activate or health failed: switch back, run the old release's activate
     /// steps (as a deployment of its own, triggered `auto_rollback`), and fail this one.
     private func recover(from failure: DeploymentFailure) async throws {
-        guard let previous = previousRelease, previous.id != layout.currentRelease() || deployment.kind == .rollback,
-            layout.hasRelease(previous.id)
+        guard let previous = previousRelease, previous.id != layout.currentRelease(), layout.hasRelease(previous.id)
         else {
             log.note("==> there is no earlier release to go back to; current stays at releases/\(layout.currentRelease().map(String.init) ?? "?")")
             throw failure
@@ -315,6 +316,7 @@ final class DeploymentRun {
         let result = StepResult(
             status: passed ? .succeeded : (cancellation.isCancelled ? .cancelled : .failed), exitCode: nil,
             startedAt: started, finishedAt: Date())
+        log.note("<-- health: \(passed ? "passed" : "failed") after \(String(format: "%.1fs", result.finishedAt.timeIntervalSince(started)))")
         if let index { await record(result, at: index) }
         if passed { return nil }
         if cancellation.isCancelled { return DeploymentFailure(message: "cancelled during the health check", cancelled: true) }
@@ -324,7 +326,7 @@ final class DeploymentRun {
     private func markRunning(_ index: Int) async {
         steps[index].status = .running
         steps[index].startedAt = Date()
-        try? await store.save(steps[index])
+        await saveStep(index)
     }
 
     private func record(_ result: StepResult, at index: Int) async {
@@ -334,13 +336,23 @@ final class DeploymentRun {
         steps[index].finishedAt = result.finishedAt
         steps[index].durationMs = Int(result.finishedAt.timeIntervalSince(result.startedAt) * 1000)
         steps[index].processGroup = nil
-        try? await store.save(steps[index])
+        await saveStep(index)
+    }
+
+    private func saveStep(_ index: Int) async {
+        do {
+            try await store.save(steps[index])
+            unsavedSteps.remove(index)
+        } catch {
+            unsavedSteps.insert(index)
+            context.logger.error("cannot save step \(steps[index].name) of deployment \(id) (will retry): \(error)")
+        }
     }
 
     private func skipRemaining() async {
         for index in steps.indices where steps[index].status == .pending {
             steps[index].status = .skipped
-            try? await store.save(steps[index])
+            await saveStep(index)
         }
     }
 
@@ -392,6 +404,8 @@ final class DeploymentRun {
     }
 
     func finish(_ status: DeploymentStatus, error: String?) async {
+        // By now a failed release's directory is gone, which may be what frees the disk for these.
+        for index in unsavedSteps.sorted() { await saveStep(index) }
         let finished = Date()
         let durationMs = deployment.startedAt.map { Int(finished.timeIntervalSince($0) * 1000) }
         // The last log line goes out before the status does, so that whoever follows the log and stops at the

@@ -45,8 +45,16 @@ public struct Recovery: Sendable {
             try await store.save(step)
         }
 
-        // 2. Deployments that were running are interrupted; nothing is retried behind the user's back.
+        // 2. Deployments that were running are interrupted; nothing is retried behind the user's back. Any of their
+        //    step processes the store had no group for are found by their environment and ended too.
+        let layouts = Dictionary(pipelines.map { ($0.app, context.layout(for: $0)) }, uniquingKeysWith: { a, _ in a })
         for var deployment in try await store.deployments(status: .running) {
+            if let layout = layouts[deployment.app] {
+                for group in StrayProcesses.groups(deployment: deployment.id!, deployTo: layout.deployTo) where group.isAlive {
+                    await group.terminate(grace: context.runner.killGrace)
+                    if !report.endedProcessGroups.contains(group.id) { report.endedProcessGroups.append(group.id) }
+                }
+            }
             deployment.status = .interrupted
             deployment.finishedAt = Date()
             deployment.durationMs = deployment.startedAt.map { Int(Date().timeIntervalSince($0) * 1000) }

@@ -64,23 +64,24 @@ public struct RollbackPlanner: Sendable {
             if let liveRelease = releases.first(where: { $0.id == live }), liveRelease.commit.hasPrefix(digits) {
                 throw DeployError.conflict("\(sha) is the live commit already")
             }
-            let oid: OID
-            let commit: Commit
-            do {
-                if let found = try? await mirror.resolve(digits) {
-                    oid = found
-                } else {
-                    try await mirror.fetch()
-                    oid = try await mirror.resolve(digits)
-                }
-                commit = try await mirror.commit(oid)
-            } catch {
+            guard let (oid, commit) = await findCommit(digits, in: mirror) else {
                 throw DeployError.notFound("no commit \(sha) in \(pipeline.app)'s repository")
             }
             return Deployment(
                 app: pipeline.app, kind: .rollback, trigger: .rollback, ref: sha, commit: oid.hex,
                 message: commit.summary, author: commit.author.name)
         }
+    }
+}
+
+extension RollbackPlanner {
+    /// A commit by abbreviated sha, fetching the mirror first if it does not have it.
+    private func findCommit(_ sha: String, in mirror: Mirror) async -> (OID, Commit)? {
+        if (try? await mirror.resolve(sha)) == nil {
+            _ = try? await mirror.fetch()
+        }
+        guard let oid = try? await mirror.resolve(sha), let commit = try? await mirror.commit(oid) else { return nil }
+        return (oid, commit)
     }
 }
 

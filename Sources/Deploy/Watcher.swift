@@ -83,15 +83,14 @@ public struct Watcher: Sendable {
     }
 
     /// A deploy asked for by hand: any branch, tag or sha, fetched first. It ignores `paths:` and what was seen.
+    // Swift 6.3's optimiser crashes (signal 11, splitting this coroutine) in release builds; it is not hot code.
+    @_optimize(none)
     public func deploy(app: String, ref: String?) async throws -> Deployment {
         let pipeline = try await validPipeline(app)
         let revision = ref.map { $0.isEmpty ? pipeline.branch : $0 } ?? pipeline.branch
         let mirror = try await mirrors.mirror(for: pipeline)
         try await fetch(mirror, app: app)
-        let oid: OID
-        do {
-            oid = try await mirror.resolve(revision)
-        } catch {
+        guard let oid = try? await mirror.resolve(revision) else {
             throw DeployError.notFound("no branch, tag or commit '\(revision)' in \(app)'s repository")
         }
         let commit = try await mirror.commit(oid)
@@ -125,7 +124,7 @@ public struct Watcher: Sendable {
         do {
             try await mirror.fetch()
         } catch {
-            throw DeployError.failed("fetching \(app)'s repository failed: \(error)")
+            throw DeployError.unavailable("fetching \(app)'s repository failed: \(error)")
         }
         // Only a fetch that worked can stand in for the ones that waited on it.
         fetchStarts.withLock { $0[app] = start }

@@ -2,20 +2,28 @@ import CLibGit2
 import Foundation
 
 extension Repository {
-    /// Fetches from a repository on this machine without copying a single object.
+    /// Fetches from a repository on this machine without copying a single byte of object data.
     ///
     /// libgit2's local transport builds and indexes a pack even for one new commit, which costs hundreds of
     /// milliseconds on a large repository. A push to a bare repository on the same machine is the commonest way a
-    /// deploy starts, so instead the source's object directory becomes an alternate of this one (as
-    /// `git clone --shared` does) and only the refs are copied.
+    /// deploy starts, so instead the source's pack files and loose objects are hard-linked into this repository, as
+    /// `git clone --local` does, and only the refs are copied. The links keep the objects alive here even if the
+    /// source is deleted or garbage-collected, so old commits stay deployable. Across file systems, where hard
+    /// links cannot go, the source's object directory becomes an alternate instead (as `git clone --shared` does).
     ///
-    /// Returns nil when some wanted object still cannot be read, for example when the source lost objects or keeps
-    /// them somewhere its alternates do not say; the caller then falls back to a real fetch.
+    /// Returns nil when some wanted object still cannot be read, for example when the source keeps objects
+    /// somewhere its own alternates say; the caller then falls back to a real fetch.
     func fetchInPlace(from path: String, refspecs: [String], prune: Bool) throws(GitError) -> [RefUpdate]? {
         let source = try Repository(at: path)
         let sourceObjects = URL(fileURLWithPath: source.commonDirectory).appendingPathComponent("objects")
             .standardizedFileURL.path
-        try addAlternate(objectDirectory: sourceObjects)
+        if !linkObjects(from: sourceObjects) {
+            try addAlternate(objectDirectory: sourceObjects)
+        }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
+        defer { git_odb_free(odb) }
+        try check(git_odb_refresh(odb), "git_odb_refresh")
 
         let specs = try refspecs.map { (text) throws(GitError) in try Refspec(text) }
         var wanted: [String: (target: OID, spec: Refspec)] = [:]
@@ -36,6 +44,42 @@ extension Repository {
 
         return try applyRefUpdates(
             wanted: wanted, current: current, prune: prune, reason: "fetch in place from \(path)")
+    }
+
+    /// Hard-links every pack and loose object of `sourceObjects` that this repository lacks. Pack indexes go
+    /// last, because readers find packs by their index. Returns false if hard links are impossible here (another
+    /// file system, or a file system without them).
+    private func linkObjects(from sourceObjects: String) -> Bool {
+        let manager = FileManager.default
+        let ownObjects = URL(fileURLWithPath: commonDirectory).appendingPathComponent("objects").path
+
+        func link(_ from: String, _ to: String) -> Bool {
+            if Foundation.link(from, to) == 0 || errno == EEXIST { return true }
+            if errno == ENOENT {  // the source was repacked while we looked; what it has now is linked next time
+                return true
+            }
+            return false
+        }
+
+        let packNames = (try? manager.contentsOfDirectory(atPath: sourceObjects + "/pack")) ?? []
+        let packs = packNames.filter { $0.hasSuffix(".pack") || $0.hasSuffix(".rev") }
+        let indexes = packNames.filter { $0.hasSuffix(".idx") }
+        if !packNames.isEmpty {
+            try? manager.createDirectory(atPath: ownObjects + "/pack", withIntermediateDirectories: true)
+        }
+        for name in packs + indexes where !link("\(sourceObjects)/pack/\(name)", "\(ownObjects)/pack/\(name)") {
+            return false
+        }
+        for directory in (try? manager.contentsOfDirectory(atPath: sourceObjects)) ?? []
+        where directory.utf8.count == 2 && directory.utf8.allSatisfy(\.isHexDigit) {
+            let files = (try? manager.contentsOfDirectory(atPath: "\(sourceObjects)/\(directory)")) ?? []
+            guard !files.isEmpty else { continue }
+            mkdir("\(ownObjects)/\(directory)", 0o755)
+            for file in files where !link("\(sourceObjects)/\(directory)/\(file)", "\(ownObjects)/\(directory)/\(file)") {
+                return false
+            }
+        }
+        return true
     }
 
     /// Adds `objectDirectory` to `objects/info/alternates` (once) and to the open object database.

@@ -6,6 +6,13 @@ extension Repository {
     /// and a symbolic `HEAD` is reported with the commit it points at.
     public static func listRemoteHeads(url: String, credentials: Credentials = .none) throws(GitError) -> [Reference] {
         LibGit2.ensureInitialized()
+        if case .local(let path) = RemoteLocation(url) {
+            // A repository on this machine is read directly: faster than a transport, and a missing one says so.
+            let source = try Repository(at: path)
+            var heads = try source.references(matching: "refs/*")
+            if let head = try? source.resolve("HEAD") { heads.insert(Reference(name: "HEAD", target: head), at: 0) }
+            return heads
+        }
         var remote: OpaquePointer?
         try check(git_remote_create_detached(&remote, url), "git_remote_create_detached")
         defer { git_remote_free(remote) }

@@ -11,7 +11,8 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
         self.file = file
         self.line = line
         self.column = column
-        self.message = message
+        // One error, one line: whatever a message quotes from the file, it never spans lines.
+        self.message = message.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
     }
 
     /// `file:line:column: message`, the form editors and CI logs link to.

@@ -80,6 +80,10 @@ struct PipelineDecoder {
     let baseDirectory: String?
     var errors: [PipelineError] = []
     var secrets: [String] = []
+    /// What the walk may read in all. YAML aliases let a small file stand for a huge tree (a "billion laughs");
+    /// the walk follows aliases, so it stops at about the size of the largest file it would accept.
+    var budget = PipelineLoader.maximumFileSize
+    var exhausted = false
 
     init(file: String, environment: [String: String], baseDirectory: String?) {
         self.file = file
@@ -96,7 +100,7 @@ struct PipelineDecoder {
 
     mutating func decode(yaml: String, app: String) -> Pipeline? {
         if !isValidAppName(app) {
-            fail(at: nil, "the app name '\(app)' (from the file name) must match ^[a-z0-9][a-z0-9_-]{0,62}$")
+            fail(at: nil, "the app name \(shown(app)) (from the file name) must match ^[a-z0-9][a-z0-9_-]{0,62}$")
         }
         let root: Node?
         do {
@@ -126,7 +130,7 @@ struct PipelineDecoder {
             if Repository.isValidBranchName(branch) {
                 pipeline.branch = branch
             } else {
-                fail(at: node, "'\(branch)' is not a valid branch name")
+                fail(at: node, "\(shown(branch)) is not a valid branch name")
             }
         }
         if let node = fields["deploy_to"], let path = string(node, "deploy_to") {
@@ -152,7 +156,7 @@ struct PipelineDecoder {
                 if let glob = PathGlob(text) {
                     pipeline.paths.append(glob)
                 } else {
-                    fail(at: item, "'\(text)' is not a valid glob (an empty pattern or an unclosed '[')")
+                    fail(at: item, "\(shown(text)) is not a valid glob (an empty pattern or an unclosed '[')")
                 }
             }
         }
@@ -182,7 +186,20 @@ struct PipelineDecoder {
     // MARK: - Shapes
 
     /// A mapping's entries by key, after reporting unknown keys (with a suggestion) and non-string keys.
+    /// Charges `cost` to the budget; false (with one error) once it is spent.
+    mutating func spend(_ cost: Int, at node: Node) -> Bool {
+        guard !exhausted else { return false }
+        budget -= cost + 1
+        if budget < 0 {
+            exhausted = true
+            fail(at: node, "the pipeline is too large once its aliases are expanded (more than 1 MiB)")
+            return false
+        }
+        return true
+    }
+
     mutating func mapping(_ node: Node, allowed: [String], what: String) -> [String: Node]? {
+        if case .mapping(let mapping) = node, !spend(mapping.count, at: node) { return nil }
         guard case .mapping(let mapping) = node else {
             fail(at: node, "expected \(what) (a mapping of keys to values), found \(describe(node))")
             return nil
@@ -194,7 +211,7 @@ struct PipelineDecoder {
                 continue
             }
             guard allowed.contains(key.string) else {
-                var message = "unknown key '\(key.string)'"
+                var message = "unknown key \(shown(key.string))"
                 if let suggestion = Self.closest(to: key.string, in: allowed) {
                     message += "; did you mean '\(suggestion)'?"
                 } else {
@@ -210,6 +227,7 @@ struct PipelineDecoder {
 
     mutating func sequence(_ node: Node, _ what: String) -> [Node]? {
         if isNull(node) { return [] }
+        if case .sequence(let sequence) = node, !spend(sequence.count, at: node) { return nil }
         guard case .sequence(let sequence) = node else {
             fail(at: node, "'\(what)' must be a list, found \(describe(node))")
             return nil
@@ -219,6 +237,7 @@ struct PipelineDecoder {
 
     /// A string scalar. Numbers and booleans are refused: `branch: 2024` is almost always a quoting mistake.
     mutating func string(_ node: Node, _ what: String) -> String? {
+        if case .scalar(let scalar) = node, !spend(scalar.string.utf8.count, at: node) { return nil }
         guard case .scalar(let scalar) = node, kind(node) == .str else {
             var message = "'\(what)' must be a string, found \(describe(node))"
             if case .scalar = node, !isNull(node) { message += "; put it in quotes" }
@@ -239,7 +258,7 @@ struct PipelineDecoder {
     mutating func duration(_ node: Node, _ what: String) -> Duration? {
         guard let text = scalarText(node, what) else { return nil }
         guard let value = DurationText.parse(text) else {
-            fail(at: node, "'\(what)' has a bad duration '\(text)'; write it like 90s, 5m, 1h or 1m30s")
+            fail(at: node, "'\(what)' has a bad duration \(shown(text)); write it like 90s, 5m, 1h or 1m30s")
             return nil
         }
         return value
@@ -247,6 +266,7 @@ struct PipelineDecoder {
 
     /// Any scalar as text: for values where `5` and `"5"` mean the same, such as environment values and durations.
     mutating func scalarText(_ node: Node, _ what: String) -> String? {
+        if case .scalar(let scalar) = node, !spend(scalar.string.utf8.count, at: node) { return nil }
         guard case .scalar(let scalar) = node, !isNull(node) else {
             fail(at: node, "'\(what)' must be a single value, found \(describe(node))")
             return nil
@@ -277,6 +297,7 @@ struct PipelineDecoder {
 
     mutating func environmentVariables(_ node: Node) -> [EnvironmentVariable] {
         if isNull(node) { return [] }
+        if case .mapping(let mapping) = node, !spend(mapping.count, at: node) { return [] }
         guard case .mapping(let mapping) = node else {
             fail(at: node, "'env' must be a mapping of NAME: value, found \(describe(node))")
             return []
@@ -289,7 +310,7 @@ struct PipelineDecoder {
             }
             let name = key.string
             guard Interpolation.isVariableName(name) else {
-                fail(at: keyNode, "'\(name)' is not a valid environment variable name")
+                fail(at: keyNode, "\(shown(name)) is not a valid environment variable name")
                 continue
             }
             guard !name.hasPrefix("SLIPWAY_") else {
@@ -344,7 +365,7 @@ struct PipelineDecoder {
             guard let url = string(http, "http") else { return nil }
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
             else {
-                fail(at: http, "'http' must be an http:// or https:// URL, found '\(url)'")
+                fail(at: http, "'http' must be an http:// or https:// URL, found \(shown(url))")
                 return nil
             }
             probe = .http(url)
@@ -407,6 +428,21 @@ struct PipelineDecoder {
         return false
     }
 
+    /// A value from the file, quoted for a message: control characters escaped so that a message stays on one
+    /// line, and long values cut short.
+    func shown(_ value: String) -> String {
+        var text = ""
+        for scalar in value.unicodeScalars.prefix(80) {
+            switch scalar {
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            default: text += scalar.properties.generalCategory == .control ? "?" : String(scalar)
+            }
+        }
+        return "'" + text + (value.unicodeScalars.count > 80 ? "…" : "") + "'"
+    }
+
     func describe(_ node: Node) -> String {
         switch node {
         case .mapping: return "a mapping"
@@ -418,7 +454,7 @@ struct PipelineDecoder {
             case .int: return "the number \(scalar.string)"
             case .float: return "the number \(scalar.string)"
             case .bool: return "the boolean \(scalar.string)"
-            default: return "'\(scalar.string)'"
+            default: return shown(scalar.string)
             }
         }
     }
@@ -448,7 +484,7 @@ struct PipelineDecoder {
             if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
             errors.append(PipelineError(file: file, line: max(1, mark.line), column: max(1, mark.column), message: message))
         case YamlError.duplicatedKeysInMapping(let duplicates, let context):
-            let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            let names = duplicates.map { shown($0) }.joined(separator: ", ")
             errors.append(
                 PipelineError(
                     file: file, line: max(1, context.mark.line), column: max(1, context.mark.column),

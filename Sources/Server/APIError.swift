@@ -45,6 +45,8 @@ struct APIError: Error, HTTPResponseError, Sendable {
             case .unknownApp, .notFound: self = .notFound(error.description)
             case .conflict, .configuration: self = .conflict(error.description)
             case .invalid: self = .badRequest(error.description)
+            case .unavailable:
+                self = APIError(status: .badGateway, code: "repository_unavailable", message: error.description)
             case .failed: self = APIError(status: .internalServerError, code: "internal", message: error.description)
             }
         case is NIOTooManyBytesError:

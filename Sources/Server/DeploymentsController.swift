@@ -1,5 +1,6 @@
 import Deploy
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
@@ -48,8 +49,12 @@ struct DeploymentsController<Context: RequestContext> {
             let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
             var lines = existing.split(separator: "\n", omittingEmptySubsequences: false)
             if lines.last == "" { lines.removeLast() }
-            for line in lines { try await writer.write(SSE.event(data: String(line))) }
-            var seen = lines.count
+            // Each line's id is its number, so a client that reconnects with Last-Event-ID gets only what it missed.
+            let resumeAfter = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) } ?? 0
+            for (index, line) in lines.enumerated() where index + 1 > resumeAfter {
+                try await writer.write(SSE.event(id: index + 1, data: String(line)))
+            }
+            var seen = max(lines.count, resumeAfter)
             var (deployment, steps) = try await daemon.deployment(id)
             if !deployment.status.isFinished {
                 for await item in stream.cancelOnGracefulShutdown() {
@@ -60,7 +65,7 @@ struct DeploymentsController<Context: RequestContext> {
                     switch event {
                     case .log(_, let number, let line) where number > seen:
                         seen = number
-                        try await writer.write(SSE.event(data: line))
+                        try await writer.write(SSE.event(id: number, data: line))
                     case .deployment(let changed) where changed.id == id && changed.status.isFinished:
                         (deployment, steps) = try await daemon.deployment(id)
                     default:

@@ -69,9 +69,10 @@ enum SSE {
     ]
 
     /// One event; multi-line data becomes several `data:` lines, as the format requires.
-    static func event(_ name: String? = nil, data: String) -> ByteBuffer {
+    static func event(_ name: String? = nil, id: Int? = nil, data: String) -> ByteBuffer {
         var text = ""
         if let name { text += "event: \(name)\n" }
+        if let id { text += "id: \(id)\n" }
         for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
             text += "data: \(line)\n"
         }

@@ -56,6 +56,43 @@ import Testing
         #expect(try await fixture.steps(after).map(\.status) == [.cancelled, .skipped])
     }
 
+    @Test func stepProcessesWithNoRecordedGroupAreFoundByTheirEnvironment() async throws {
+        let fixture = try DeployFixture(yaml: "build:\n  - \"true\"\n")
+        let sha = try fixture.push("one", files: ["a": "1"])
+        var (running, _) = try await fixture.store.enqueue(Deployment(app: "hello", trigger: .push, ref: "main", commit: sha))
+        running.status = .running
+        running.phase = .health
+        try await fixture.store.save(running)
+        let marker = [
+            "SLIPWAY_DEPLOYMENT": String(running.id!), "SLIPWAY_DEPLOY_TO": fixture.layout.deployTo, "PATH": "/usr/bin:/bin",
+        ]
+        // A health command the daemon never recorded a group for, in a group of its own as steps are...
+        let step = Process()
+        step.executableURL = URL(fileURLWithPath: "/bin/sh")
+        step.arguments = ["-c", "exec sleep 300"]
+        step.environment = marker
+        try step.run()
+        // ...and a service an activate step started with setsid, which must survive.
+        let service = Process()
+        service.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        service.arguments = ["sh", "-c", "echo $$ > \(fixture.scratch("service.pid")); exec sleep 300"]
+        service.environment = marker
+        try service.run()
+        var servicePID: pid_t?
+        for _ in 0..<100 where servicePID == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            servicePID = (try? String(contentsOfFile: fixture.scratch("service.pid"), encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        let serviceID = try #require(servicePID)
+        defer { kill(serviceID, SIGKILL) }
+
+        let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
+        step.waitUntilExit()
+        #expect(step.terminationReason == .uncaughtSignal, "the stray step was ended")
+        #expect(kill(serviceID, 0) == 0, "the detached service was left alone")
+        #expect(!report.endedProcessGroups.isEmpty)
+    }
+
     @Test func whenTheStoreAndTheLinkDisagreeTheLinkWins() async throws {
         let fixture = try DeployFixture(yaml: "build:\n  - true\n")
         let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))

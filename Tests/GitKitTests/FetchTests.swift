@@ -54,8 +54,15 @@ import Testing
         #expect(try String(contentsOfFile: origin.scratch("out-\(inPlace)/a"), encoding: .utf8) == "2")
         // The mirror is a repository git itself can read.
         #expect(try GitCLI.run(["rev-parse", "main"], in: origin.scratch("mirror.git")) == second)
-        // Reading in place copies no object at all; a transport fetch writes packs.
-        #expect(packCount(origin.scratch("mirror.git")) == (inPlace ? 0 : 2))
+        // Reading in place copies no object data: the mirror's packs and loose objects are hard links to the
+        // origin's. A transport fetch writes packs of its own.
+        let links = hardLinkedObjects(origin.scratch("mirror.git"), origin.bare)
+        if inPlace {
+            #expect(links > 0)
+        } else {
+            #expect(links == 0)
+            #expect(packCount(origin.scratch("mirror.git")) == 2)
+        }
     }
 
     @Test(arguments: modes)
@@ -123,6 +130,27 @@ import Testing
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: origin.scratch("mirror.git"))
             .filter { $0.hasPrefix("slipway-fetch") }
         #expect(leftovers.isEmpty)
+    }
+
+    @Test func aMirrorFetchedInPlaceKeepsItsObjectsWhenTheSourceGoes() throws {
+        let origin = try Origin()
+        let first = try origin.push("first", files: ["a": "1"])
+        let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: origin.bare)
+        try mirror.fetch()
+        let second = try origin.push("second", files: ["a": "2"])
+        try mirror.fetch()
+        // The source is gc'd and then removed altogether.
+        try GitCLI.run(["gc", "-q", "--prune=now"], in: origin.bare)
+        try FileManager.default.removeItem(atPath: origin.bare)
+        let reopened = try Repository(at: origin.scratch("mirror.git"))
+        for sha in [first, second] {
+            try reopened.export(OID(hex: sha)!, to: origin.scratch("out-\(sha.prefix(7))"))
+        }
+        #expect(try String(contentsOfFile: origin.scratch("out-\(first.prefix(7))/a"), encoding: .utf8) == "1")
+        #expect(!FileManager.default.fileExists(atPath: origin.scratch("mirror.git/objects/info/alternates")))
+        let error = #expect(throws: GitError.self) { try reopened.fetch() }
+        #expect(error?.message.contains("origin.git") == true, "a missing source is named: \(error?.message ?? "")")
+        #expect(throws: GitError.self) { try Repository.listRemoteHeads(url: origin.bare) }
     }
 
     @Test func mirrorsAFileURL() throws {
@@ -197,6 +225,20 @@ func objectCount(_ repository: String) throws -> Int {
         let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
         return ["count", "in-pack"].contains(parts[0]) ? total + (Int(parts[1]) ?? 0) : total
     }
+}
+
+/// How many of `repository`'s object files are hard links to files of `source`.
+func hardLinkedObjects(_ repository: String, _ source: String) -> Int {
+    func inodes(_ root: String) -> Set<UInt64> {
+        var result: Set<UInt64> = []
+        let enumerator = FileManager.default.enumerator(atPath: root + "/objects")
+        while let path = enumerator?.nextObject() as? String {
+            var info = stat()
+            if stat(root + "/objects/" + path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { result.insert(UInt64(info.st_ino)) }
+        }
+        return result
+    }
+    return inodes(repository).intersection(inodes(source)).count
 }
 
 /// The number of pack files a repository holds.

@@ -110,6 +110,28 @@ import Testing
         }
     }
 
+    @Test func aliasesCannotBlowAPipelineUp() throws {
+        // A "billion laughs": 2,000 references to a 100 KB string.
+        let yaml = "repository: /x\nenv:\n  BIG: &big \"" + String(repeating: "t", count: 100_000) + "\"\nbuild:\n"
+            + String(repeating: "  - *big\n", count: 2000)
+        let error = #expect(throws: PipelineErrors.self) { try loader.load(yaml: yaml, app: "bomb", file: "bomb.yml") }
+        #expect(error?.errors.first?.message.contains("too large once its aliases are expanded") == true)
+        #expect(error?.errors.count == 1, "one error, then the walk stops")
+        // Reasonable sharing still works.
+        let shared = try loader.load(
+            yaml: "repository: /x\nbuild: &steps\n  - make\ntest: *steps\n", app: "ok", file: "ok.yml")
+        #expect(shared.test.map(\.run) == ["make"])
+    }
+
+    @Test func everyErrorStaysOnOneLine() throws {
+        for yaml in ["repository: /x\nbuild: |\n  block\n  text\n", "repository: /x\nbranch: \"a\\nb\"\n", "repository: /x\npoll: |\n  5\n  m\n"] {
+            let error = #expect(throws: PipelineErrors.self) { try loader.load(yaml: yaml, app: "a", file: "a.yml") }
+            for problem in error?.errors ?? [] {
+                #expect(!problem.description.contains("\n"), "\(problem.description)")
+            }
+        }
+    }
+
     @Test func appNamesFollowTheContract() {
         for good in ["a", "hello", "my-app_2", "0day", String(repeating: "a", count: 63)] {
             #expect(isValidAppName(good), "\(good)")

@@ -123,7 +123,16 @@ import Yams
             ) { response in
                 #expect(response.headers[.contentType]?.hasPrefix("text/event-stream") == true)
                 #expect(response.text.contains("data: built \(second)\n\n"))
+                #expect(response.text.contains("id: 1\ndata: ==> hello: deploy"))
                 #expect(response.text.contains("event: end\ndata: {"))
+            }
+            // A reconnecting client gets only what it missed.
+            try await client.execute(
+                uri: "/api/v1/deployments/\(secondID)/log", method: .get,
+                headers: [.accept: "text/event-stream", HTTPField.Name("Last-Event-ID")!: "3"]
+            ) { response in
+                #expect(!response.text.contains("id: 3\n"))
+                #expect(response.text.contains("id: 4\n"))
             }
             try await client.execute(uri: "/api/v1/apps/hello/releases", method: .get) { response in
                 let releases = try #require(response.json["releases"] as? [[String: Any]])

@@ -8,7 +8,9 @@ import Testing
 @Suite struct QueueTests {
     /// Five pushes while a slow build runs: the first and the last run, the three between are superseded.
     @Test func newerPushesSupersedeQueuedOnesButNeverTheRunningOne() async throws {
-        let fixture = try await ServerFixture(apps: ["hello": "build:\n  - sleep 1\n"])
+        // The build waits for a file the test makes once all five pushes are in, however slow the machine.
+        let fixture = try await ServerFixture(
+            apps: ["hello": "build:\n  - while [ ! -f \"$SLIPWAY_SHARED_DIR/go\" ]; do sleep 0.02; done\n"])
         var ids: [Int64] = []
         for index in 1...5 {
             let sha = try fixture.push("push \(index)")
@@ -21,6 +23,7 @@ import Testing
                 }
             }
         }
+        try writeFile(fixture.scratch("deploy/hello/shared/go"), "")
         let last = try await fixture.finished(ids[4])
         let all = try await ids.asyncMap { try await fixture.daemon.context.store.deployment($0)! }
         #expect(all.map(\.status) == [.succeeded, .superseded, .superseded, .superseded, .succeeded])

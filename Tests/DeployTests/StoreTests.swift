@@ -1,0 +1,82 @@
+import Deploy
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+
+@Suite struct StoreTests {
+    let scratch = ScratchDirectory("slipway-store")
+
+    @Test func idsIncreaseAcrossAppsAndAreNeverReused() async throws {
+        let store = try Store(path: scratch("slipway.sqlite"))
+        let a = try await store.insert(Deployment(app: "a", trigger: .push, ref: "main", commit: "1"))
+        let b = try await store.insert(Deployment(app: "b", trigger: .push, ref: "main", commit: "2"))
+        #expect(b.id! > a.id!)
+        // Reopening (a restart) keeps counting.
+        let reopened = try Store(path: scratch("slipway.sqlite"))
+        let c = try await reopened.insert(Deployment(app: "a", trigger: .push, ref: "main", commit: "3"))
+        #expect(c.id! > b.id!)
+    }
+
+    @Test func theStoreIsSQLiteInWALMode() throws {
+        _ = try Store(path: scratch("slipway.sqlite"))
+        let queue = try DatabaseQueue(path: scratch("slipway.sqlite"))
+        let mode = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+
+    @Test func enqueueSupersedesOnlyThatAppsQueuedDeployments() async throws {
+        let store = try Store(path: scratch("slipway.sqlite"))
+        var running = try await store.insert(Deployment(app: "a", trigger: .push, ref: "main", commit: "1"))
+        running.status = .running
+        try await store.save(running)
+        let (first, _) = try await store.enqueue(Deployment(app: "a", trigger: .push, ref: "main", commit: "2"))
+        let (other, _) = try await store.enqueue(Deployment(app: "b", trigger: .push, ref: "main", commit: "x"))
+        let (second, superseded) = try await store.enqueue(Deployment(app: "a", trigger: .push, ref: "main", commit: "3"))
+        #expect(superseded.map(\.id) == [first.id])
+        #expect(try await store.deployment(first.id!)?.status == .superseded)
+        #expect(try await store.deployment(first.id!)?.supersededBy == second.id)
+        #expect(try await store.deployment(running.id!)?.status == .running, "a running deployment is never superseded")
+        #expect(try await store.deployment(other.id!)?.status == .queued, "other apps are not touched")
+        #expect(try await store.queuedCounts() == ["a": 1, "b": 1])
+    }
+
+    @Test func deliveryIdsAreRecordedOnce() async throws {
+        let store = try Store(path: scratch("slipway.sqlite"))
+        #expect(try await store.recordDelivery(id: "github:abc", provider: "github"))
+        #expect(try await store.recordDelivery(id: "github:abc", provider: "github") == false)
+        #expect(try await store.recordDelivery(id: "gitlab:abc", provider: "gitlab"))
+        try await store.pruneDeliveries(olderThan: -1)
+        #expect(try await store.recordDelivery(id: "github:abc", provider: "github"), "forgotten after pruning")
+    }
+
+    /// With 100,000 deployments the API's queries must use the indexes, not scan the table.
+    @Test func theAPIQueriesUseTheirIndexesAtScale() async throws {
+        let store = try Store(path: scratch("slipway.sqlite"))
+        let batch = (0..<100_000).map { index in
+            Deployment(app: "app\(index % 100)", trigger: .push, ref: "main", commit: String(index), status: .succeeded, phase: .done)
+        }
+        _ = try await store.insert(contentsOf: batch)
+        let page = try await store.deployments(app: "app7", limit: 50, before: 50_000)
+        #expect(page.count == 50)
+        #expect(page.first!.id! < 50_000)
+        #expect(zip(page, page.dropFirst()).allSatisfy { $0.id! > $1.id! })
+        let latest = try await store.latestDeployments()
+        #expect(latest.count == 100)
+        #expect(latest["app7"]?.id == 99_908)
+
+        let queue = try DatabaseQueue(path: scratch("slipway.sqlite"))
+        func plan(_ sql: String) throws -> String {
+            try queue.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+        }
+        let paging = try plan("SELECT * FROM deployment WHERE app = 'app7' AND id < 50000 ORDER BY id DESC LIMIT 50")
+        #expect(paging.contains("USING INDEX deployment_app_id") || paging.contains("USING COVERING INDEX deployment_app_id"), "\(paging)")
+        #expect(!paging.contains("TEMP B-TREE"), "\(paging)")
+        let newest = try plan("SELECT * FROM deployment WHERE id IN (SELECT MAX(id) FROM deployment GROUP BY app)")
+        #expect(newest.contains("deployment_app_id"), "\(newest)")
+        let queued = try plan("SELECT app, COUNT(*) AS n FROM deployment WHERE status = 'queued' GROUP BY app")
+        #expect(queued.contains("deployment_status"), "\(queued)")
+    }
+}
