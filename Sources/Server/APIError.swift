@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The one error type of the HTTP layer, and the one place any error becomes the API's error JSON:
 /// `{"error": {"code": "not_found", "message": "…"}}` with the matching status.
@@ -84,9 +85,30 @@ struct APIError: Error, HTTPResponseError, Sendable {
     }
 }
 
+/// The routes the server has, by path template, to tell "no such path" (404) from "not with this method" (405).
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(method: String, segments: [Substring])]>([])
+
+    func set(_ routes: [(method: String, path: String)]) {
+        self.routes.withLock { $0 = routes.map { ($0.method, $0.path.split(separator: "/")) } }
+    }
+
+    /// The methods allowed on `path`, or none when no route has that path.
+    func methods(for path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        return routes.withLock { routes in
+            routes.filter { route in
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            }.map(\.method)
+        }
+    }
+}
+
 /// Turns every error thrown below it into the API's error JSON.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBody: Int
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -94,7 +116,19 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let apiError = APIError(error, maxBody: maxBody)
+            var apiError = APIError(error, maxBody: maxBody)
+            // The router's own 404 (no route matched), as opposed to a route that found nothing.
+            if let routerError = error as? HTTPError, routerError.status == .notFound {
+                let allowed = routes.methods(for: request.uri.path)
+                if !allowed.isEmpty {
+                    apiError = APIError(
+                        status: .methodNotAllowed, code: "method_not_allowed",
+                        message: "\(request.method) is not allowed here; use \(allowed.sorted().joined(separator: " or "))")
+                    var response = try apiError.response(from: request, context: context)
+                    response.headers[.allow] = Set(allowed).sorted().joined(separator: ", ")
+                    return response
+                }
+            }
             if apiError.status.code >= 500 {
                 context.logger.error("\(request.method) \(request.uri.path): \(error)")
             }

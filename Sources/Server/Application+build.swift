@@ -27,7 +27,8 @@ public func buildRouter(
     keepAliveInterval: Duration = .seconds(15)
 ) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody))
+    let routeTable = RouteTable()
+    router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody, routes: routeTable))
     router.add(middleware: AuthMiddleware(token: configuration.token, isPrivate: configuration.isPrivate))
 
     router.get("/healthz") { _, _ in try Response.json(["status": "ok"]) }
@@ -55,6 +56,7 @@ public func buildRouter(
     router.addRoutes(
         HooksController(daemon: daemon, maxBody: configuration.maxBody, webhookSecret: configuration.webhookSecret).routes,
         atPath: "/hooks")
+    routeTable.set(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
     return router
 }
 

@@ -75,6 +75,11 @@ import Yams
                 #expect(response.status == .notFound)
                 #expect(response.json[path: "error.code"] as? String == "not_found")
             }
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .get) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+                #expect(response.json[path: "error.code"] as? String == "method_not_allowed")
+            }
         }
     }
 
