@@ -57,14 +57,11 @@ extension Repository {
     }
 
     /// The URL of the remote `name`, or nil when there is no such remote.
+    ///
+    /// Read from the configuration rather than through `git_remote_lookup`: in libgit2 1.5 every remote lookup
+    /// leaks the PCRE match data of its `insteadOf` search (about 90 KB), and a daemon looks up on every fetch.
     public func remoteURL(_ name: String = "origin") -> String? {
-        var remote: OpaquePointer?
-        guard git_remote_lookup(&remote, pointer, name) == 0 else {
-            git_error_clear()
-            return nil
-        }
-        defer { git_remote_free(remote) }
-        return git_remote_url(remote).map { String(lenientCString: $0) }
+        configValues("remote.\(name).url").last
     }
 
     /// Points the remote `name` at a new URL.
@@ -90,25 +87,55 @@ extension Repository {
             {
                 return updates
             }
-            return try fetchThroughTransport(remote: name, refspecs: refspecs, options: options)
+            return try fetchThroughTransport(url: path, refspecs: refspecs, options: options)
         }
     }
 
     private func configuredRefspecs(remote name: String) throws(GitError) -> [String] {
-        var remote: OpaquePointer?
-        try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
-        defer { git_remote_free(remote) }
-        var specs = git_strarray()
-        try check(git_remote_get_fetch_refspecs(&specs, remote), "git_remote_get_fetch_refspecs")
-        defer { git_strarray_dispose(&specs) }
-        return (0..<specs.count).map { String(lenientCString: specs.strings[$0]) }
+        configValues("remote.\(name).fetch")
     }
 
-    private func fetchThroughTransport(remote name: String, refspecs: [String], options: FetchOptions)
+    /// Every value of a (multi-valued) configuration variable, in file order.
+    func configValues(_ name: String) -> [String] {
+        var config: OpaquePointer?
+        guard git_repository_config_snapshot(&config, pointer) == 0 else {
+            git_error_clear()
+            return []
+        }
+        defer { git_config_free(config) }
+        var iterator: OpaquePointer?
+        guard git_config_multivar_iterator_new(&iterator, config, name, nil) == 0 else {
+            git_error_clear()
+            return []
+        }
+        defer { git_config_iterator_free(iterator) }
+        var values: [String] = []
+        var entry: UnsafeMutablePointer<git_config_entry>?
+        while git_config_next(&entry, iterator) == 0, let value = entry?.pointee.value {
+            values.append(String(lenientCString: value))
+        }
+        git_error_clear()
+        return values
+    }
+
+    /// A remote for `url` that is not in the configuration, made without libgit2's `insteadOf` rewriting (whose
+    /// regular-expression search leaks in libgit2 1.5). The caller frees it.
+    func anonymousRemote(_ url: String) throws(GitError) -> OpaquePointer {
+        var options = git_remote_create_options()
+        try check(
+            git_remote_create_options_init(&options, UInt32(GIT_REMOTE_CREATE_OPTIONS_VERSION)),
+            "git_remote_create_options_init")
+        options.repository = pointer
+        options.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF.rawValue | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC.rawValue
+        var remote: OpaquePointer?
+        try check(git_remote_create_with_opts(&remote, url, &options), "git_remote_create_with_opts")
+        return remote!
+    }
+
+    private func fetchThroughTransport(url: String, refspecs: [String], options: FetchOptions)
         throws(GitError) -> [RefUpdate]
     {
-        var remote: OpaquePointer?
-        try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
+        let remote = try anonymousRemote(url)
         defer { git_remote_free(remote) }
         let state = RemoteCallbackState(credentials: options.credentials)
         try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) in

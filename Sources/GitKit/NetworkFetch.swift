@@ -24,8 +24,7 @@ extension Repository {
         }
         let scratch = try Repository(at: scratchPath)
 
-        var remote: OpaquePointer?
-        try check(git_remote_create_anonymous(&remote, scratch.pointer, url), "git_remote_create_anonymous")
+        let remote = try scratch.anonymousRemote(url)
         defer { git_remote_free(remote) }
         let state = RemoteCallbackState(credentials: options.credentials)
         return try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) -> [RefUpdate] in

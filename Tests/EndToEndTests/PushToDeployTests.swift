@@ -175,3 +175,23 @@ import Testing
         #expect(try slipway(["--version"]).status == 0)
     }
 }
+
+@Suite struct LongRunningTests {
+    /// A daemon fetches on every notice for as long as it runs. Run in a process of its own, so that nothing else
+    /// in the test process moves its memory: 500 fetches must not grow it by more than noise.
+    @Test(arguments: [false, true])
+    func repeatedFetchesDoNotGrowMemory(transport: Bool) throws {
+        let scratch = ScratchDirectory("slipway-memory")
+        let work = try WorkingRepository(at: scratch("work"))
+        try work.commit("one", files: ["a": "1"])
+        try GitCLI.run(["clone", "-q", "--bare", work.path, scratch("origin.git")])
+        let bench = productsDirectory + "/slipway-bench"
+        let (status, output) = try runProcess(
+            bench, ["fetch-memory", "--repo", scratch("origin.git"), "--fetches", "500"] + (transport ? ["--transport"] : []))
+        #expect(status == 0, "\(output)")
+        let line = try #require(output.split(separator: "\n").last)
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let growth = try #require(result["growth_kib"] as? Int)
+        #expect(growth < 8 * 1024, "500 fetches grew the process by \(growth) KiB")
+    }
+}
