@@ -18,7 +18,12 @@ public actor AppRegistry {
     public nonisolated let directory: String
     private let loader: PipelineLoader
     private let logger: Logger
-    private var apps: [String: AppDefinition] = [:]
+    /// The apps as last loaded. Reloads run on the actor, one at a time; readers take the snapshot under a lock,
+    /// without waiting for the actor: every request and every webhook reads it.
+    private let snapshot = Locked([String: AppDefinition]())
+    /// The loaded pipelines by normalized repository URL, for matching webhook deliveries without normalizing
+    /// every app's URL on every delivery.
+    private let byRepository = Locked([String: [Pipeline]]())
     /// What each file looked like when last read, to notice changes cheaply.
     private var fingerprints: [String: FileFingerprint] = [:]
     private let changes = Locked<UInt64>(0)
@@ -32,18 +37,32 @@ public actor AppRegistry {
         self.logger = logger
     }
 
-    public var all: [AppDefinition] { apps.values.sorted { $0.name < $1.name } }
+    public nonisolated var all: [AppDefinition] { snapshot.value.values.sorted { $0.name < $1.name } }
 
-    public func app(_ name: String) -> AppDefinition? { apps[name] }
+    public nonisolated func app(_ name: String) -> AppDefinition? { snapshot.withLock { $0[name] } }
 
     /// The pipelines that loaded, for recovery and the watchers.
-    public var pipelines: [Pipeline] { all.compactMap(\.pipeline) }
+    public nonisolated var pipelines: [Pipeline] { all.compactMap(\.pipeline) }
+
+    /// The pipelines whose repository is one of `urls` (compared as webhooks compare them), sorted by app.
+    public nonisolated func pipelines(following urls: [String]) -> [Pipeline] {
+        let keys = Set(urls.map(RepositoryURL.normalize))
+        let index = byRepository.value
+        return keys.flatMap { index[$0] ?? [] }.sorted { $0.app < $1.app }
+    }
 
     /// Reads every pipeline file again when `force`, or only the files that changed. Returns the apps whose
     /// definition changed.
     @discardableResult
     public func reload(force: Bool = false) -> [String] {
         let files = (try? PipelineLoader.pipelineFiles(in: directory)) ?? []
+        var apps = snapshot.value
+        defer {
+            snapshot.withLock { $0 = apps }
+            byRepository.withLock { index in
+                index = Dictionary(grouping: apps.values.compactMap(\.pipeline)) { RepositoryURL.normalize($0.repository) }
+            }
+        }
         var seen: Set<String> = []
         var changed: [String] = []
         for file in files {

@@ -75,7 +75,7 @@ public final class Daemon: Sendable {
     public func prepare() async throws -> RecoveryReport {
         try LibGit2.checkVersion()
         await registry.reload(force: true)
-        let report = try await Recovery(context: context).run(pipelines: await registry.pipelines)
+        let report = try await Recovery(context: context).run(pipelines: registry.pipelines)
         if !report.isClean { context.logger.notice("recovered after an unclean stop: \(report)") }
         try await context.store.pruneDeliveries(olderThan: 7 * 24 * 3600)
         return report
@@ -97,7 +97,7 @@ public final class Daemon: Sendable {
     public var summaryGeneration: UInt64 { context.events.generation &+ registry.generation }
 
     public func appSummaries() async throws -> [AppSummary] {
-        let definitions = await registry.all
+        let definitions = registry.all
         async let latest = context.store.latestDeployments()
         async let queued = context.store.queuedCounts()
         async let states = context.store.appStates()
@@ -112,7 +112,7 @@ public final class Daemon: Sendable {
     }
 
     public func appSummary(_ name: String) async throws -> AppSummary {
-        guard let definition = await registry.app(name) else { throw DeployError.unknownApp(name) }
+        guard let definition = registry.app(name) else { throw DeployError.unknownApp(name) }
         let last = try await context.store.deployments(app: name, limit: 1).first
         let queued = try await context.store.queuedCounts()[name] ?? 0
         let live = try await context.store.appState(name).liveRelease
@@ -140,7 +140,7 @@ public final class Daemon: Sendable {
     }
 
     public func deployments(app: String, limit: Int, before: Int64?) async throws -> [Deployment] {
-        guard let definition = await registry.app(app) else { throw DeployError.unknownApp(app) }
+        guard let definition = registry.app(app) else { throw DeployError.unknownApp(app) }
         let masker = SecretMasker(definition.pipeline?.secrets ?? [])
         return try await context.store.deployments(app: app, limit: limit, before: before).map { mask($0, masker) }
     }
@@ -149,13 +149,13 @@ public final class Daemon: Sendable {
         guard let deployment = try await context.store.deployment(id) else {
             throw DeployError.notFound("there is no deployment \(id)")
         }
-        let masker = SecretMasker(await registry.app(deployment.app)?.pipeline?.secrets ?? [])
+        let masker = SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? [])
         return (mask(deployment, masker), try await context.store.steps(deployment: id))
     }
 
     /// The kept releases of an app, newest first, and which one is live.
     public func releases(app: String) async throws -> (releases: [Release], live: Int64?) {
-        guard await registry.app(app) != nil else { throw DeployError.unknownApp(app) }
+        guard registry.app(app) != nil else { throw DeployError.unknownApp(app) }
         let releases = try await context.store.releases(app: app)
         return (releases, try await context.store.appState(app).liveRelease)
     }

@@ -100,6 +100,7 @@ public actor DeployQueue: Service {
         // Run until the service group shuts down gracefully.
         try? await gracefulShutdown()
         await shutDown()
+        await context.store.flushDeliveries()
     }
 
     /// Stops taking work; gives running deployments `shutdownGrace` to finish, then stops them.
@@ -147,7 +148,7 @@ public actor DeployQueue: Service {
         mirrors: Mirrors
     ) async -> Deployment {
         do {
-            guard let pipeline = await registry.app(deployment.app)?.pipeline else {
+            guard let pipeline = registry.app(deployment.app)?.pipeline else {
                 throw DeployError.configuration("\(deployment.app) has no valid pipeline file")
             }
             let mirror = try await mirrors.mirror(for: pipeline)

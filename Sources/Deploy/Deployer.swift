@@ -59,13 +59,18 @@ final class DeploymentRun {
     var id: Int64 { deployment.id! }
     var store: Store { context.store }
 
-    func perform() async -> Deployment {
+    /// Opens `<state>/logs/<id>.log`, whose every line also goes out as an event for live followers.
+    func openLog() throws {
         let events = context.events
         let id = self.id
+        log = try DeploymentLog(
+            path: context.logPath(deployment: id), secrets: pipeline.secrets,
+            onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
+    }
+
+    func perform() async -> Deployment {
         do {
-            log = try DeploymentLog(
-                path: context.logPath(deployment: id), secrets: pipeline.secrets,
-                onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
+            try openLog()
         } catch {
             await finish(.failed, error: "cannot open the log: \(error)")
             return deployment
@@ -470,12 +475,8 @@ extension Deployer {
 
 extension DeploymentRun {
     func performAutomaticRollback(to target: Release) async -> Deployment {
-        let events = context.events
-        let id = self.id
         do {
-            log = try DeploymentLog(
-                path: context.logPath(deployment: id), secrets: pipeline.secrets,
-                onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
+            try openLog()
             await update {
                 $0.status = .running
                 $0.startedAt = Date()

@@ -2,10 +2,12 @@ import GitKit
 import Pipeline
 
 /// Every app's mirror, made on first use and kept for the life of the daemon.
-public actor Mirrors {
+public final class Mirrors: Sendable {
     private let context: DeployContext
     private let credentials: Credentials
-    private var mirrors: [String: Mirror] = [:]
+    /// Each app's mirror and the URL it was last pointed at, so that following a changed `repository:` costs a
+    /// trip into the mirror's actor only when the URL really changed.
+    private let mirrors = Locked([String: (mirror: Mirror, url: String)]())
 
     public init(context: DeployContext, credentials: Credentials = .none) {
         self.context = context
@@ -14,14 +16,16 @@ public actor Mirrors {
 
     /// The app's mirror, following its pipeline's `repository:` if that changed.
     public func mirror(for pipeline: Pipeline) async throws -> Mirror {
-        if let mirror = mirrors[pipeline.app] {
-            if mirror.path == context.mirrorPath(app: pipeline.app) {
-                try await mirror.setURL(pipeline.repository)
-                return mirror
-            }
+        let (mirror, url) = mirrors.withLock { mirrors in
+            if let entry = mirrors[pipeline.app] { return entry }
+            let made = Mirror(path: context.mirrorPath(app: pipeline.app), url: pipeline.repository, credentials: credentials)
+            mirrors[pipeline.app] = (made, pipeline.repository)
+            return (made, pipeline.repository)
         }
-        let mirror = Mirror(path: context.mirrorPath(app: pipeline.app), url: pipeline.repository, credentials: credentials)
-        mirrors[pipeline.app] = mirror
+        if url != pipeline.repository {
+            try await mirror.setURL(pipeline.repository)
+            mirrors.withLock { $0[pipeline.app] = (mirror, pipeline.repository) }
+        }
         return mirror
     }
 }

@@ -22,7 +22,7 @@ public struct PollService: Service {
         let clock = ContinuousClock()
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                for pipeline in await registry.pipelines {
+                for pipeline in registry.pipelines {
                     guard let interval = pipeline.poll else { continue }
                     let now = clock.now
                     if let next = due[pipeline.app], next > now { continue }

@@ -1,24 +1,35 @@
 import CoreMetrics
 import Foundation
+import Pipeline
 
 /// The metrics the contract names, recorded through swift-metrics into whatever factory the daemon provides
 /// (Prometheus, in `slipway serve`). A factory is passed in rather than bootstrapped globally, so that several
 /// daemons in one test process do not share counters.
 public struct SlipwayMetrics: Sendable {
     let factory: any MetricsFactory
+    /// Counters by label and dimensions: webhooks count on every delivery, and making a counter means a lookup in
+    /// the factory's registry under its lock and the label's key built again.
+    private let counters = Locked([String: Counter]())
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        if let counter = counters.withLock({ $0[key] }) { return counter }
+        let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+        counters.withLock { $0[key] = counter }
+        return counter
     }
 
     /// Metrics that go nowhere.
     public static let discarding = SlipwayMetrics(factory: NOOPMetricsHandler.instance)
 
     public func deploymentFinished(_ deployment: Deployment) {
-        Counter(
-            label: "slipway_deployments_total",
-            dimensions: [("app", deployment.app), ("kind", deployment.kind.rawValue), ("status", deployment.status.rawValue)],
-            factory: factory
+        counter(
+            "slipway_deployments_total",
+            [("app", deployment.app), ("kind", deployment.kind.rawValue), ("status", deployment.status.rawValue)]
         ).increment()
         if let duration = deployment.durationMs {
             CoreMetrics.Timer(label: "slipway_deployment_duration_seconds", dimensions: [("app", deployment.app)], factory: factory)
@@ -32,10 +43,7 @@ public struct SlipwayMetrics: Sendable {
     }
 
     public func webhookDelivery(provider: String, result: String) {
-        Counter(
-            label: "slipway_webhook_deliveries_total", dimensions: [("provider", provider), ("result", result)],
-            factory: factory
-        ).increment()
+        counter("slipway_webhook_deliveries_total", [("provider", provider), ("result", result)]).increment()
     }
 
     public func fetched(app: String, duration: Duration) {

@@ -8,6 +8,7 @@ import Pipeline
 /// newest rows are deleted.
 public final class Store: Sendable {
     let database: DatabasePool
+    let deliveries = Locked(DeliveryLedger())
 
     /// Opens (creating and migrating as needed) the store at `path`.
     public init(path: String) throws {
@@ -16,12 +17,14 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // WAL is durable at commit with synchronous=FULL; NORMAL could lose the last commit on power loss, and a
-            // deploy tool must not forget that a release went live.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // In WAL mode, NORMAL survives any crash of the process (a kill -9 loses nothing) and skips an fsync per
+            // commit. Only a power cut can lose the last commits; start-up recovery then believes the `current`
+            // link, which is what says which release is live.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
+        try loadRecentDeliveries()
     }
 
     static var migrator: DatabaseMigrator {
@@ -267,20 +270,89 @@ extension Store {
 
 extension Store {
     /// Records a delivery id; returns false when it was seen before, so the delivery can be dropped.
-    public func recordDelivery(id: String, provider: String) async throws -> Bool {
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)",
-                arguments: [id, provider, Date()])
-            return db.changesCount == 1
+    ///
+    /// The check is made in memory, against every id recorded or loaded since start-up, and new ids are written to
+    /// SQLite in batches a few milliseconds later: a webhook flood is then one transaction per batch, not one
+    /// per delivery. A crash can lose the last batch; a forge's redelivery of one of those would then deploy
+    /// nothing new anyway, because the watcher has already seen its head.
+    public func recordDelivery(id: String, provider: String) -> Bool {
+        let (isNew, startFlush) = deliveries.withLock { ledger -> (Bool, Bool) in
+            guard ledger.seen.insert(id).inserted else { return (false, false) }
+            ledger.order.append(id)
+            if ledger.order.count > DeliveryLedger.memoryLimit {
+                ledger.seen.remove(ledger.order.removeFirst())
+            }
+            ledger.pending.append((id, provider, Date()))
+            defer { ledger.flushing = true }
+            return (true, !ledger.flushing)
+        }
+        if startFlush {
+            Task.detached { [self] in
+                try? await Task.sleep(for: .milliseconds(20))
+                await flushDeliveries()
+            }
+        }
+        return isNew
+    }
+
+    /// Writes the delivery ids recorded since the last flush, in one transaction, and returns once every id
+    /// recorded before the call is written (the daemon calls it on shutdown).
+    public func flushDeliveries() async {
+        let batch = deliveries.withLock { ledger in
+            defer {
+                ledger.pending.removeAll()
+                ledger.flushing = false
+            }
+            return ledger.pending
+        }
+        guard !batch.isEmpty else {
+            // Another flush may be writing what was recorded before us; writes are serialized, so wait for it.
+            try? await database.write { _ in }
+            return
+        }
+        do {
+            try await database.write { db in
+                for (id, provider, date) in batch {
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)",
+                        arguments: [id, provider, date])
+                }
+            }
+        } catch {
+            // The ids stay known in memory; only a restart would forget them.
+        }
+    }
+
+    /// Loads the most recent delivery ids into memory, once, at start-up.
+    func loadRecentDeliveries() throws {
+        let ids = try database.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM webhook_delivery ORDER BY received_at DESC LIMIT ?",
+                arguments: [DeliveryLedger.memoryLimit])
+        }
+        deliveries.withLock { ledger in
+            ledger.order = ids.reversed()
+            ledger.seen = Set(ids)
         }
     }
 
     /// Forgets delivery ids older than `age`; forges do not redeliver after a few days.
     public func pruneDeliveries(olderThan age: TimeInterval) async throws {
+        await flushDeliveries()
         try await database.write { db in
             try db.execute(
                 sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [Date().addingTimeInterval(-age)])
         }
+        try loadRecentDeliveries()
     }
+}
+
+/// The webhook delivery ids the daemon knows, in memory, and those not yet written.
+struct DeliveryLedger: Sendable {
+    /// How many recent ids are kept in memory; forges redeliver within hours, not after this many deliveries.
+    static let memoryLimit = 50_000
+    var seen: Set<String> = []
+    var order: [String] = []
+    var pending: [(String, String, Date)] = []
+    var flushing = false
 }

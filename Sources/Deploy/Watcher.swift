@@ -14,11 +14,23 @@ public struct Watcher: Sendable {
     let registry: AppRegistry
     let mirrors: Mirrors
     let queue: DeployQueue
-    let locks = KeyedLocks()
-    /// When each app's last fetch started. A notice that waited for the app's lock while a fetch started after it
-    /// arrived needs no fetch of its own: the mirror is already as new as the notice. A burst of deliveries thus
-    /// costs two fetches, not one each.
-    let fetchStarts = Locked([String: ContinuousClock.Instant]())
+    let locks = AppLocks()
+    /// Each app's last fetch: when it started and the branch head it found. A notice that waited for the app's
+    /// lock while a fetch started after it arrived needs no fetch of its own: that fetch already saw everything the
+    /// notice is about. A burst of deliveries thus costs two fetches, not one each.
+    let fetchedHeads = Locked([String: FetchedHead]())
+    /// The last head a notice saw, per app, as in the store (which only the watcher writes), to spare a read.
+    let seenHeads = Locked([String: SeenHead]())
+
+    struct FetchedHead: Sendable {
+        let started: ContinuousClock.Instant
+        let branch: String
+        let head: OID?
+    }
+
+    struct SeenHead: Sendable {
+        let value: String?
+    }
 
     public init(context: DeployContext, registry: AppRegistry, mirrors: Mirrors, queue: DeployQueue) {
         self.context = context
@@ -34,48 +46,35 @@ public struct Watcher: Sendable {
         let pipeline = try await validPipeline(app)
         guard ref == "refs/heads/\(pipeline.branch)", OID(hex: after)?.isZero != true else { return [] }
         let arrived = ContinuousClock.now
-        return try await locks.lock(app).withLock {
+        return try await locks.withLock(app) {
             try await deployHeadIfNew(
                 pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)), arrived: arrived)
         }
     }
 
-    /// A forge's push event: every app that follows `ref` of one of `repositoryURLs` is noticed.
-    public func forgePush(repositoryURLs: [String], ref: String, after: String, apps candidates: [String]? = nil)
-        async -> (matched: [String], deployments: [Deployment])
-    {
-        let wanted = Set(repositoryURLs.map(RepositoryURL.normalize))
+    /// A forge's push event, for the apps it reached (those that follow its repository and whose secret signed it):
+    /// each one whose branch is `ref` is noticed.
+    public func forgePush(_ pipelines: [Pipeline], ref: String, after: String) async -> (matched: [String], deployments: [Deployment]) {
         var matched: [String] = []
         var deployments: [Deployment] = []
-        for definition in await registry.all {
-            guard let pipeline = definition.pipeline, candidates?.contains(definition.name) ?? true,
-                wanted.contains(RepositoryURL.normalize(pipeline.repository)), ref == "refs/heads/\(pipeline.branch)"
-            else { continue }
-            matched.append(definition.name)
+        for pipeline in pipelines where ref == "refs/heads/\(pipeline.branch)" {
+            matched.append(pipeline.app)
             do {
-                deployments += try await pushed(app: definition.name, ref: ref, after: after, trigger: .webhook)
+                deployments += try await pushed(app: pipeline.app, ref: ref, after: after, trigger: .webhook)
             } catch {
-                context.logger.error("webhook for \(definition.name): \(error)")
+                context.logger.error("webhook for \(pipeline.app): \(error)")
             }
         }
         return (matched, deployments)
     }
 
-    /// The apps a forge delivery about `repositoryURLs` and `ref` would reach, to pick the secrets to check.
-    public func apps(following repositoryURLs: [String], ref: String) async -> [Pipeline] {
-        let wanted = Set(repositoryURLs.map(RepositoryURL.normalize))
-        return await registry.pipelines.filter {
-            wanted.contains(RepositoryURL.normalize($0.repository)) && ref == "refs/heads/\($0.branch)"
-        }
-    }
-
     /// A poll: list the remote's heads first, and fetch only if the branch moved.
     public func poll(app: String) async throws -> [Deployment] {
         let pipeline = try await validPipeline(app)
-        return try await locks.lock(app).withLock {
+        return try await locks.withLock(app) {
             let mirror = try await mirrors.mirror(for: pipeline)
             let remote = try await mirror.remoteHead(branch: pipeline.branch)
-            let seen = try await context.store.appState(app).lastSeenHead
+            let seen = try await lastSeenHead(app)
             guard let remote, remote.hex != seen else { return [] }
             return try await deployHeadIfNew(
                 pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, arrived: .now)
@@ -111,7 +110,7 @@ public struct Watcher: Sendable {
     // MARK: -
 
     private func validPipeline(_ app: String) async throws -> Pipeline {
-        guard let definition = await registry.app(app) else { throw DeployError.unknownApp(app) }
+        guard let definition = registry.app(app) else { throw DeployError.unknownApp(app) }
         guard let pipeline = definition.pipeline else {
             throw DeployError.configuration("\(app)'s pipeline file is invalid:\n\(definition.configError ?? "")")
         }
@@ -126,9 +125,14 @@ public struct Watcher: Sendable {
         } catch {
             throw DeployError.unavailable("fetching \(app)'s repository failed: \(error)")
         }
-        // Only a fetch that worked can stand in for the ones that waited on it.
-        fetchStarts.withLock { $0[app] = start }
         context.metrics.fetched(app: app, duration: clock.now - start)
+    }
+
+    private func lastSeenHead(_ app: String) async throws -> String? {
+        if let cached = seenHeads.withLock({ $0[app] }) { return cached.value }
+        let stored = try await context.store.appState(app).lastSeenHead
+        seenHeads.withLock { $0[app] = SeenHead(value: stored) }
+        return stored
     }
 
     /// Fetch, then deploy the branch head if no notice has seen it and `paths:` wants it. Call with the app's lock.
@@ -136,13 +140,20 @@ public struct Watcher: Sendable {
         _ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?, arrived: ContinuousClock.Instant
     ) async throws -> [Deployment] {
         let mirror = try await mirrors.mirror(for: pipeline)
-        if let lastStart = fetchStarts.withLock({ $0[pipeline.app] }), lastStart > arrived {
-            context.logger.debug("\(pipeline.app): a fetch started after this notice arrived; not fetching again")
+        let found: OID?
+        if let fetched = fetchedHeads.withLock({ $0[pipeline.app] }), fetched.started > arrived,
+            fetched.branch == pipeline.branch
+        {
+            found = fetched.head
         } else {
+            let started = ContinuousClock.now
             try await fetch(mirror, app: pipeline.app)
+            found = try await mirror.head(branch: pipeline.branch)
+            // Only a fetch that worked can stand in for the notices that waited on it.
+            fetchedHeads.withLock { $0[pipeline.app] = FetchedHead(started: started, branch: pipeline.branch, head: found) }
         }
-        guard let head = try await mirror.head(branch: pipeline.branch) else { return [] }
-        let seen = try await context.store.appState(pipeline.app).lastSeenHead
+        guard let head = found else { return [] }
+        let seen = try await lastSeenHead(pipeline.app)
         guard head.hex != seen else {
             context.logger.debug("\(pipeline.app): head \(head.short) was seen before; nothing to deploy")
             return []
@@ -157,6 +168,7 @@ public struct Watcher: Sendable {
             }
         }
         try await context.store.updateAppState(pipeline.app) { $0.lastSeenHead = head.hex }
+        seenHeads.withLock { $0[pipeline.app] = SeenHead(value: head.hex) }
         guard wanted else { return [] }
         let commit = try await mirror.commit(head)
         let deployment = try await queue.submit(
@@ -172,7 +184,9 @@ public enum RepositoryURL {
     public static func normalize(_ url: String) -> String {
         var text = url.trimmingCharacters(in: .whitespaces)
         // A local repository is the same whether written as a path or as a file:// URL.
-        if case .local(let path) = RemoteLocation(text) { text = path }
+        if text.hasPrefix("file://") || !text.contains(":") {
+            if case .local(let path) = RemoteLocation(text) { text = path }
+        }
         while text.hasSuffix("/") { text.removeLast() }
         if text.hasSuffix(".git") { text.removeLast(4) }
         while text.hasSuffix("/") { text.removeLast() }

@@ -100,21 +100,19 @@ enum ForgePayload {
         let description: String
     }
 
-    /// The repository URLs in any delivery (push or not), used to pick which secrets can sign it. Never throws:
-    /// a delivery that is not even JSON is still checked against the daemon's secret.
-    static func repositoryURLs(_ forge: Forge, body: [UInt8]) -> [String] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return [] }
-        return urls(forge, object)
+    /// The body as a JSON object, or nil when it is not one.
+    static func object(_ body: [UInt8]) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
     }
 
-    static func push(_ forge: Forge, body: [UInt8]) throws -> ForgePush {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: Data(body))
-        } catch {
-            throw Malformed(description: "the body is not valid JSON")
-        }
-        guard let object = parsed as? [String: Any] else { throw Malformed(description: "the body is not a JSON object") }
+    /// The repository URLs in any delivery (push or not), used to pick which secrets can sign it. A delivery that
+    /// is not even JSON names none, and is still checked against the daemon's secret.
+    static func repositoryURLs(_ forge: Forge, object: [String: Any]?) -> [String] {
+        object.map { urls(forge, $0) } ?? []
+    }
+
+    static func push(_ forge: Forge, object: [String: Any]?) throws -> ForgePush {
+        guard let object else { throw Malformed(description: "the body is not valid JSON, or not a JSON object") }
         let changes: [ForgePush.Change]
         switch forge {
         case .github, .gitea, .gitlab:

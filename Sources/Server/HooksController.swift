@@ -36,10 +36,8 @@ struct HooksController<Context: RequestContext> {
         // 1. Who may have signed it: the apps following the repository it names, each with its own secret or
         //    the daemon's. Nothing in the payload is trusted until one of those secrets verifies it.
         let event = request.headers[forge.eventHeader] ?? ""
-        let named = ForgePayload.repositoryURLs(forge, body: body)
-        let candidates = await daemon.registry.pipelines.filter { pipeline in
-            named.map(RepositoryURL.normalize).contains(RepositoryURL.normalize(pipeline.repository))
-        }
+        let object = ForgePayload.object(body)
+        let candidates = daemon.registry.pipelines(following: ForgePayload.repositoryURLs(forge, object: object))
         let authorized = candidates.filter { pipeline in
             guard let secret = pipeline.webhookSecret ?? webhookSecret else { return false }
             return forge.verify(body: body, headers: request.headers, secret: secret)
@@ -52,7 +50,7 @@ struct HooksController<Context: RequestContext> {
 
         // 2. A delivery seen before does nothing.
         if let id = forge.deliveryHeaders.lazy.compactMap({ request.headers[$0] }).first, !id.isEmpty {
-            guard try await daemon.context.store.recordDelivery(id: "\(forge.rawValue):\(id)", provider: forge.rawValue) else {
+            guard daemon.context.store.recordDelivery(id: "\(forge.rawValue):\(id)", provider: forge.rawValue) else {
                 metrics.webhookDelivery(provider: forge.rawValue, result: "duplicate")
                 return try .json(WebhookResponse(matched: [], deployments: []), status: .accepted)
             }
@@ -69,25 +67,30 @@ struct HooksController<Context: RequestContext> {
         }
         let push: ForgePush
         do {
-            push = try ForgePayload.push(forge, body: body)
+            push = try ForgePayload.push(forge, object: object)
         } catch {
             metrics.webhookDelivery(provider: forge.rawValue, result: "invalid")
             throw APIError.badRequest("\(error)")
         }
         // An app with its own secret is reached only by deliveries signed with it.
-        let allowed = Set(authorized.map(\.app)).union(
-            daemonSecretVerifies ? Set(candidates.filter { $0.webhookSecret == nil }.map(\.app)) : [])
+        let allowed = candidates.filter { pipeline in
+            authorized.contains { $0.app == pipeline.app } || (daemonSecretVerifies && pipeline.webhookSecret == nil)
+        }
         var matched: [String] = []
         var deployments: [Deployment] = []
         for change in push.changes {
-            let result = await daemon.watcher.forgePush(
-                repositoryURLs: push.repositoryURLs, ref: change.ref, after: change.after, apps: Array(allowed))
+            let result = await daemon.watcher.forgePush(allowed, ref: change.ref, after: change.after)
             matched += result.matched
             deployments += result.deployments
         }
         metrics.webhookDelivery(provider: forge.rawValue, result: "accepted")
+        let names = Array(Set(matched)).sorted()
+        if deployments.isEmpty {
+            // The common answer in a flood of deliveries, written directly: app names are [a-z0-9_-] only.
+            let list = names.map { "\"\($0)\"" }.joined(separator: ",")
+            return .json(bytes: ByteBuffer(string: "{\"matched\":[\(list)],\"deployments\":[]}"), status: .accepted)
+        }
         return try .json(
-            WebhookResponse(matched: Array(Set(matched)).sorted(), deployments: deployments.map { DeploymentJSON($0) }),
-            status: .accepted)
+            WebhookResponse(matched: names, deployments: deployments.map { DeploymentJSON($0) }), status: .accepted)
     }
 }

@@ -63,7 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
                 credentials: Self.credentials(environment), environment: environment),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
-        let apps = await daemon.registry.all
+        let apps = daemon.registry.all
         logger.info("\(apps.count) app(s) from \(pipelines): \(apps.map(\.name).joined(separator: ", "))")
         let application = try buildApplication(
             daemon: daemon, configuration: server, registry: registry, logger: logger,

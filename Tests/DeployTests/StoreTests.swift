@@ -43,11 +43,15 @@ import Testing
 
     @Test func deliveryIdsAreRecordedOnce() async throws {
         let store = try Store(path: scratch("slipway.sqlite"))
-        #expect(try await store.recordDelivery(id: "github:abc", provider: "github"))
-        #expect(try await store.recordDelivery(id: "github:abc", provider: "github") == false)
-        #expect(try await store.recordDelivery(id: "gitlab:abc", provider: "gitlab"))
-        try await store.pruneDeliveries(olderThan: -1)
-        #expect(try await store.recordDelivery(id: "github:abc", provider: "github"), "forgotten after pruning")
+        #expect(store.recordDelivery(id: "github:abc", provider: "github"))
+        #expect(store.recordDelivery(id: "github:abc", provider: "github") == false)
+        #expect(store.recordDelivery(id: "gitlab:abc", provider: "gitlab"))
+        // Written to SQLite shortly after (or at once, on shutdown), and known again after a restart.
+        await store.flushDeliveries()
+        let reopened = try Store(path: scratch("slipway.sqlite"))
+        #expect(reopened.recordDelivery(id: "github:abc", provider: "github") == false)
+        try await reopened.pruneDeliveries(olderThan: -1)
+        #expect(reopened.recordDelivery(id: "github:abc", provider: "github"), "forgotten after pruning")
     }
 
     /// With 100,000 deployments the API's queries must use the indexes, not scan the table.
