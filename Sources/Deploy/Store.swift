@@ -278,10 +278,7 @@ extension Store {
     public func recordDelivery(id: String, provider: String) -> Bool {
         let (isNew, startFlush) = deliveries.withLock { ledger -> (Bool, Bool) in
             guard ledger.seen.insert(id).inserted else { return (false, false) }
-            ledger.order.append(id)
-            if ledger.order.count > DeliveryLedger.memoryLimit {
-                ledger.seen.remove(ledger.order.removeFirst())
-            }
+            if let forgotten = ledger.remember(id) { ledger.seen.remove(forgotten) }
             ledger.pending.append((id, provider, Date()))
             defer { ledger.flushing = true }
             return (true, !ledger.flushing)
@@ -331,7 +328,8 @@ extension Store {
                 arguments: [DeliveryLedger.memoryLimit])
         }
         deliveries.withLock { ledger in
-            ledger.order = ids.reversed()
+            ledger = DeliveryLedger()
+            for id in ids.reversed() { _ = ledger.remember(id) }
             ledger.seen = Set(ids)
         }
     }
@@ -352,7 +350,21 @@ struct DeliveryLedger: Sendable {
     /// How many recent ids are kept in memory; forges redeliver within hours, not after this many deliveries.
     static let memoryLimit = 50_000
     var seen: Set<String> = []
-    var order: [String] = []
+    /// The remembered ids in arrival order, as a ring: the oldest is overwritten when it is full.
+    private var ring: [String] = []
+    private var next = 0
     var pending: [(String, String, Date)] = []
     var flushing = false
+
+    /// Remembers `id`; returns the id it pushed out of memory, if the ring was full.
+    mutating func remember(_ id: String) -> String? {
+        if ring.count < Self.memoryLimit {
+            ring.append(id)
+            return nil
+        }
+        let forgotten = ring[next]
+        ring[next] = id
+        next = (next + 1) % Self.memoryLimit
+        return forgotten
+    }
 }

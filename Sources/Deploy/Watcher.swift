@@ -48,7 +48,8 @@ public struct Watcher: Sendable {
         let arrived = ContinuousClock.now
         return try await locks.withLock(app) {
             try await deployHeadIfNew(
-                pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)), arrived: arrived)
+                pipeline, trigger: trigger, ref: ref, before: before.flatMap(OID.init(hex:)), after: OID(hex: after),
+                arrived: arrived)
         }
     }
 
@@ -77,7 +78,7 @@ public struct Watcher: Sendable {
             let seen = try await lastSeenHead(app)
             guard let remote, remote.hex != seen else { return [] }
             return try await deployHeadIfNew(
-                pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, arrived: .now)
+                pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, after: nil, arrived: .now)
         }
     }
 
@@ -137,12 +138,15 @@ public struct Watcher: Sendable {
 
     /// Fetch, then deploy the branch head if no notice has seen it and `paths:` wants it. Call with the app's lock.
     private func deployHeadIfNew(
-        _ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?, arrived: ContinuousClock.Instant
+        _ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?, after: OID?,
+        arrived: ContinuousClock.Instant
     ) async throws -> [Deployment] {
         let mirror = try await mirrors.mirror(for: pipeline)
         let found: OID?
-        if let fetched = fetchedHeads.withLock({ $0[pipeline.app] }), fetched.started > arrived,
-            fetched.branch == pipeline.branch
+        // No fetch is needed when one started after this notice arrived, or when the commit the notice names is
+        // the head the last fetch found (a repeated or redelivered notice).
+        if let fetched = fetchedHeads.withLock({ $0[pipeline.app] }), fetched.branch == pipeline.branch,
+            fetched.started > arrived || (after != nil && fetched.head == after)
         {
             found = fetched.head
         } else {

@@ -111,6 +111,24 @@ def small_repo(directory, name):
     return bare, work
 
 
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # utime stime cutime cstime
+
+
+def wait_until_idle(pid, seconds=120):
+    """Waits until `pid` (and the children it reaps) stops using the CPU for a second."""
+    deadline = time.time() + seconds
+    last = cpu_ticks(pid)
+    while time.time() < deadline:
+        time.sleep(1)
+        now = cpu_ticks(pid)
+        if now - last <= 2 and subprocess.run(["pgrep", "-P", str(pid)], capture_output=True).returncode != 0:
+            return
+        last = now
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -146,10 +164,14 @@ def wrk_rate(url, lua, seconds, connections):
 WRK_LUA = r"""
 -- Every request is the same signed GitHub push, with its own delivery id, as a forge sends them.
 local body = [[%BODY%]]
+-- Delivery ids are unique across threads and across runs: a repeated id would be dropped as a duplicate,
+-- which is cheaper than the real work and would flatter the rate.
 local counter = 0
-local thread_id = 0
+local thread_id = "0"
+local threads = 0
 setup = function(thread)
-  thread:set("thread_id", tostring(math.random(1, 1000000000)))
+  threads = threads + 1
+  thread:set("thread_id", tostring(os.time()) .. "-" .. tostring(threads))
 end
 request = function()
   counter = counter + 1
@@ -208,10 +230,14 @@ def webhook_case(binary, scratch, seconds, rounds):
             if bad:
                 raise RuntimeError(f"slipway answered {bad} deliveries with non-2xx ({errors})")
             ours.append(rate)
+            wait_until_idle(daemon.pid)
             rate, bad, errors = wrk_rate(f"http://127.0.0.1:{peer_port}/hooks/deploy", lua, seconds, 32)
             if bad:
                 raise RuntimeError(f"webhook answered {bad} deliveries with non-2xx ({errors})")
             theirs.append(rate)
+            # adnanh/webhook answers before its command runs; let the commands it still owes finish, so that
+            # they do not take the CPU from the next round.
+            wait_until_idle(peer.pid)
             log(f"    round {index + 1}: slipway {ours[-1]:.0f}/s, adnanh/webhook {theirs[-1]:.0f}/s")
         slipway_rate, peer_rate = statistics.median(ours), statistics.median(theirs)
         return {"case": "webhook", "slipway_per_s": round(slipway_rate, 1), "webhook_per_s": round(peer_rate, 1),
