@@ -111,26 +111,27 @@ final class DeploymentRun {
         try await enter(.fetch)
         let commit = try await ensureCommit()
 
-        try await enter(.checkout)
         let directory = layout.releaseDirectory(id)
         do {
-            let summary = try await mirror.export(commit, to: directory)
-            log.note("==> checkout: \(summary.files) files, \(summary.bytes / 1024) KiB into releases/\(id)")
-        } catch {
-            layout.removeRelease(id)
-            throw DeploymentFailure(message: "checkout of \(deployment.shortCommit) failed: \(error)")
-        }
-
-        for phase in [StepPhase.build, .test, .migrate] {
-            try await enter(DeploymentPhase(rawValue: phase.rawValue)!)
-            if let failure = await runSteps(phase: phase, in: directory) {
-                layout.removeRelease(id)
-                log.note("==> removed releases/\(id); current is unchanged")
-                throw failure
+            try await enter(.checkout)
+            do {
+                let summary = try await mirror.export(commit, to: directory)
+                log.note("==> checkout: \(summary.files) files, \(summary.bytes / 1024) KiB into releases/\(id)")
+            } catch {
+                throw DeploymentFailure(message: "checkout of \(deployment.shortCommit) failed: \(error)")
             }
+            for phase in [StepPhase.build, .test, .migrate] {
+                try await enter(DeploymentPhase(rawValue: phase.rawValue)!)
+                if let failure = await runSteps(phase: phase, in: directory) { throw failure }
+            }
+            try await enter(.switch)
+        } catch {
+            // Whatever stopped it before the switch (a failed step, a cancel between steps), the release never
+            // went live: it goes.
+            layout.removeRelease(id)
+            log.note("==> removed releases/\(id); current is unchanged")
+            throw error
         }
-
-        try await enter(.switch)
         try switchCurrent(to: id)
         try await store.save(
             Release(
