@@ -59,14 +59,19 @@ public struct StepRunner: Sendable {
         let startedAt = Date()
         // A socket pair rather than pipe(2): it can be made close-on-exec atomically, so a step that another app
         // starts at the same moment never inherits this step's output and holds it open.
+        func noChannel(closing descriptors: [Int32] = []) -> StepResult {
+            log.note("[slipway] cannot create the output channel: \(String(cString: strerror(errno)))")
+            for descriptor in descriptors { close(descriptor) }
+            return StepResult(status: .failed, exitCode: nil, startedAt: startedAt, finishedAt: Date())
+        }
         var pipeFDs: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pipeFDs) == 0 else {
-            log.note("[slipway] cannot create the output channel: \(String(cString: strerror(errno)))")
-            return StepResult(status: .failed, exitCode: nil, startedAt: startedAt, finishedAt: Date())
+            return noChannel()
         }
         shutdown(pipeFDs[0], Int32(SHUT_WR))
         shutdown(pipeFDs[1], Int32(SHUT_RD))
         let errorFD = fcntl(pipeFDs[1], F_DUPFD_CLOEXEC, 0)
+        guard errorFD >= 0 else { return noChannel(closing: pipeFDs) }
         let pump = OutputPump(fd: pipeFDs[0], log: log)
 
         var options = PlatformOptions()
@@ -110,8 +115,8 @@ public struct StepRunner: Sendable {
                 await group.terminate(grace: killGrace)
             }
         } catch {
-            close(pipeFDs[1])
-            close(errorFD)
+            // The write ends are not closed here: swift-subprocess owns them (`closeAfterSpawningProcess`) and has
+            // closed them on every path that throws. Closing them again could close another step's descriptors.
             pump.stop()
             log.note("[slipway] cannot start the step: \(error)")
             return StepResult(status: .failed, exitCode: nil, startedAt: startedAt, finishedAt: Date())

@@ -168,4 +168,25 @@ import Testing
         #expect(result.exitCode == nil)
         #expect(try contents(log).contains("cannot start the step"))
     }
+
+    @Test func aStepThatCannotStartClosesNothingItDoesNotOwn() async throws {
+        // A step that cannot start once closed its output descriptors a second time, after swift-subprocess had
+        // closed them: by then the numbers could belong to another step starting beside it, whose spawn then failed.
+        let runner = runner
+        let environment = environment
+        let failed = try await withThrowingTaskGroup(of: StepStatus?.self) { group in
+            for index in 0..<200 {
+                let log = try log()
+                let starts = index.isMultiple(of: 2)
+                let directory = starts ? scratch.path : scratch("does-not-exist")
+                group.addTask {
+                    let result = await runner.run(
+                        "true", in: directory, environment: environment, timeout: .seconds(30), log: log)
+                    return starts ? result.status : nil
+                }
+            }
+            return try await group.reduce(into: 0) { count, status in count += status.map { $0 == .succeeded ? 0 : 1 } ?? 0 }
+        }
+        #expect(failed == 0)
+    }
 }
