@@ -146,28 +146,20 @@ public struct AppState: Codable, Sendable, Equatable {
     }
 }
 
-extension Deployment: FetchableRecord, MutablePersistableRecord {
+extension Deployment: StoreRecord, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "deployment"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-extension StepRecord: FetchableRecord, MutablePersistableRecord {
+extension StepRecord: StoreRecord, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "step"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-extension Release: FetchableRecord, PersistableRecord {
+extension Release: StoreRecord, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "release"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-extension AppState: FetchableRecord, PersistableRecord {
+extension AppState: StoreRecord, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "app_state"
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }

@@ -312,7 +312,7 @@ extension Store {
                 for (id, provider, date) in batch {
                     try db.execute(
                         sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)",
-                        arguments: [id, provider, date])
+                        arguments: [id, provider, StoredTime.text(date)])
                 }
             }
         } catch {
@@ -339,7 +339,7 @@ extension Store {
         await flushDeliveries()
         try await database.write { db in
             try db.execute(
-                sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [Date().addingTimeInterval(-age)])
+                sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [StoredTime.text(Date().addingTimeInterval(-age))])
         }
         try loadRecentDeliveries()
     }

@@ -25,6 +25,32 @@ import Testing
         #expect(mode == "wal")
     }
 
+    @Test func timestampsAreStoredAsUTCTextAndReadBackToTheMillisecond() async throws {
+        let store = try Store(path: scratch("slipway.sqlite"))
+        let created = Date(timeIntervalSince1970: 1_795_600_800.123)  // 2026-11-25 10:00:00.123 UTC
+        let inserted = try await store.insert(
+            Deployment(app: "a", trigger: .push, ref: "main", commit: "1", createdAt: created))
+        let queue = try DatabaseQueue(path: scratch("slipway.sqlite"))
+        let text = try await queue.read { db in
+            try String.fetchOne(db, sql: "SELECT created_at FROM deployment WHERE id = ?", arguments: [inserted.id])
+        }
+        #expect(text == "2026-11-25 10:00:00.123")
+        let loaded = try #require(try await store.deployment(inserted.id!))
+        #expect(abs(loaded.createdAt.timeIntervalSince(created)) < 0.001)
+
+        // Rows written in other shapes SQLite and GRDB understand still load: ISO 8601, no fraction, a number.
+        for (stored, expected) in [
+            ("'2026-11-25T10:00:00Z'", 1_795_600_800.0), ("'2026-11-25 10:00'", 1_795_600_800.0),
+            ("1795600800.5", 1_795_600_800.5),
+        ] {
+            try await queue.write { db in
+                try db.execute(sql: "UPDATE deployment SET created_at = \(stored) WHERE id = ?", arguments: [inserted.id])
+            }
+            let reloaded = try #require(try await store.deployment(inserted.id!))
+            #expect(reloaded.createdAt.timeIntervalSince1970 == expected, "\(stored)")
+        }
+    }
+
     @Test func enqueueSupersedesOnlyThatAppsQueuedDeployments() async throws {
         let store = try Store(path: scratch("slipway.sqlite"))
         var running = try await store.insert(Deployment(app: "a", trigger: .push, ref: "main", commit: "1"))
