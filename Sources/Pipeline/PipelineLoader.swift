@@ -104,7 +104,7 @@ struct PipelineDecoder {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try Yams.compose(yaml: yaml, .basic)
         } catch {
             record(yamlError: error, in: yaml)
             return nil
@@ -419,7 +419,7 @@ struct PipelineDecoder {
 
     /// The node's resolved YAML type; quoted scalars are always strings.
     func kind(_ node: Node) -> Tag.Name {
-        let name = Resolver.default.resolveTag(of: node)
+        let name = YAMLSchema.tag(of: node)
         return name == .nonSpecific ? .str : name
     }
 
