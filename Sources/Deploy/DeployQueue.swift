@@ -138,7 +138,7 @@ public actor DeployQueue: Service {
             Task { [context, registry, mirrors] in
                 let finished = await Self.execute(
                     next, cancellation: cancellation, context: context, registry: registry, mirrors: mirrors)
-                await self.finished(finished)
+                self.finished(finished)
             }
         }
     }

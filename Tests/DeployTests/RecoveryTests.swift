@@ -103,7 +103,7 @@ import Testing
         running.phase = .switch
         running.startedAt = Date()
         try await fixture.store.save(running)
-        try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id!))
+        _ = try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id!))
         try fixture.layout.switchCurrent(to: running.id!)
 
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
