@@ -356,8 +356,12 @@ def markdown(results, command, started, quick):
         "Notes:",
         "- `git push → first step` runs the real post-receive hook and `slipway notify`; it includes git's own",
         "  transfer of the push, so it is an upper bound on Slipway's part.",
-        "- The fetch from a local path reads the source's objects in place (an alternate object database) instead of",
-        "  copying them; over `git://` it negotiates from the refs that moved (see GitKit's NetworkFetch.swift).",
+        "- The fetch from a local path hard-links the source's packs and loose objects instead of copying them, like",
+        "  `git clone --local` (an alternate only across file systems; see GitKit's InPlaceFetch.swift); over `git://`",
+        "  it negotiates from the refs that moved (see GitKit's NetworkFetch.swift).",
+        "- Idle memory: RSS counts every shared-library page the daemon has touched in full (Foundation with ICU,",
+        "  libswiftCore, libcurl for URLSession, the binary's own code), and the kernel maps code in 64 KiB runs.",
+        "  PSS and USS show what the daemon itself holds.",
         "",
     ]
     # The sections written by the fault, load and fuzz runs, when they exist.
