@@ -49,7 +49,8 @@ import threading
 import time
 import traceback
 
-DEFAULT_SLIPWAY = "/tmp/slipway-dev2/slipway"
+DEFAULT_SLIPWAY = os.environ.get(
+    "SLIPWAY_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".build", "debug", "slipway"))
 ZERO_SHA = "0" * 40
 FINISHED = {"succeeded", "failed", "cancelled", "superseded", "interrupted"}
 LEFTOVER_PREFIXES = (".current.tmp-", ".removing-")

@@ -45,7 +45,8 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-DEFAULT_SLIPWAY = os.environ.get("SLIPWAY_BIN", "/tmp/slipway-dev2/slipway")
+DEFAULT_SLIPWAY = os.environ.get(
+    "SLIPWAY_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".build", "debug", "slipway"))
 ZERO_SHA = "0" * 40
 
 
