@@ -322,7 +322,7 @@ final class DeploymentRun {
         let result = StepResult(
             status: passed ? .succeeded : (cancellation.isCancelled ? .cancelled : .failed), exitCode: nil,
             startedAt: started, finishedAt: Date())
-        log.note("<-- health: \(passed ? "passed" : "failed") after \(String(format: "%.1fs", result.finishedAt.timeIntervalSince(started)))")
+        log.note("<-- health: \(passed ? "passed" : "failed") after \(DurationText.elapsed(from: started, to: result.finishedAt))")
         if let index { await record(result, at: index) }
         if passed { return nil }
         if cancellation.isCancelled { return DeploymentFailure(message: "cancelled during the health check", cancelled: true) }
@@ -416,8 +416,8 @@ final class DeploymentRun {
         let durationMs = deployment.startedAt.map { Int(finished.timeIntervalSince($0) * 1000) }
         // The last log line goes out before the status does, so that whoever follows the log and stops at the
         // final status has read every line.
-        let seconds = Double(durationMs ?? 0) / 1000
-        log?.note("==> deployment \(id) \(status.rawValue) in \(String(format: "%.1f", seconds))s" + (error.map { ": \($0)" } ?? ""))
+        let took = DurationText.elapsed(milliseconds: durationMs ?? 0)
+        log?.note("==> deployment \(id) \(status.rawValue) in \(took)" + (error.map { ": \($0)" } ?? ""))
         await update {
             $0.status = status
             $0.error = error
@@ -442,7 +442,7 @@ final class DeploymentRun {
     }
 
     private func describe(_ result: StepResult) -> String {
-        let seconds = String(format: "%.1fs", result.finishedAt.timeIntervalSince(result.startedAt))
+        let seconds = DurationText.elapsed(from: result.startedAt, to: result.finishedAt)
         switch result.status {
         case .succeeded: return "ok in \(seconds)"
         case .timedOut: return "timed out after \(seconds)"

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Durations as pipeline files write them: `90s`, `5m`, `1h`, `1m30s`, `500ms`.
 public enum DurationText {
     /// Parses `text`, or returns nil when it is not a positive duration in that form.
@@ -31,5 +33,18 @@ public enum DurationText {
             milliseconds %= size
         }
         return text
+    }
+
+    /// How long something took, for people: `36ms`, `4.2s`, `3m05s`. Under a second in milliseconds, so a quick
+    /// deploy does not read as `0.0s`.
+    public static func elapsed(milliseconds: Int) -> String {
+        if milliseconds < 1000 { return "\(max(milliseconds, 0))ms" }
+        if milliseconds < 60_000 { return "\(milliseconds / 1000).\(milliseconds % 1000 / 100)s" }
+        let seconds = milliseconds / 1000
+        return "\(seconds / 60)m" + (seconds % 60 < 10 ? "0" : "") + "\(seconds % 60)s"
+    }
+
+    public static func elapsed(from start: Date, to end: Date) -> String {
+        elapsed(milliseconds: Int((end.timeIntervalSince(start) * 1000).rounded()))
     }
 }

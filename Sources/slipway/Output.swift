@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// Human output: aligned columns, relative times, and colour only on a terminal (and never with NO_COLOR).
 enum Output {
@@ -61,10 +62,7 @@ enum Output {
 
     static func duration(_ milliseconds: Any?) -> String {
         guard let ms = milliseconds as? Int else { return "-" }
-        if ms < 1000 { return "\(ms)ms" }
-        let seconds = Double(ms) / 1000
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
-        return "\(Int(seconds) / 60)m\(Int(seconds) % 60)s"
+        return DurationText.elapsed(milliseconds: ms)
     }
 
     static func truncate(_ text: String, _ length: Int) -> String {

@@ -143,6 +143,18 @@ import Testing
 }
 
 @Suite struct DurationTextTests {
+    @Test func elapsedTimesReadAtAGlance() {
+        #expect(DurationText.elapsed(milliseconds: 0) == "0ms")
+        #expect(DurationText.elapsed(milliseconds: 36) == "36ms")
+        #expect(DurationText.elapsed(milliseconds: 999) == "999ms")
+        #expect(DurationText.elapsed(milliseconds: 1000) == "1.0s")
+        #expect(DurationText.elapsed(milliseconds: 4_290) == "4.2s")
+        #expect(DurationText.elapsed(milliseconds: 59_999) == "59.9s")
+        #expect(DurationText.elapsed(milliseconds: 60_000) == "1m00s")
+        #expect(DurationText.elapsed(milliseconds: 185_000) == "3m05s")
+        #expect(DurationText.elapsed(milliseconds: -5) == "0ms")
+    }
+
     @Test func parsesTheContractForms() {
         #expect(DurationText.parse("90s") == .seconds(90))
         #expect(DurationText.parse("5m") == .seconds(300))
