@@ -339,7 +339,8 @@ extension Store {
         await flushDeliveries()
         try await database.write { db in
             try db.execute(
-                sql: "DELETE FROM webhook_delivery WHERE received_at < ?", arguments: [StoredTime.text(Date().addingTimeInterval(-age))])
+                sql: "DELETE FROM webhook_delivery WHERE received_at < ?",
+                arguments: [StoredTime.text(Date().addingTimeInterval(-age))])
         }
         try loadRecentDeliveries()
     }

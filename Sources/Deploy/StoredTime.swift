@@ -12,8 +12,9 @@ enum StoredTime {
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
         gmtime_r(&seconds, &parts)
+        let fraction = Int32(milliseconds - Int64(seconds) * 1000)
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday)) "
-            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(milliseconds - Int64(seconds) * 1000), 3))"
+            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(fraction, 3))"
     }
 
     /// Reads text as written by `text(_:)` (a `T` between date and time, a missing time or fraction and a
@@ -35,7 +36,9 @@ enum StoredTime {
         var hour = 0, minute = 0, second = 0
         var fraction = 0.0
         if reader.skip(" ") || reader.skip("T") {
-            guard let h = reader.number(2), reader.skip(":"), let m = reader.number(2), h < 24, m < 60 else { return nil }
+            guard let h = reader.number(2), reader.skip(":"), let m = reader.number(2), h < 24, m < 60 else {
+                return nil
+            }
             (hour, minute) = (h, m)
             if reader.skip(":") {
                 guard let s = reader.number(2), s < 61 else { return nil }

@@ -20,22 +20,33 @@ enum YAMLSchema {
         return .str
     }
 
-    // The order is Resolver.default's: the first match wins ("0" is an int before it is a float).
+    // The order is Resolver.default's: the first match wins ("0" is an int before it is a float). The literals are
+    // multi-line, where whitespace does not count; `\x20` is a space.
     nonisolated(unsafe) private static let rules: [(Tag.Name, Regex<Substring>)] = [
         (.bool, #/yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF/#),
         (
             .int,
-            #/[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+/#
+            #/
+            [-+]?0b[0-1_]+ | [-+]?0o?[0-7_]+ | [-+]?(?:0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+
+            | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+            /#
         ),
         (
             .float,
-            #/[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)/#
+            #/
+            [-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)? | \.[0-9_]+(?:[eE][-+][0-9]+)?
+            | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]* | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+            /#
         ),
         (.merge, #/<</#),
         (.null, #/~|null|Null|NULL|/#),
         (
             .timestamp,
-            #/[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?/#
+            #/
+            [0-9]{4}-[0-9]{2}-[0-9]{2}
+            | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2} (?:[Tt]|[\x20\t]+) [0-9]{1,2}:[0-9]{2}:[0-9]{2} (?:\.[0-9]*)?
+              (?:[\x20\t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?
+            /#
         ),
         (.value, #/=/#),
     ]
