@@ -5,7 +5,7 @@ import GRDB
 /// reads the same in `sqlite3` and stores written before this type existed still load.
 ///
 /// They are made with `gmtime_r` and read with `timegm` rather than through GRDB's `DateFormatter` and `Calendar`:
-/// those start ICU, which cost the idle daemon about 5 MB of resident memory, and a formatter call on every write.
+/// those start ICU, which cost the idle daemon about 2 MB of resident memory, and a formatter call on every write.
 enum StoredTime {
     static func text(_ date: Date) -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
