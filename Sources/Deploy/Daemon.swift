@@ -134,7 +134,7 @@ public final class Daemon: Sendable {
         }
         let masker = SecretMasker(pipeline?.secrets ?? [])
         return AppSummary(
-            name: definition.name, repository: redactedURL(pipeline?.repository ?? ""), branch: pipeline?.branch ?? "",
+            name: definition.name, repository: pipeline?.shownRepository ?? "", branch: pipeline?.branch ?? "",
             deployTo: pipeline.map { context.layout(for: $0).deployTo } ?? "", status: status, current: current,
             lastDeployment: last.map { mask($0, masker) }, queued: queued, configError: definition.configError)
     }
@@ -167,13 +167,6 @@ public final class Daemon: Sendable {
         var copy = deployment
         copy.error = masker.mask(error)
         return copy
-    }
-
-    private func redactedURL(_ url: String) -> String {
-        guard let parsed = URLComponents(string: url), parsed.password != nil else { return url }
-        var copy = parsed
-        copy.password = "***"
-        return copy.string ?? url
     }
 }
 

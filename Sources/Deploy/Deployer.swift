@@ -153,7 +153,7 @@ final class DeploymentRun {
             throw DeploymentFailure(message: "'\(deployment.commit)' is not a full commit sha")
         }
         if try await !mirror.contains(oid) {
-            log.note("==> fetch: \(redacted(pipeline.repository))")
+            log.note("==> fetch: \(pipeline.shownRepository)")
             let clock = ContinuousClock()
             let start = clock.now
             do {
@@ -164,7 +164,7 @@ final class DeploymentRun {
             context.metrics.fetched(app: pipeline.app, duration: clock.now - start)
         }
         guard try await mirror.contains(oid) else {
-            throw DeploymentFailure(message: "commit \(deployment.shortCommit) is not in \(redacted(pipeline.repository))")
+            throw DeploymentFailure(message: "commit \(deployment.shortCommit) is not in \(pipeline.shownRepository)")
         }
         if deployment.message.isEmpty || deployment.author.isEmpty {
             let commit = try await mirror.commit(oid)
@@ -452,14 +452,6 @@ final class DeploymentRun {
     }
 
     private func quoted(_ text: String) -> String { "\"\(text)\"" }
-
-    /// A repository URL without any password in it.
-    private func redacted(_ url: String) -> String {
-        guard let parsed = URLComponents(string: url), parsed.password != nil else { return url }
-        var copy = parsed
-        copy.password = "***"
-        return copy.string ?? url
-    }
 }
 
 extension Deployer {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One app's pipeline, loaded from `pipelines/<app>.yml` and fully validated.
 public struct Pipeline: Sendable, Equatable {
     /// The app's name: the file's name without `.yml`.
@@ -53,6 +55,13 @@ public struct Pipeline: Sendable, Equatable {
         self.rollback = rollback
         self.secrets = secrets
         self.file = file
+    }
+
+    /// `repository` as logs and the API show it: a password in the URL reads `***`.
+    public var shownRepository: String {
+        guard var parsed = URLComponents(string: repository), parsed.password != nil else { return repository }
+        parsed.password = "***"
+        return parsed.string ?? repository
     }
 
     /// The steps of `phase`, which must be one of the four step phases.

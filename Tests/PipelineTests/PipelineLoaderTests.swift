@@ -142,6 +142,16 @@ import Testing
     }
 }
 
+@Suite struct ShownRepositoryTests {
+    @Test func aPasswordInTheURLIsHidden() {
+        let shown = { Pipeline(app: "a", repository: $0).shownRepository }
+        #expect(shown("https://deploy:s3cr3t@git.example.com/a.git") == "https://deploy:***@git.example.com/a.git")
+        #expect(shown("https://git.example.com/a.git") == "https://git.example.com/a.git")
+        #expect(shown("ssh://git@git.example.com/a.git") == "ssh://git@git.example.com/a.git")
+        #expect(shown("/srv/git/a.git") == "/srv/git/a.git")
+    }
+}
+
 @Suite struct DurationTextTests {
     @Test func elapsedTimesReadAtAGlance() {
         #expect(DurationText.elapsed(milliseconds: 0) == "0ms")
