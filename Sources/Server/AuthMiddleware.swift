@@ -3,9 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Checks `Authorization: Bearer <token>` where the contract asks for it: every POST under `/api/v1` and
-/// `/hooks/push`, and with `--private` every GET except `/healthz` and the dashboard page. Forge webhooks are
-/// authenticated by their signatures instead.
+/// Checks `Authorization: Bearer <token>` where the contract asks for it: every request that can change
+/// something (every POST under `/api/v1`, and `/hooks/push`), and with `--private` every GET except `/healthz`
+/// and the dashboard page. Forge webhooks are authenticated by their signatures instead.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
     let isPrivate: Bool
@@ -22,15 +22,15 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
+    /// Decided on the path's segments, as the router matches them (it ignores empty ones: `/hooks//push/` reaches
+    /// `/hooks/push`), and closed by default: every POST needs the token except the forges' own routes.
     private func needsToken(_ request: Request) -> Bool {
-        let path = request.uri.path
-        if request.method == .post {
-            return path.hasPrefix("/api/v1/") || path == "/hooks/push"
+        let segments = request.uri.path.split(separator: "/")
+        if request.method == .get || request.method == .head {
+            return isPrivate && segments != ["healthz"] && !segments.isEmpty
         }
-        if isPrivate && (request.method == .get || request.method == .head) {
-            return path != "/healthz" && path != "/"
-        }
-        return false
+        let isForgeWebhook = segments.count == 2 && segments[0] == "hooks" && Forge(rawValue: String(segments[1])) != nil
+        return !isForgeWebhook
     }
 }
 
