@@ -32,15 +32,10 @@ extension Repository {
             defer { git_remote_disconnect(remote) }
 
             // What the remote has, mapped to local names.
-            var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
-            var count = 0
-            try check(git_remote_ls(&heads, &count, remote), "git_remote_ls")
             var wanted: [String: (source: String, target: OID, spec: Refspec)] = [:]
-            for index in 0..<count {
-                guard let head = heads?[index]?.pointee else { continue }
-                let name = String(lenientCString: head.name)
-                for spec in specs where spec.matchesSource(name) {
-                    wanted[try spec.destination(for: name)] = (name, OID(head.oid), spec)
+            for head in try advertisedHeads(remote) {
+                for spec in specs where spec.matchesSource(head.name) {
+                    wanted[try spec.destination(for: head.name)] = (head.name, head.target, spec)
                 }
             }
             var current: [String: OID] = [:]

@@ -20,18 +20,24 @@ extension Repository {
         return try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) -> [Reference] in
             try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "git_remote_connect")
             defer { git_remote_disconnect(remote) }
-            var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
-            var count = 0
-            try check(git_remote_ls(&heads, &count, remote), "git_remote_ls")
-            var result: [Reference] = []
-            result.reserveCapacity(count)
-            for index in 0..<count {
-                guard let head = heads?[index]?.pointee else { continue }
-                let name = String(lenientCString: head.name)
-                if name.hasSuffix("^{}") { continue }
-                result.append(Reference(name: name, target: OID(head.oid)))
-            }
-            return result
+            return try advertisedHeads(remote)
         }
     }
+}
+
+/// The refs a connected remote advertised. The peeled entries servers add for annotated tags
+/// (`refs/tags/v1^{}`) are left out: they are not ref names, and no refspec may name them.
+func advertisedHeads(_ remote: OpaquePointer?) throws(GitError) -> [Reference] {
+    var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+    var count = 0
+    try check(git_remote_ls(&heads, &count, remote), "git_remote_ls")
+    var result: [Reference] = []
+    result.reserveCapacity(count)
+    for index in 0..<count {
+        guard let head = heads?[index]?.pointee else { continue }
+        let name = String(lenientCString: head.name)
+        if name.hasSuffix("^{}") { continue }
+        result.append(Reference(name: name, target: OID(head.oid)))
+    }
+    return result
 }

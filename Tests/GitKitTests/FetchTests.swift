@@ -92,23 +92,31 @@ import Testing
         let origin = try Origin()
         try origin.push("first", files: ["a": "1"])
         // Many old branches and tags, which libgit2 1.5 would offer as "have" lines before the recent tip.
+        var oldHeads: [String] = []
         for index in 0..<30 {
             try origin.push("history \(index)", files: ["n": "\(index)"])
             try origin.work.git("push", "-q", "origin", "HEAD:refs/heads/old-\(index)", "HEAD:refs/tags/t\(index)")
+            oldHeads.append(try origin.work.head())
         }
+        // An annotated tag: the server also advertises it peeled, as `refs/tags/v1^{}`, which is no ref name.
+        try origin.work.git("tag", "-a", "v1", "-m", "release 1")
+        try origin.work.git("push", "-q", "origin", "refs/tags/v1")
         for index in 0..<40 {
             try origin.push("more \(index)", files: ["m\(index)": String(repeating: "x", count: 1000 + index)])
         }
         let daemon = try GitDaemonServer(basePath: origin.scratch.path)
         let mirror = try Repository.createMirror(at: origin.scratch("mirror.git"), of: daemon.url("origin.git"))
         let initial = try mirror.fetch()
-        #expect(initial.count == 61)
+        #expect(initial.count == 62)
+        #expect(initial.allSatisfy { !$0.name.hasSuffix("^{}") })
         #expect(try mirror.resolve("main").hex == origin.work.head())
+        #expect(try mirror.resolve("v1").hex == oldHeads.last)
 
+        let previous = try origin.work.head()
         let next = try origin.push("one more", files: ["a": "2"])
         let before = try objectCount(origin.scratch("mirror.git"))
         let updates = try mirror.fetch()
-        #expect(updates == [RefUpdate(name: "refs/heads/main", old: updates.first?.old, new: OID(hex: next))])
+        #expect(updates == [RefUpdate(name: "refs/heads/main", old: OID(hex: previous), new: OID(hex: next))])
         // One commit, one tree and one blob, plus the delta bases libgit2 appends to complete a thin pack; the
         // history again would be well over a hundred.
         let received = try objectCount(origin.scratch("mirror.git")) - before
@@ -123,7 +131,7 @@ import Testing
         #expect(
             Set(rewrite) == [
                 RefUpdate(name: "refs/heads/main", old: OID(hex: next), new: OID(hex: rewritten)),
-                RefUpdate(name: "refs/heads/old-0", old: rewrite.first { $0.name.hasSuffix("old-0") }?.old, new: nil),
+                RefUpdate(name: "refs/heads/old-0", old: OID(hex: oldHeads[0]), new: nil),
             ])
         #expect(try mirror.fetch().isEmpty)
         // No scratch repository is left behind.
