@@ -17,7 +17,9 @@ final class AppLocks: Sendable {
         return try await body()
     }
 
-    private func acquire(_ app: String) async {
+    /// Waits for `app`'s lock; `withLock` is the usual way, this is for callers (actors) that cannot hand it a
+    /// closure. Each `acquire` needs one `release`.
+    func acquire(_ app: String) async {
         let took = entries.withLock { entries -> Bool in
             if entries[app, default: Entry()].held { return false }
             entries[app, default: Entry()].held = true
@@ -37,7 +39,7 @@ final class AppLocks: Sendable {
         }
     }
 
-    private func release(_ app: String) {
+    func release(_ app: String) {
         let next = entries.withLock { entries -> CheckedContinuation<Void, Never>? in
             guard var entry = entries[app] else { return nil }
             if entry.waiters.isEmpty {

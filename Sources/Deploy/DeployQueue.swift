@@ -24,6 +24,7 @@ public actor DeployQueue: Service {
     private var accepting = true
     private var started = false
     private var drained: [CheckedContinuation<Void, Never>] = []
+    private let submissions = AppLocks()
 
     public init(
         context: DeployContext, registry: AppRegistry, mirrors: Mirrors, jobs: Int = 2,
@@ -37,10 +38,24 @@ public actor DeployQueue: Service {
     }
 
     /// Queues a deployment and returns it as stored, with its id.
+    ///
+    /// Submissions for one app take turns, since each one's store write decides what the one before it
+    /// superseded. What waits for the app leaves the queue before that write, so none of it can start while the
+    /// store writes; the one already handed to its run is spared even if the store still says `queued`.
     public func submit(_ deployment: Deployment) async throws -> Deployment {
-        let (queued, superseded) = try await context.store.enqueue(deployment)
+        await submissions.acquire(deployment.app)
+        defer { submissions.release(deployment.app) }
+        let displaced = waiting.values.filter { $0.app == deployment.app }
+        for old in displaced { waiting.removeValue(forKey: old.id!) }
+        let queued: Deployment
+        let superseded: [Deployment]
+        do {
+            (queued, superseded) = try await context.store.enqueue(deployment, sparing: running[deployment.app]?.id)
+        } catch {
+            for old in displaced { waiting[old.id!] = old }
+            throw error
+        }
         for old in superseded {
-            waiting.removeValue(forKey: old.id!)
             context.events.publish(.deployment(old))
             context.metrics.deploymentFinished(old)
             context.logger.info("deployment \(old.id!) of \(old.app) superseded by \(queued.id!)")

@@ -102,9 +102,12 @@ public final class Store: Sendable {
 // MARK: - Deployments
 
 extension Store {
-    /// Inserts a queued deployment. Every deployment of the same app still waiting in the queue becomes
-    /// `superseded` by it, in the same transaction. Returns the new deployment and the ones it superseded.
-    public func enqueue(_ deployment: Deployment) async throws -> (Deployment, superseded: [Deployment]) {
+    /// Inserts a queued deployment. Every deployment of the same app still queued becomes `superseded` by it, in
+    /// the same transaction, except `sparing`: one the queue has already started, which the store may not yet
+    /// show as running. Returns the new deployment and the ones it superseded.
+    public func enqueue(_ deployment: Deployment, sparing: Int64? = nil) async throws
+        -> (Deployment, superseded: [Deployment])
+    {
         try await database.write { db in
             var inserted = deployment
             inserted.status = .queued
@@ -112,7 +115,7 @@ extension Store {
             let now = Date()
             var superseded = try Deployment
                 .filter(Column("app") == deployment.app && Column("status") == DeploymentStatus.queued.rawValue)
-                .filter(Column("id") < inserted.id!)
+                .filter(Column("id") < inserted.id! && Column("id") != (sparing ?? -1))
                 .fetchAll(db)
             for index in superseded.indices {
                 superseded[index].status = .superseded

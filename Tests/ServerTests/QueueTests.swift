@@ -34,6 +34,37 @@ import Testing
         #expect(all[0].startedAt! < all[4].startedAt!)
     }
 
+    /// The queue hands a deployment to its run a moment before the run marks it `running` in the store. A newer
+    /// one arriving in that moment must leave it alone: it has started.
+    @Test func aDeploymentThatHasStartedIsNeverSuperseded() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": "build:\n  - true\n"])
+        let sha = try fixture.push("x")
+        let events = fixture.daemon.context.events.subscribe()
+        let collector = Task { () -> [Deployment] in
+            var seen: [Deployment] = []
+            for await event in events { if case .deployment(let deployment) = event { seen.append(deployment) } }
+            return seen
+        }
+        var started: [Int64] = []
+        var all: [Int64] = []
+        for _ in 0..<5 {
+            // With the app idle, the queue starts `first` at once; `second` arrives before the run marks it.
+            while await fixture.daemon.queue.runningDeployment(app: "hello") != nil {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let first = try await fixture.daemon.queue.submit(Deployment(app: "hello", trigger: .manual, ref: "main", commit: sha))
+            let second = try await fixture.daemon.queue.submit(Deployment(app: "hello", trigger: .manual, ref: "main", commit: sha))
+            _ = try await fixture.finished(second.id!)
+            started.append(first.id!)
+            all += [first.id!, second.id!]
+        }
+        collector.cancel()
+        let seen = await collector.value
+        #expect(seen.filter { started.contains($0.id!) && $0.status == .superseded }.map(\.id) == [])
+        let statuses = try await all.asyncMap { try await fixture.daemon.context.store.deployment($0)!.status }
+        #expect(statuses == Array(repeating: .succeeded, count: 10))
+    }
+
     @Test func oneAtATimePerAppButAppsSideBySide() async throws {
         let fixture = try await ServerFixture(apps: ["one": "build:\n  - sleep 0.5\n", "two": "build:\n  - sleep 0.5\n"])
         try fixture.push("x")
