@@ -149,8 +149,13 @@ public final class Daemon: Sendable {
         guard let deployment = try await context.store.deployment(id) else {
             throw DeployError.notFound("there is no deployment \(id)")
         }
-        let masker = SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? [])
-        return (mask(deployment, masker), try await context.store.steps(deployment: id))
+        return (masked(deployment), try await context.store.steps(deployment: id))
+    }
+
+    /// `deployment` as the API shows it: its app's secrets in the error read `***`. Everything that leaves the
+    /// daemon goes through this or the listings, which mask the same way; the events stream included.
+    public func masked(_ deployment: Deployment) -> Deployment {
+        mask(deployment, SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? []))
     }
 
     /// The kept releases of an app, newest first, and which one is live.

@@ -91,7 +91,7 @@ struct DeploymentsController<Context: RequestContext> {
                     continue
                 }
                 if case .deployment(let deployment) = event {
-                    let data = String(decoding: try JSONCoding.data(DeploymentJSON(deployment)), as: UTF8.self)
+                    let data = String(decoding: try JSONCoding.data(DeploymentJSON(daemon.masked(deployment))), as: UTF8.self)
                     try await writer.write(SSE.event("deployment", data: data))
                 }
             }

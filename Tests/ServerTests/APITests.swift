@@ -264,6 +264,13 @@ import Yams
         #expect(try await fixture.daemon.context.store.deployments(app: "hello").isEmpty)
     }
 
+    @Test func deploymentsLeaveTheDaemonWithTheirAppsSecretsMasked() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": "webhook_secret: hush-hush-123\n"])
+        var deployment = Deployment(app: "hello", trigger: .manual, ref: "main", commit: "abc")
+        deployment.error = "fetch failed: https://x:hush-hush-123@example.com said no"
+        #expect(fixture.daemon.masked(deployment).error == "fetch failed: https://x:***@example.com said no")
+    }
+
     @Test func aTokenGuardsEveryChange() async throws {
         let fixture = try await ServerFixture(configuration: ServerConfiguration(token: "s3cret-token"))
         try fixture.push("one")
