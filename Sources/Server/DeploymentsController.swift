@@ -38,17 +38,14 @@ struct DeploymentsController<Context: RequestContext> {
         _ = try await daemon.deployment(id)  // 404 for an unknown id
         let path = daemon.logPath(deployment: id)
         let wantsStream = request.headers[.accept]?.contains("text/event-stream") ?? false
-        guard wantsStream else {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            return .text(text)
-        }
+        guard wantsStream else { return .text(Self.readLog(path)) }
         // Subscribe before reading the file, and skip lines the file already had: nothing is lost in between.
         let stream = KeepAliveStream(daemon.context.events.subscribe(deployment: id), interval: keepAliveInterval)
         let daemon = self.daemon
         return Response(status: .ok, headers: SSE.headers, body: .init { writer in
-            let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            var lines = existing.split(separator: "\n", omittingEmptySubsequences: false)
-            if lines.last == "" { lines.removeLast() }
+            // Only whole lines: what follows the last newline is a line still being written, and comes as an event.
+            var lines = Self.readLog(path).split(separator: "\n", omittingEmptySubsequences: false)
+            lines.removeLast()
             // Each line's id is its number, so a client that reconnects with Last-Event-ID gets only what it missed.
             let resumeAfter = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) } ?? 0
             for (index, line) in lines.enumerated() where index + 1 > resumeAfter {
@@ -78,6 +75,12 @@ struct DeploymentsController<Context: RequestContext> {
             try await writer.write(SSE.event("end", data: end))
             try await writer.finish(nil)
         })
+    }
+
+    /// The log file's text. Bytes that are not UTF-8 (a step may print anything) read as U+FFFD rather than
+    /// making the whole log unreadable.
+    private static func readLog(_ path: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     }
 
     /// Every change of any deployment's status or phase, as `event: deployment`.

@@ -264,6 +264,29 @@ import Yams
         #expect(try await fixture.daemon.context.store.deployments(app: "hello").isEmpty)
     }
 
+    @Test func aLogIsServedWholeLinesOnlyAndBytesThatAreNotUTF8DoNotHideIt() async throws {
+        let fixture = try await ServerFixture(apps: ["hello": ""])
+        let deployment = try await fixture.daemon.context.store.insert(
+            Deployment(app: "hello", trigger: .manual, ref: "main", commit: "abc", status: .succeeded))
+        let path = fixture.daemon.logPath(deployment: deployment.id!)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // A byte that is not UTF-8, and a last line still being written (no newline yet).
+        try Data("one\n".utf8 + [0xFF] + Data("two\nthr".utf8)).write(to: URL(fileURLWithPath: path))
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/v1/deployments/\(deployment.id!)/log", method: .get) { response in
+                #expect(response.text == "one\n\u{FFFD}two\nthr")
+            }
+            try await client.execute(
+                uri: "/api/v1/deployments/\(deployment.id!)/log", method: .get, headers: [.accept: "text/event-stream"]
+            ) { response in
+                #expect(response.text.contains("id: 1\ndata: one\n\n"))
+                #expect(response.text.contains("id: 2\ndata: \u{FFFD}two\n\n"))
+                #expect(!response.text.contains("thr"))
+            }
+        }
+    }
+
     @Test func deploymentsLeaveTheDaemonWithTheirAppsSecretsMasked() async throws {
         let fixture = try await ServerFixture(apps: ["hello": "webhook_secret: hush-hush-123\n"])
         var deployment = Deployment(app: "hello", trigger: .manual, ref: "main", commit: "abc")
