@@ -17,8 +17,7 @@ struct HookInstallCommand: ParsableCommand {
 
     @Argument(help: "The bare repository.") var bareRepo: String
     @Option(help: "The app to deploy on push.") var app: String
-    @Option(help: "The daemon's URL (default: SLIPWAY_SERVER, or http://127.0.0.1:8080).") var server: String?
-    @Option(help: "The API token (default: SLIPWAY_TOKEN).") var token: String?
+    @OptionGroup var options: ClientOptions
     @Flag(help: "Replace an existing post-receive hook.") var force = false
 
     func run() throws {
@@ -30,10 +29,9 @@ struct HookInstallCommand: ParsableCommand {
             throw CommandFailure.failed("\(bareRepo) is not a git repository: \(error.message)")
         }
         guard repository.isBare else { throw CommandFailure.failed("\(bareRepo) is not a bare repository") }
-        let environment = ProcessInfo.processInfo.environment
-        let serverURL = server ?? environment["SLIPWAY_SERVER"] ?? "http://127.0.0.1:8080"
-        _ = try Client(server: serverURL, token: nil)  // validates the URL
-        let tokenValue = token ?? environment["SLIPWAY_TOKEN"] ?? ""
+        let client = try options.client()
+        let serverURL = client.server.absoluteString
+        let tokenValue = client.token ?? ""
 
         let hooks = URL(fileURLWithPath: repository.gitDirectory).appendingPathComponent("hooks")
         let target = hooks.appendingPathComponent("post-receive")
@@ -43,10 +41,18 @@ struct HookInstallCommand: ParsableCommand {
         let script = HookScript.render(binary: Self.executablePath(), server: serverURL, token: tokenValue, app: app)
         try FileManager.default.createDirectory(at: hooks, withIntermediateDirectories: true)
         let temporary = hooks.appendingPathComponent(".post-receive.slipway-\(getpid())")
-        try Data(script.utf8).write(to: temporary)
-        // The token is a credential: with one, only the owner may read the hook.
-        chmod(temporary.path, tokenValue.isEmpty ? 0o755 : 0o700)
-        guard rename(temporary.path, target.path) == 0 else {
+        // The token is a credential: with one, only the owner may read the hook, from the moment the file exists.
+        let mode: mode_t = tokenValue.isEmpty ? 0o755 : 0o700
+        unlink(temporary.path)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw CommandFailure.failed("cannot write \(temporary.path): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(script.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        chmod(temporary.path, mode)  // the umask may have taken bits from 0755
+        guard written == bytes.count, rename(temporary.path, target.path) == 0 else {
             unlink(temporary.path)
             throw CommandFailure.failed("cannot write \(target.path): \(String(cString: strerror(errno)))")
         }

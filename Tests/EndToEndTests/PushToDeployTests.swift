@@ -42,6 +42,14 @@ import Testing
         #expect(install.status == 0, "\(install.output)")
         let refused = try slipway(["hook", "install", origin, "--app", "hello"])
         #expect(refused.status == 1 && refused.output.contains("--force"))
+        // With a token the hook is the owner's alone; --force replaces it (and this test's daemon needs none).
+        let hook = origin + "/hooks/post-receive"
+        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--token", "t0k3n", "--force"]).status == 0)
+        let withToken = try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int
+        #expect(withToken == 0o700)
+        #expect(try String(contentsOfFile: hook, encoding: .utf8).contains("'t0k3n'"))
+        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--force"]).status == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int == 0o755)
 
         // 1. A good push: the pusher sees the log and the outcome.
         let first = try push(work, "first", files: ["index.html": "v1"])
