@@ -38,11 +38,12 @@ struct HooksController<Context: RequestContext> {
         let event = request.headers[forge.eventHeader] ?? ""
         let object = ForgePayload.object(body)
         let candidates = daemon.registry.pipelines(following: ForgePayload.repositoryURLs(forge, object: object))
-        let authorized = candidates.filter { pipeline in
-            guard let secret = pipeline.webhookSecret ?? webhookSecret else { return false }
-            return forge.verify(body: body, headers: request.headers, secret: secret)
-        }
+        //    An app with its own secret is reached only by deliveries signed with it. The daemon's secret is
+        //    checked once, however many apps rely on it.
         let daemonSecretVerifies = webhookSecret.map { forge.verify(body: body, headers: request.headers, secret: $0) } ?? false
+        let authorized = candidates.filter { pipeline in
+            pipeline.webhookSecret.map { forge.verify(body: body, headers: request.headers, secret: $0) } ?? daemonSecretVerifies
+        }
         guard !authorized.isEmpty || daemonSecretVerifies else {
             metrics.webhookDelivery(provider: forge.rawValue, result: "unauthorized")
             throw APIError.unauthorized("the delivery could not be authenticated")
@@ -72,14 +73,10 @@ struct HooksController<Context: RequestContext> {
             metrics.webhookDelivery(provider: forge.rawValue, result: "invalid")
             throw APIError.badRequest("\(error)")
         }
-        // An app with its own secret is reached only by deliveries signed with it.
-        let allowed = candidates.filter { pipeline in
-            authorized.contains { $0.app == pipeline.app } || (daemonSecretVerifies && pipeline.webhookSecret == nil)
-        }
         var matched: [String] = []
         var deployments: [Deployment] = []
         for change in push.changes {
-            let result = await daemon.watcher.forgePush(allowed, ref: change.ref, after: change.after)
+            let result = await daemon.watcher.forgePush(authorized, ref: change.ref, after: change.after)
             matched += result.matched
             deployments += result.deployments
         }
