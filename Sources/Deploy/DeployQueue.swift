@@ -23,7 +23,6 @@ public actor DeployQueue: Service {
     private var running: [String: Running] = [:]
     private var accepting = true
     private var started = false
-    private var drained: [CheckedContinuation<Void, Never>] = []
     private let submissions = AppLocks()
 
     public init(
@@ -100,12 +99,6 @@ public actor DeployQueue: Service {
             waiting[deployment.id!] = deployment
         }
         pump()
-    }
-
-    /// Waits until nothing runs and nothing waits (for tests and benchmarks).
-    public func waitUntilIdle() async {
-        if running.isEmpty && waiting.isEmpty { return }
-        await withCheckedContinuation { drained.append($0) }
     }
 
     // MARK: - Service
@@ -185,10 +178,6 @@ public actor DeployQueue: Service {
         }
         reportDepth(deployment.app)
         pump()
-        if running.isEmpty && waiting.isEmpty {
-            drained.forEach { $0.resume() }
-            drained.removeAll()
-        }
     }
 
     private func reportDepth(_ app: String) {

@@ -49,6 +49,4 @@ public final class EventBus: Sendable {
             }
         }
     }
-
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
 }

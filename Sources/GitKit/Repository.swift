@@ -204,11 +204,6 @@ public final class Repository {
         try check(rc, "git_reference_remove")
     }
 
-    /// Points `HEAD` at the branch `refs/heads/<branch>`, which need not exist yet.
-    public func setHead(branch: String) throws(GitError) {
-        try check(git_repository_set_head(pointer, "refs/heads/\(branch)"), "git_repository_set_head")
-    }
-
     func isValidReferenceName(_ name: String) -> Bool {
         var valid: Int32 = 0
         return git_reference_name_is_valid(&valid, name) == 0 && valid == 1

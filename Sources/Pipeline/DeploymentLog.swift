@@ -81,11 +81,6 @@ public final class DeploymentLog: Sendable {
         }
     }
 
-    public func output(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { output(UnsafeRawBufferPointer($0)) }
-    }
-
     /// Writes out a partial last line, as when a step ends without a final newline.
     public func flush() {
         state.withLock { flushPartial(&$0) }

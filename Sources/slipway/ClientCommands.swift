@@ -76,7 +76,7 @@ struct DeployCommand: AsyncParsableCommand {
         let client = try options.client()
         let deployment = try await client.post("/api/v1/apps/\(app)/deploy", body: ref.map { ["ref": $0] } ?? [:])
         emit("deployment \(deployment.string("id")): \(deployment.string("kind")) \(deployment.string("short_commit")) \(deployment.string("message")) (\(deployment.string("status")))")
-        if wait { try await follow(client, deployment.string("id")) }
+        if wait { try await LogFollower.follow(client, deployment.string("id")) }
     }
 }
 
@@ -99,7 +99,7 @@ struct RollbackCommand: AsyncParsableCommand {
         }
         let deployment = try await client.post("/api/v1/apps/\(app)/rollback", body: body)
         emit("deployment \(deployment.string("id")): rollback to \(deployment.string("short_commit")) \(deployment.string("message")) (\(deployment.string("status")))")
-        if wait { try await follow(client, deployment.string("id")) }
+        if wait { try await LogFollower.follow(client, deployment.string("id")) }
     }
 }
 
@@ -157,26 +157,22 @@ struct CancelCommand: AsyncParsableCommand {
     }
 }
 
-/// `--wait`: follow a deployment's log and fail unless it succeeds.
-func follow(_ client: Client, _ id: String) async throws {
-    try await LogFollower.follow(client, id)
-}
-
 enum LogFollower {
-    /// Prints every line of the deployment's log as it comes, then the outcome; throws unless it succeeded.
-    static func follow(_ client: Client, _ id: String, prefix: String = "") async throws {
+    /// Prints every line of the deployment's log as it comes, then the outcome; throws unless it succeeded
+    /// (`--wait`, `logs --follow`, and `notify` in the hook).
+    static func follow(_ client: Client, _ id: String) async throws {
         let final = SharedBox<[String: Any]?>(nil)
         try await client.stream("/api/v1/deployments/\(id)/log") { event, data in
             if event == "end" {
                 final.set(try? Client.object(Data(data.utf8)))
                 return false
             }
-            emit(prefix + data)
+            emit(data)
             return true
         }
         guard let deployment = final.get() else { throw CommandFailure.failed("the log ended before the deployment did") }
         let status = deployment.string("status")
-        var line = "\(prefix)deployment \(id) \(Output.colour(status, for: status))"
+        var line = "deployment \(id) \(Output.colour(status, for: status))"
         if let error = deployment["error"] as? String { line += ": \(error)" }
         if let back = deployment["rolled_back_to"] as? Int { line += " (rolled back to release \(back))" }
         emit(line)
