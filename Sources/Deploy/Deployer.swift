@@ -133,14 +133,13 @@ final class DeploymentRun {
             throw error
         }
         try switchCurrent(to: id)
-        try await store.save(
-            Release(
-                id: id, app: pipeline.app, commit: deployment.commit, message: deployment.message,
-                author: deployment.author, createdAt: Date(), succeeded: false))
+        var release = Release(
+            id: id, app: pipeline.app, commit: deployment.commit, message: deployment.message,
+            author: deployment.author, createdAt: Date(), succeeded: false)
+        try await store.save(release)
         try await store.updateAppState(pipeline.app) { [id] in $0.liveRelease = id }
 
         try await activateAndCheck(in: directory)
-        var release = try await store.release(id)!
         release.succeeded = true
         try await store.save(release)
         await finish(.succeeded, error: nil)

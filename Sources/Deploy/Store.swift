@@ -340,12 +340,14 @@ extension Store {
     /// Forgets delivery ids older than `age`; forges do not redeliver after a few days.
     public func pruneDeliveries(olderThan age: TimeInterval) async throws {
         await flushDeliveries()
-        try await database.write { db in
+        let forgotten = try await database.write { db in
             try db.execute(
                 sql: "DELETE FROM webhook_delivery WHERE received_at < ?",
                 arguments: [StoredTime.text(Date().addingTimeInterval(-age))])
+            return db.changesCount
         }
-        try loadRecentDeliveries()
+        // The ids in memory were loaded when the store opened; they change only if some were forgotten.
+        if forgotten > 0 { try loadRecentDeliveries() }
     }
 }
 
