@@ -206,6 +206,8 @@ final class DeploymentRun {
             failure = await runHealthCheck(check, in: directory)
         }
         if let failure {
+            // An automatic rollback that fails is final: it does not roll back again.
+            if deployment.trigger == .autoRollback { throw failure }
             try await recover(from: failure)
         }
     }
@@ -474,18 +476,11 @@ extension DeploymentRun {
                 $0.startedAt = Date()
             }
             log.note("==> \(pipeline.app): automatic rollback to release \(target.id) (\(target.shortCommit))")
-            try await prepareStepsForAutomaticRollback()
-            try layout.switchCurrent(to: target.id)
-            log.note("==> switch: current -> releases/\(target.id)")
+            try await prepareSteps([.activate])
+            try await enter(.switch)
+            try switchCurrent(to: target.id)
             try await store.updateAppState(pipeline.app) { $0.liveRelease = target.id }
-            await update { $0.phase = .activate }
-            let directory = layout.releaseDirectory(target.id)
-            var failure = await runSteps(phase: .activate, in: directory)
-            if failure == nil, let check = pipeline.health {
-                await update { $0.phase = .health }
-                failure = await runHealthCheckOnce(check, in: directory)
-            }
-            if let failure { throw failure }
+            try await activateAndCheck(in: layout.releaseDirectory(target.id))
             await finish(.succeeded, error: nil)
         } catch let failure as DeploymentFailure {
             await finish(.failed, error: failure.message)
@@ -493,23 +488,6 @@ extension DeploymentRun {
             await finish(.failed, error: "\(error)")
         }
         return deployment
-    }
-
-    private func prepareStepsForAutomaticRollback() async throws {
-        var position = 0
-        for step in pipeline.activate {
-            steps.append(try await store.insert(StepRecord(deploymentId: id, position: position, phase: "activate", name: step.name)))
-            position += 1
-        }
-    }
-
-    private func runHealthCheckOnce(_ check: HealthCheck, in directory: String) async -> DeploymentFailure? {
-        let environment = StepRunner.environment(
-            daemon: context.daemonEnvironment, pipeline: pipeline, step: nil,
-            slipway: slipwayEnvironment(phase: "health", directory: directory))
-        let passed = await HealthProbe(check: check, runner: context.runner).run(
-            in: directory, environment: environment, log: log, cancellation: cancellation)
-        return passed ? nil : DeploymentFailure(message: "the health check failed after rolling back too")
     }
 }
 

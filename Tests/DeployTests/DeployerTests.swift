@@ -156,8 +156,22 @@ import Testing
         let automatic = try #require(history.first)
         #expect(automatic.trigger == .autoRollback && automatic.kind == .rollback)
         #expect(automatic.status == .succeeded && automatic.targetRelease == good.id)
+        // Its steps are recorded like any deployment's: activate, then the health check.
+        let automaticSteps = try await fixture.steps(automatic)
+        #expect(automaticSteps.last?.phase == "health" && automaticSteps.dropLast().allSatisfy { $0.phase == "activate" })
+        #expect(automaticSteps.allSatisfy { $0.status == .succeeded })
         #expect(try await fixture.store.release(bad.id!)?.isKept == false)
         #expect(try await fixture.store.appState("hello").liveRelease == good.id)
+    }
+
+    @Test func aFailingActivateRollsBackToThePreviousRelease() async throws {
+        let fixture = try DeployFixture(yaml: "activate:\n  - if [ -f broken ]; then exit 5; fi\n")
+        let good = try await fixture.deploy(try fixture.push("good", files: ["a": "1"]))
+        let bad = try await fixture.deploy(try fixture.push("bad", files: ["broken": ""]))
+        #expect(bad.status == .failed && bad.rolledBackTo == good.id)
+        #expect(bad.error == "activate step 'if [ -f broken ]; then exit 5; fi' failed (exit 5)")
+        #expect(fixture.layout.currentRelease() == good.id)
+        #expect(try await fixture.store.deployments(app: "hello").first?.status == .succeeded)
     }
 
     @Test func aFailingActivateWithNothingEarlierLeavesCurrentWhereItIs() async throws {
