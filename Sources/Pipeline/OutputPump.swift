@@ -22,12 +22,14 @@ final class OutputPump: @unchecked Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: DispatchQueue(label: "slipway.output"))
         let state = self.state
+        // One buffer for the pump's life: the handlers run one at a time on the source's serial queue, and the
+        // cancel handler, which runs last, frees it.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
         source.setEventHandler { [source] in
-            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                let n = read(fd, buffer.baseAddress, buffer.count)
                 if n > 0 {
-                    buffer.withUnsafeBytes { log.output(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+                    log.output(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
                     continue
                 }
                 if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
@@ -37,6 +39,7 @@ final class OutputPump: @unchecked Sendable {
             }
         }
         source.setCancelHandler {
+            buffer.deallocate()
             close(fd)
             log.flush()
             let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
