@@ -36,4 +36,13 @@ public struct DeployContext: Sendable {
     public func mirrorPath(app: String) -> String { "\(stateDirectory)/repos/\(app).git" }
 
     public func logPath(deployment id: Int64) -> String { "\(stateDirectory)/logs/\(id).log" }
+
+    /// Fetches an app's mirror and records how long it took (`slipway_fetch_duration_seconds`). Every fetch the
+    /// daemon makes goes through here; callers say in their own words what a failure means.
+    func fetch(_ mirror: Mirror, app: String) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await mirror.fetch()
+        metrics.fetched(app: app, duration: clock.now - start)
+    }
 }

@@ -153,14 +153,11 @@ final class DeploymentRun {
         }
         if try await !mirror.contains(oid) {
             log.note("==> fetch: \(pipeline.shownRepository)")
-            let clock = ContinuousClock()
-            let start = clock.now
             do {
-                try await mirror.fetch()
+                try await context.fetch(mirror, app: pipeline.app)
             } catch {
                 throw DeploymentFailure(message: "fetch failed: \(error)")
             }
-            context.metrics.fetched(app: pipeline.app, duration: clock.now - start)
         }
         guard try await mirror.contains(oid) else {
             throw DeploymentFailure(message: "commit \(deployment.shortCommit) is not in \(pipeline.shownRepository)")

@@ -64,7 +64,7 @@ public struct RollbackPlanner: Sendable {
             if let liveRelease = releases.first(where: { $0.id == live }), liveRelease.commit.hasPrefix(digits) {
                 throw DeployError.conflict("\(sha) is the live commit already")
             }
-            guard let (oid, commit) = await findCommit(digits, in: mirror) else {
+            guard let (oid, commit) = try await findCommit(digits, in: mirror, app: pipeline.app) else {
                 throw DeployError.notFound("no commit \(sha) in \(pipeline.app)'s repository")
             }
             return Deployment(
@@ -75,10 +75,15 @@ public struct RollbackPlanner: Sendable {
 }
 
 extension RollbackPlanner {
-    /// A commit by abbreviated sha, fetching the mirror first if it does not have it.
-    private func findCommit(_ sha: String, in mirror: Mirror) async -> (OID, Commit)? {
+    /// A commit by abbreviated sha, fetching the mirror first if it does not have it. A fetch that fails is the
+    /// repository being unavailable (502), not the commit being unknown.
+    private func findCommit(_ sha: String, in mirror: Mirror, app: String) async throws -> (OID, Commit)? {
         if (try? await mirror.resolve(sha)) == nil {
-            _ = try? await mirror.fetch()
+            do {
+                try await context.fetch(mirror, app: app)
+            } catch {
+                throw DeployError.unavailable("fetching \(app)'s repository failed: \(error)")
+            }
         }
         guard let oid = try? await mirror.resolve(sha), let commit = try? await mirror.commit(oid) else { return nil }
         return (oid, commit)

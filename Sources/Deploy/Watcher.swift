@@ -119,14 +119,11 @@ public struct Watcher: Sendable {
     }
 
     private func fetch(_ mirror: Mirror, app: String) async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
         do {
-            try await mirror.fetch()
+            try await context.fetch(mirror, app: app)
         } catch {
             throw DeployError.unavailable("fetching \(app)'s repository failed: \(error)")
         }
-        context.metrics.fetched(app: app, duration: clock.now - start)
     }
 
     private func lastSeenHead(_ app: String) async throws -> String? {
