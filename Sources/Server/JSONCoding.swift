@@ -19,8 +19,11 @@ enum JSONCoding {
         return decoder
     }
 
+    /// One encoder for every answer and event: making one per call cost more than the small encodings themselves.
+    private static let shared = encoder()
+
     static func data<T: Encodable>(_ value: T) throws -> Data {
-        try encoder().encode(value)
+        try shared.encode(value)
     }
 }
 

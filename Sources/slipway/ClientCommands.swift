@@ -35,10 +35,8 @@ struct StatusCommand: AsyncParsableCommand {
             return print(Output.table(["APP", "STATUS", "LIVE", "DEPLOYED", "QUEUE"], rows, statusColumn: 1))
         }
         let data = try await client.get("/api/v1/apps/\(app)")
+        if json { return print(Output.json(data)) }
         let history = try await client.get("/api/v1/apps/\(app)/deployments?limit=10")
-        if json {
-            return print(Output.json(data))
-        }
         let summary = try Client.object(data)
         print("\(Output.bold(summary.string("name")))  \(Output.colour(summary.string("status"), for: summary.string("status")))")
         print("repository  \(summary.string("repository")) (\(summary.string("branch")))")
