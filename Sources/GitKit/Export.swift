@@ -102,6 +102,18 @@ extension Repository {
         return odb!
     }
 
+    /// Runs `body` with the repository's object database, freed afterwards.
+    func withObjectDatabase<T>(_ body: (OpaquePointer) throws(GitError) -> T) throws(GitError) -> T {
+        let odb = try objectDatabase()
+        defer { git_odb_free(odb) }
+        return try body(odb)
+    }
+
+    /// Makes the object database see packs and loose objects that were put on disk behind its back.
+    func refreshObjectDatabase() throws(GitError) {
+        try withObjectDatabase { (odb) throws(GitError) in try check(git_odb_refresh(odb), "git_odb_refresh") }
+    }
+
     private func prepareEmptyDirectory(_ directory: String) throws(GitError) {
         let manager = FileManager.default
         if let contents = try? manager.contentsOfDirectory(atPath: directory) {

@@ -20,10 +20,7 @@ extension Repository {
         if !linkObjects(from: sourceObjects) {
             try addAlternate(objectDirectory: sourceObjects)
         }
-        var odb: OpaquePointer?
-        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
-        defer { git_odb_free(odb) }
-        try check(git_odb_refresh(odb), "git_odb_refresh")
+        try refreshObjectDatabase()
 
         let specs = try refspecs.map { (text) throws(GitError) in try Refspec(text) }
         var wanted: [String: (target: OID, spec: Refspec)] = [:]
@@ -97,10 +94,9 @@ extension Repository {
         } catch {
             throw GitError(code: .generic, message: "cannot write \(file.path): \(error)", function: "addAlternate")
         }
-        var odb: OpaquePointer?
-        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
-        defer { git_odb_free(odb) }
-        try check(git_odb_add_disk_alternate(odb, objectDirectory), "git_odb_add_disk_alternate")
+        try withObjectDatabase { (odb) throws(GitError) in
+            try check(git_odb_add_disk_alternate(odb, objectDirectory), "git_odb_add_disk_alternate")
+        }
     }
 
     /// True when `commit` has `ancestor` in its history.

@@ -90,10 +90,7 @@ extension Repository {
                     function: "rename")
             }
         }
-        var odb: OpaquePointer?
-        try check(git_repository_odb(&odb, pointer), "git_repository_odb")
-        defer { git_odb_free(odb) }
-        try check(git_odb_refresh(odb), "git_odb_refresh")
+        try refreshObjectDatabase()
     }
 
     /// Moves local refs to what the remote has, as `git fetch` would: forced specs move any ref, others only

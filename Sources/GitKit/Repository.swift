@@ -103,14 +103,8 @@ public final class Repository {
 
     /// True when `oid` names an object this repository can read (through its alternates too).
     public func contains(_ oid: OID) -> Bool {
-        var odb: OpaquePointer?
-        guard git_repository_odb(&odb, pointer) == 0 else {
-            git_error_clear()
-            return false
-        }
-        defer { git_odb_free(odb) }
         var raw = oid.raw
-        return git_odb_exists(odb, &raw) == 1
+        return (try? withObjectDatabase { odb in git_odb_exists(odb, &raw) == 1 }) ?? false
     }
 
     // MARK: - Commits
