@@ -68,15 +68,11 @@ public actor DeployQueue: Service {
 
     /// Cancels a deployment: a waiting one at once, a running one by stopping its step.
     public func cancel(_ id: Int64) async throws -> Deployment {
-        if var queued = waiting.removeValue(forKey: id) {
-            queued.status = .cancelled
-            queued.finishedAt = Date()
-            queued.error = "cancelled while queued"
-            try await context.store.save(queued)
-            context.events.publish(.deployment(queued))
-            context.metrics.deploymentFinished(queued)
-            reportDepth(queued.app)
-            return queued
+        // A waiting one is cancelled in its app's turn, so that a submission superseding it cannot cross the write.
+        if let app = waiting[id]?.app {
+            await submissions.acquire(app)
+            defer { submissions.release(app) }
+            if let cancelled = try await cancelWaiting(id) { return cancelled }
         }
         guard let deployment = try await context.store.deployment(id) else {
             throw DeployError.notFound("there is no deployment \(id)")
@@ -86,6 +82,19 @@ public actor DeployQueue: Service {
             return deployment
         }
         throw DeployError.conflict("deployment \(id) has already finished (\(deployment.status.rawValue))")
+    }
+
+    /// Nil when it no longer waits: superseded, or started, while this waited for the app's turn.
+    private func cancelWaiting(_ id: Int64) async throws -> Deployment? {
+        guard var queued = waiting.removeValue(forKey: id) else { return nil }
+        queued.status = .cancelled
+        queued.finishedAt = Date()
+        queued.error = "cancelled while queued"
+        try await context.store.save(queued)
+        context.events.publish(.deployment(queued))
+        context.metrics.deploymentFinished(queued)
+        reportDepth(queued.app)
+        return queued
     }
 
     /// The id of the deployment running for `app`, if any.
