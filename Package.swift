@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         // Already a dependency of Hummingbird; named here because custom header names need HTTPField.
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // Already a dependency of HummingbirdTesting; the health check and the client commands use it instead of
+        // URLSession, whose FoundationNetworking loads libcurl and some thirty libraries into every process.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
     ],
     targets: [
         // The C library and nothing else.
@@ -55,6 +58,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // HTTP: the status API, webhooks, SSE, the dashboard, metrics.
@@ -80,6 +84,7 @@ let package = Package(
                 "Server",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // The project's hooks/post-receive, through a symlink, so that the binary carries the script it installs.
             resources: [.embedInCode("Resources/post-receive")]

@@ -1,9 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Pipeline
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Runs a pipeline's health check: tries the probe every `interval` until it passes or `timeout` has gone by.
 struct HealthProbe: Sendable {
@@ -43,17 +41,15 @@ struct HealthProbe: Sendable {
     }
 
     private func probe(url: String, timeout: Duration, attempt: Int, log: DeploymentLog) async -> Bool {
-        guard let target = URL(string: url) else { return false }
-        var request = URLRequest(url: target)
-        request.timeoutInterval = max(0.1, Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
-        request.cachePolicy = .reloadIgnoringLocalAndRemoteCacheData
+        let request = HTTPClientRequest(url: url)
         do {
-            let (_, response) = try await URLSession.shared.data(for: request)
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            if (200..<300).contains(status) { return true }
-            log.note("[slipway] health: try \(attempt): \(url) answered \(status)")
+            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+            // Only the status matters; reading a little of the body lets the connection be used again.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            if (200..<300).contains(response.status.code) { return true }
+            log.note("[slipway] health: try \(attempt): \(url) answered \(response.status.code)")
         } catch {
-            log.note("[slipway] health: try \(attempt): \(url): \(error.localizedDescription)")
+            log.note("[slipway] health: try \(attempt): \(url): \(ConnectionError.describe(error))")
         }
         return false
     }

@@ -1,13 +1,21 @@
+import AsyncHTTPClient
+import Deploy
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import Server
 
 /// The daemon's HTTP API, as the client commands use it.
+///
+/// Requests go through AsyncHTTPClient on SwiftNIO, which the server already links, rather than URLSession:
+/// FoundationNetworking brings libcurl and some thirty libraries with it, and every `slipway notify` in a
+/// post-receive hook paid about 10 ms to load them.
 struct Client: Sendable {
     let server: URL
     let token: String?
+
+    /// An answer larger than this is refused rather than held in memory.
+    private static let largestBody = 64 * 1024 * 1024
 
     init(server: String?, token: String?) throws {
         let environment = ProcessInfo.processInfo.environment
@@ -20,44 +28,30 @@ struct Client: Sendable {
         self.token = (token ?? environment["SLIPWAY_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    func request(_ path: String, method: String = "GET", body: [String: Any]? = nil, accept: String = "application/json")
-        -> URLRequest
-    {
-        var request = URLRequest(url: URL(string: path, relativeTo: server)!.absoluteURL)
-        request.httpMethod = method
-        request.setValue(accept, forHTTPHeaderField: "Accept")
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.httpBody = try? JSONSerialization.data(withJSONObject: body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        request.timeoutInterval = 300
-        return request
-    }
-
     /// Sends a request and returns the body of a 2xx answer; anything else becomes a `CommandFailure` whose
     /// message is the API's own.
-    func send(_ request: URLRequest) async throws -> Data {
+    func send(_ path: String, method: HTTPMethod = .GET, body: [String: Any]? = nil, accept: String = "application/json")
+        async throws -> Data
+    {
+        let response = try await start(path, method: method, body: body, accept: accept, deadline: .now() + .minutes(5))
         let data: Data
-        let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            data = Data(try await response.body.collect(upTo: Self.largestBody).readableBytesView)
         } catch {
-            throw CommandFailure(code: Exit.unreachable, message: "cannot reach the daemon at \(server.absoluteString): \(error.localizedDescription)")
+            throw CommandFailure(code: Exit.unreachable, message: "lost the daemon at \(server.absoluteString): \(ConnectionError.describe(error))")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else { throw Self.failure(status: status, body: data) }
+        guard (200..<300).contains(response.status.code) else { throw Self.failure(status: response.status.code, body: data) }
         return data
     }
 
-    func get(_ path: String) async throws -> Data { try await send(request(path)) }
+    func get(_ path: String) async throws -> Data { try await send(path) }
 
     func getJSON(_ path: String) async throws -> [String: Any] {
         try Self.object(try await get(path))
     }
 
     func post(_ path: String, body: [String: Any] = [:]) async throws -> [String: Any] {
-        try Self.object(try await send(request(path, method: "POST", body: body)))
+        try Self.object(try await send(path, method: .POST, body: body))
     }
 
     static func object(_ data: Data) throws -> [String: Any] {
@@ -67,7 +61,7 @@ struct Client: Sendable {
         return object
     }
 
-    static func failure(status: Int, body: Data) -> CommandFailure {
+    static func failure(status: UInt, body: Data) -> CommandFailure {
         let error = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["error"] as? [String: Any]
         let message = error?["message"] as? String ?? "the daemon answered \(status)"
         return CommandFailure(code: status == 400 ? Exit.usage : Exit.failure, message: message)
@@ -75,120 +69,42 @@ struct Client: Sendable {
 
     /// Follows a Server-Sent Events stream, calling `handle` with each event's name (nil for plain data) and data
     /// until it returns false or the stream ends.
-    func stream(_ path: String, handle: @escaping @Sendable (String?, String) -> Bool) async throws {
-        let request = request(path, accept: "text/event-stream")
-        let reader = SSEReader(handle: handle)
-        let session = URLSession(configuration: .default, delegate: reader, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        let task = session.dataTask(with: request)
-        task.resume()
-        let outcome = await reader.finished()
-        switch outcome {
-        case .done: return
-        case .status(let status, let body): throw Self.failure(status: status, body: body)
-        case .failed(let error):
-            throw CommandFailure(code: Exit.unreachable, message: "lost the daemon at \(server.absoluteString): \(error)")
+    func stream(_ path: String, handle: (String?, String) throws -> Bool) async throws {
+        // The daemon sends keep-alives and ends the stream itself; a follower has no reason to give up first.
+        let response = try await start(path, accept: "text/event-stream", deadline: .distantFuture)
+        guard (200..<300).contains(response.status.code) else {
+            let body = try? await response.body.collect(upTo: Self.largestBody)
+            throw Self.failure(status: response.status.code, body: body.map { Data($0.readableBytesView) } ?? Data())
         }
-    }
-}
-
-/// Parses an SSE byte stream as it arrives (URLSession's delegate API is the one that streams on Linux).
-final class SSEReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    // @unchecked: URLSession calls the delegate on its own serial queue; `lock` guards what `finished()` reads.
-    enum Outcome {
-        case done
-        case status(Int, Data)
-        case failed(String)
-    }
-
-    private let handle: @Sendable (String?, String) -> Bool
-    private let lock = NSLock()
-    private var buffer = Data()
-    private var eventName: String?
-    private var dataLines: [String] = []
-    private var status = 200
-    private var errorBody = Data()
-    private var outcome: Outcome?
-    private var waiter: CheckedContinuation<Outcome, Never>?
-
-    init(handle: @escaping @Sendable (String?, String) -> Bool) {
-        self.handle = handle
-    }
-
-    func finished() async -> Outcome {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let outcome {
-                lock.unlock()
-                continuation.resume(returning: outcome)
-            } else {
-                waiter = continuation
-                lock.unlock()
-            }
-        }
-    }
-
-    private func finish(_ result: Outcome) {
-        lock.lock()
-        guard outcome == nil else {
-            lock.unlock()
-            return
-        }
-        outcome = result
-        let waiter = self.waiter
-        self.waiter = nil
-        lock.unlock()
-        waiter?.resume(returning: result)
-    }
-
-    func urlSession(
-        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
-    ) {
-        status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard (200..<300).contains(status) else {
-            errorBody.append(data)
-            return
-        }
-        buffer.append(data)
-        while let newline = buffer.firstIndex(of: 10) {
-            var line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-            buffer.removeSubrange(buffer.startIndex...newline)
-            if line.hasSuffix("\r") { line.removeLast() }
-            if line.isEmpty {
-                if !dataLines.isEmpty || eventName != nil {
-                    let keepGoing = handle(eventName, dataLines.joined(separator: "\n"))
-                    eventName = nil
-                    dataLines = []
-                    if !keepGoing {
-                        finish(.done)
-                        dataTask.cancel()
-                        return
-                    }
+        var parser = EventStreamParser()
+        do {
+            for try await chunk in response.body {
+                for event in parser.feed(chunk.readableBytesView) {
+                    guard try handle(event.name, event.data) else { return }
                 }
-            } else if line.hasPrefix(":") {
-                continue
-            } else if line.hasPrefix("event:") {
-                eventName = line.dropFirst("event:".count).trimmingCharacters(in: .whitespaces)
-            } else if line.hasPrefix("data:") {
-                var value = line.dropFirst("data:".count)
-                if value.hasPrefix(" ") { value = value.dropFirst() }
-                dataLines.append(String(value))
             }
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure(code: Exit.unreachable, message: "lost the daemon at \(server.absoluteString): \(ConnectionError.describe(error))")
         }
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        if !(200..<300).contains(status) {
-            finish(.status(status, errorBody))
-        } else if let error {
-            finish(.failed(error.localizedDescription))
-        } else {
-            finish(.done)
+    private func start(
+        _ path: String, method: HTTPMethod = .GET, body: [String: Any]? = nil, accept: String, deadline: NIODeadline
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: URL(string: path, relativeTo: server)!.absoluteString)
+        request.method = method
+        request.headers.add(name: "Accept", value: accept)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        do {
+            return try await HTTPClient.shared.execute(request, deadline: deadline)
+        } catch {
+            throw CommandFailure(code: Exit.unreachable, message: "cannot reach the daemon at \(server.absoluteString): \(ConnectionError.describe(error))")
         }
     }
 }

@@ -136,7 +136,7 @@ struct LogsCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try options.client()
         if follow { return try await LogFollower.follow(client, "\(id)") }
-        let data = try await client.send(client.request("/api/v1/deployments/\(id)/log", accept: "text/plain"))
+        let data = try await client.send("/api/v1/deployments/\(id)/log", accept: "text/plain")
         FileHandle.standardOutput.write(data)
     }
 }
@@ -159,16 +159,16 @@ enum LogFollower {
     /// Prints every line of the deployment's log as it comes, then the outcome; throws unless it succeeded
     /// (`--wait`, `logs --follow`, and `notify` in the hook).
     static func follow(_ client: Client, _ id: String) async throws {
-        let final = SharedBox<[String: Any]?>(nil)
+        var final: [String: Any]?
         try await client.stream("/api/v1/deployments/\(id)/log") { event, data in
             if event == "end" {
-                final.set(try? Client.object(Data(data.utf8)))
+                final = try? Client.object(Data(data.utf8))
                 return false
             }
             emit(data)
             return true
         }
-        guard let deployment = final.get() else { throw CommandFailure.failed("the log ended before the deployment did") }
+        guard let deployment = final else { throw CommandFailure.failed("the log ended before the deployment did") }
         let status = deployment.string("status")
         var line = "deployment \(id) \(Output.colour(status, for: status))"
         if let error = deployment["error"] as? String { line += ": \(error)" }
@@ -182,25 +182,4 @@ enum LogFollower {
 /// it comes, and in order with everything else written this way.
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-/// A value shared with a `@Sendable` callback.
-final class SharedBox<Value>: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func get() -> Value {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
-
-    func set(_ newValue: Value) {
-        lock.lock()
-        value = newValue
-        lock.unlock()
-    }
 }

@@ -140,6 +140,30 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: marker.path).isEmpty)
     }
 
+    @Test func anHTTPHealthCheckRetriesUntilTheAppAnswers2xx() async throws {
+        let app = try StatusServer(statuses: [503, 503, 204])
+        let fixture = try DeployFixture(yaml: "health:\n  http: \(app.url())\n  timeout: 10s\n  interval: 100ms\n")
+        let deployment = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        #expect(deployment.status == .succeeded, "\(deployment.error ?? "")")
+        #expect(app.requests == 3)
+        let log = try fixture.log(deployment)
+        #expect(log.contains("health: try 1: \(app.url()) answered 503"))
+        #expect(log.contains("health: try 2: \(app.url()) answered 503"))
+        #expect(log.contains("health: passed on try 3"))
+        #expect(try await fixture.steps(deployment).last?.name == "GET \(app.url())")
+    }
+
+    @Test func anHTTPHealthCheckNobodyAnswersFailsWithTheReason() async throws {
+        // Port 9 (discard) has no listener on loopback: every try is refused.
+        let fixture = try DeployFixture(yaml: "health:\n  http: http://127.0.0.1:9/up\n  timeout: 3s\n  interval: 200ms\n")
+        let deployment = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        #expect(deployment.status == .failed)
+        #expect(deployment.error == "the health check failed after 3s")
+        let log = try fixture.log(deployment)
+        #expect(log.contains("health: try 1: http://127.0.0.1:9/up: connection refused"))
+        #expect(log.contains("health: gave up after"))
+    }
+
     @Test func aFailingHealthCheckRollsBackByItself() async throws {
         let fixture = try DeployFixture(yaml: Self.recording)
         let good = try await fixture.deploy(try fixture.push("good", files: ["app.txt": "v1", "healthy": ""]))

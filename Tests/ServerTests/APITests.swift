@@ -130,6 +130,12 @@ import Yams
                 #expect(response.text.contains("data: built \(second)\n\n"))
                 #expect(response.text.contains("id: 1\ndata: ==> hello: deploy"))
                 #expect(response.text.contains("event: end\ndata: {"))
+                // What the client commands read from it.
+                var parser = EventStreamParser()
+                let events = parser.feed(response.text.utf8)
+                #expect(events.contains(EventStreamParser.Event(name: nil, data: "built \(second)")))
+                let end = try #require(events.last)
+                #expect(end.name == "end" && end.data.contains(#""status":"succeeded""#))
             }
             // A reconnecting client gets only what it missed.
             try await client.execute(

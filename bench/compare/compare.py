@@ -360,7 +360,7 @@ def markdown(results, command, started, quick):
         "  `git clone --local` (an alternate only across file systems; see GitKit's InPlaceFetch.swift); over `git://`",
         "  it negotiates from the refs that moved (see GitKit's NetworkFetch.swift).",
         "- Idle memory: RSS counts every shared-library page the daemon has touched in full (Foundation with ICU,",
-        "  libswiftCore, libcurl for URLSession, the binary's own code), and the kernel maps code in 64 KiB runs.",
+        "  libswiftCore, libcrypto for libgit2's SSH transport, the binary's own code), and the kernel maps code in 64 KiB runs.",
         "  PSS and USS show what the daemon itself holds.",
         "",
     ]
