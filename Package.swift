@@ -93,6 +93,7 @@ let package = Package(
             name: "slipway-bench",
             dependencies: [
                 "GitKit",
+                "TestSupport",
                 "Pipeline",
                 "Deploy",
                 "Server",

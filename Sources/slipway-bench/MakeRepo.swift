@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TestSupport
 
 /// Writes a deterministic bare repository, through `git fast-import`, for the other cases to measure on: the same
 /// arguments give the same commits, byte for byte, on every machine.
@@ -31,19 +32,6 @@ struct MakeRepo: ParsableCommand {
         print("made \(directory): \(files) files, \(bytes / 1_000_000) MB in the tree, \(count) commits, \(refs) refs")
         report("make-repo", ["files": files, "bytes": bytes, "commits": Int(count) ?? 0, "refs": refs])
     }
-}
-
-/// SplitMix64: small, fast and the same everywhere, which is all a fixture needs from a random source.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
 
 struct RepositoryGenerator {

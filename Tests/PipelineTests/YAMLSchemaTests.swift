@@ -1,4 +1,5 @@
 @testable import Pipeline
+import TestSupport
 import Testing
 import Yams
 
@@ -30,7 +31,7 @@ import Yams
             ["", "T", "t", " ", " \t", "x"], ["10", "1", "100", ""], [":"], ["00", "0"], [":", ""], ["00", "5"],
             ["", ".5", "."], ["", "Z", " Z", "+01", "-1:30", "+1:3", " ", "z"],
         ]
-        var generator = SeededGenerator(seed: 2026)
+        var generator = SplitMix64(state: 2026)
         var mismatches: [String] = []
         for index in 0..<20_000 {
             let text =
@@ -47,20 +48,5 @@ import Yams
         guard case .mapping(let mapping) = root else { Issue.record("not a mapping"); return }
         let tags = Dictionary(uniqueKeysWithValues: mapping.map { ($0.key.string ?? "", YAMLSchema.tag(of: $0.value)) })
         #expect(tags == ["a": .str, "b": .str, "c": .int, "d": .seq, "e": .map])
-    }
-}
-
-/// SplitMix64: the same scalars on every run, so a failure can be repeated.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
