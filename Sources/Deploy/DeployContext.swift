@@ -46,3 +46,9 @@ public struct DeployContext: Sendable {
         metrics.fetched(app: app, duration: clock.now - start)
     }
 }
+
+extension DeployContext: CustomStringConvertible {
+    /// Never the environment: it holds the token and the webhook secrets, and ServiceLifecycle logs every service
+    /// (and so every context a service holds) with `\(service)` at debug level.
+    public var description: String { "DeployContext(state: \(stateDirectory))" }
+}

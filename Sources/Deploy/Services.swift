@@ -5,7 +5,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Polls the apps that have `poll:`, each on its own interval, never two polls of one app at once.
-public struct PollService: Service {
+public struct PollService: Service, CustomStringConvertible {
     let registry: AppRegistry
     let watcher: Watcher
     let logger: Logger
@@ -15,6 +15,9 @@ public struct PollService: Service {
         self.watcher = watcher
         self.logger = logger
     }
+
+    /// What ServiceLifecycle logs for this service: the name, not the fields (those reach the daemon's secrets).
+    public var description: String { "PollService" }
 
     public func run() async throws {
         let inFlight = Locked(Set<String>())
@@ -44,7 +47,7 @@ public struct PollService: Service {
 }
 
 /// Reloads the pipeline files on SIGHUP, and whenever one of them changes on disk.
-public struct ReloadService: Service {
+public struct ReloadService: Service, CustomStringConvertible {
     let registry: AppRegistry
     let logger: Logger
     /// How often the folder is checked for changed files.
@@ -55,6 +58,8 @@ public struct ReloadService: Service {
         self.logger = logger
         self.interval = interval
     }
+
+    public var description: String { "ReloadService(every \(interval))" }
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
