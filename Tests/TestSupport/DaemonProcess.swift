@@ -59,14 +59,18 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
-    /// A JSON request to the daemon; returns the status and the decoded body.
-    public func request(_ path: String, method: String = "GET", body: Any? = nil, token: String? = nil) async throws
-        -> (status: Int, json: [String: Any])
-    {
+    /// A JSON request to the daemon (`body` is encoded as JSON, `rawBody` sent as it is); returns the status and
+    /// the decoded body.
+    public func request(
+        _ path: String, method: String = "GET", body: Any? = nil, rawBody: Data? = nil, token: String? = nil,
+        headers: [String: String] = [:]
+    ) async throws -> (status: Int, json: [String: Any]) {
         var request = URLRequest(url: URL(string: url + path)!)
         request.httpMethod = method
         if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
+        if let rawBody { request.httpBody = rawBody }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)

@@ -1,0 +1,59 @@
+import Crypto
+import Foundation
+import TestSupport
+import Testing
+
+/// What `slipway serve` takes from its environment and flags, seen from outside the real binary.
+@Suite struct ServeSettingsTests {
+    let scratch = ScratchDirectory("slipway-serve")
+
+    @Test func secretsComeFromTheEnvironmentAndStayOutOfTheLog() async throws {
+        try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
+        try writeFile(scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\n")
+        let daemon = try DaemonProcess(
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--log-level", "debug"],
+            environment: ["SLIPWAY_TOKEN": "env-token-1234", "SLIPWAY_WEBHOOK_SECRET": "env-hook-secret"],
+            logFile: scratch("daemon.log"))
+
+        // SLIPWAY_TOKEN guards every change, through the API and through the client, which reads it too.
+        #expect(try await daemon.request("/api/v1/deployments/999/cancel", method: "POST").status == 401)
+        #expect(try await daemon.request("/api/v1/deployments/999/cancel", method: "POST", token: "env-token-1234").status == 404)
+        let refused = try slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": ""])
+        #expect(refused.status == 1 && refused.output.contains("token"), "\(refused.output)")
+        let allowed = try slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": "env-token-1234"])
+        #expect(allowed.status == 1 && allowed.output.contains("999"), "the daemon looked for it: \(allowed.output)")
+
+        // SLIPWAY_WEBHOOK_SECRET verifies deliveries for apps without a secret of their own.
+        let ping = Data(#"{"zen":"Keep it simple.","hook_id":1}"#.utf8)
+        func deliver(signedWith secret: String, id: String) async throws -> Int {
+            let signature = HMAC<SHA256>.authenticationCode(for: ping, using: SymmetricKey(data: Array(secret.utf8)))
+                .map { String(format: "%02x", $0) }.joined()
+            return try await daemon.request(
+                "/hooks/github", method: "POST", rawBody: ping,
+                headers: [
+                    "Content-Type": "application/json", "X-GitHub-Event": "ping", "X-GitHub-Delivery": id,
+                    "X-Hub-Signature-256": "sha256=\(signature)",
+                ]
+            ).status
+        }
+        #expect(try await deliver(signedWith: "env-hook-secret", id: "one") == 200)
+        #expect(try await deliver(signedWith: "another-secret", id: "two") == 401)
+
+        #expect(!daemon.log.contains("env-token-1234") && !daemon.log.contains("env-hook-secret"), "\(daemon.log)")
+    }
+
+    @Test func maxBodyTakesSizesWithUnits() async throws {
+        try writeFile(scratch("pipelines/.keep"), "")
+        let daemon = try DaemonProcess(
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--max-body", "1KiB"],
+            logFile: scratch("daemon.log"))
+        let small = try await daemon.request("/hooks/github", method: "POST", rawBody: Data(repeating: 32, count: 1000))
+        let large = try await daemon.request("/hooks/github", method: "POST", rawBody: Data(repeating: 32, count: 1100))
+        #expect(small.status != 413, "1,000 bytes are under 1 KiB")
+        #expect(large.status == 413)
+        #expect((large.json["error"] as? [String: Any])?["code"] as? String == "payload_too_large")
+
+        let badSize = try slipway(["serve", "--pipelines", scratch("pipelines"), "--max-body", "lots"])
+        #expect(badSize.status == 2 && badSize.output.contains("--max-body 'lots' is not a size"))
+    }
+}
