@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import TestSupport
 import Testing
 
@@ -55,5 +58,33 @@ import Testing
 
         let badSize = try slipway(["serve", "--pipelines", scratch("pipelines"), "--max-body", "lots"])
         #expect(badSize.status == 2 && badSize.output.contains("--max-body 'lots' is not a size"))
+    }
+
+    @Test func withoutDeployToReleasesGoUnderTheStateAndTheDashboardCanComeFromDisk() async throws {
+        try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
+        try writeFile(scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\nbuild:\n  - \"true\"\n")
+        try writeFile(scratch("page.html"), "<p>first draft</p>")
+        let daemon = try DaemonProcess(
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            environment: ["SLIPWAY_DASHBOARD_FILE": scratch("page.html")], logFile: scratch("daemon.log"))
+
+        let work = try WorkingRepository(at: scratch("work"))
+        _ = try work.git("remote", "add", "origin", scratch("hello.git"))
+        try work.commit("first", files: ["index.txt": "hello"])
+        _ = try work.git("push", "-q", "origin", "HEAD:main")
+        let pushed = try await daemon.request("/hooks/push", method: "POST", body: ["app": "hello", "ref": "refs/heads/main", "after": try work.head()])
+        let id = try #require(((pushed.json["deployments"] as? [[String: Any]])?.first)?["id"] as? Int)
+        try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["status"] as? String) == "succeeded" }
+        let live = try String(contentsOfFile: scratch("state/apps/hello/current/index.txt"), encoding: .utf8)
+        #expect(live == "hello", "<state>/apps/<app> is the default deploy_to")
+
+        // The page is read from the file on every request, so an edit shows on the next load.
+        func page() async throws -> String {
+            let (data, _) = try await URLSession.shared.data(from: URL(string: daemon.url + "/")!)
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(try await page() == "<p>first draft</p>")
+        try writeFile(scratch("page.html"), "<p>second draft</p>")
+        #expect(try await page() == "<p>second draft</p>")
     }
 }
