@@ -3,7 +3,10 @@ import Pipeline
 
 /// Human output: aligned columns, relative times, and colour only on a terminal (and never with NO_COLOR).
 enum Output {
-    static let useColour: Bool = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    /// Colour when standard output is a terminal, unless NO_COLOR is set to anything but the empty string
+    /// (https://no-color.org).
+    static let useColour: Bool =
+        isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
 
     static func colour(_ text: String, for status: String) -> String {
         guard useColour else { return text }
