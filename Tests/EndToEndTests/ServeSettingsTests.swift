@@ -87,4 +87,40 @@ import Testing
         try writeFile(scratch("page.html"), "<p>second draft</p>")
         #expect(try await page() == "<p>second draft</p>")
     }
+
+    @Test func sigintStopsARunningStepWhenTheGraceRunsOutAndKeepsTheQueue() async throws {
+        try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
+        // The first build hangs until it is stopped; every later one passes.
+        let build = #"if [ ! -e "$SLIPWAY_SHARED_DIR/hung" ]; then touch "$SLIPWAY_SHARED_DIR/hung"; echo $$ > "$SLIPWAY_SHARED_DIR/pid"; sleep 300; fi"#
+        try writeFile(
+            scratch("pipelines/hello.yml"),
+            "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\nbuild:\n  - '\(build)'\n")
+        let work = try WorkingRepository(at: scratch("work"))
+        _ = try work.git("remote", "add", "origin", scratch("hello.git"))
+        try work.commit("first", files: ["index.txt": "hello"])
+        _ = try work.git("push", "-q", "origin", "HEAD:main")
+        let arguments = ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--shutdown-grace", "1s"]
+        let daemon = try DaemonProcess(arguments: arguments, logFile: scratch("daemon1.log"))
+
+        let running = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
+        try await daemon.wait(for: "/api/v1/deployments/\(running)") { ($0["phase"] as? String) == "build" }
+        let queued = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
+        var pid: Int32?
+        for _ in 0..<200 where pid == nil {
+            pid = (try? String(contentsOfFile: scratch("deploy/shared/pid"), encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let step = try #require(pid)
+
+        daemon.signal(SIGINT)
+        #expect(daemon.waitForExit(seconds: 30) == 0, "\(daemon.log)")
+        #expect(kill(step, 0) != 0, "the step was stopped when the grace ran out")
+
+        let restarted = try DaemonProcess(arguments: arguments, logFile: scratch("daemon2.log"))
+        let stopped = try await restarted.request("/api/v1/deployments/\(running)").json
+        #expect(stopped["status"] as? String == "interrupted", "\(stopped)")
+        try await restarted.wait(for: "/api/v1/deployments/\(queued)") { ($0["status"] as? String) == "succeeded" }
+        #expect(try String(contentsOfFile: scratch("deploy/current/index.txt"), encoding: .utf8) == "hello")
+    }
 }
+
