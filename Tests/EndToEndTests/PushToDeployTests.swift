@@ -108,12 +108,7 @@ import Testing
         let pushed = try await daemon.request("/hooks/push", method: "POST", body: ["app": "slow", "ref": "refs/heads/main", "after": sha])
         let id = try #require(((pushed.json["deployments"] as? [[String: Any]])?.first)?["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["phase"] as? String) == "build" && ($0["status"] as? String) == "running" }
-        var group: Int32?
-        for _ in 0..<200 where group == nil {
-            group = (try? String(contentsOfFile: scratch("deploy/slow/shared/pgid"), encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let stepGroup = try #require(group)
+        let stepGroup = try #require(try await processID(writtenTo: scratch("deploy/slow/shared/pgid")))
 
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit(seconds: 10)

@@ -105,12 +105,7 @@ import Testing
         let running = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(running)") { ($0["phase"] as? String) == "build" }
         let queued = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
-        var pid: Int32?
-        for _ in 0..<200 where pid == nil {
-            pid = (try? String(contentsOfFile: scratch("deploy/shared/pid"), encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let step = try #require(pid)
+        let step = try #require(try await processID(writtenTo: scratch("deploy/shared/pid")))
 
         daemon.signal(SIGINT)
         #expect(daemon.waitForExit(seconds: 30) == 0, "\(daemon.log)")

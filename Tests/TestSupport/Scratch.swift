@@ -31,3 +31,16 @@ public func writeFile(_ path: String, _ contents: String, executable: Bool = fal
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
     }
 }
+
+/// The process id a step wrote to `path` (`echo $$ > …`), waiting up to four seconds for the step to write it.
+public func processID(writtenTo path: String) async throws -> Int32? {
+    for _ in 0..<200 {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let id = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return id
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return nil
+}
