@@ -5,7 +5,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Polls the apps that have `poll:`, each on its own interval, never two polls of one app at once.
-public struct PollService: Service, CustomStringConvertible {
+public struct PollService: Service {
     let registry: AppRegistry
     let watcher: Watcher
     let logger: Logger
@@ -15,9 +15,6 @@ public struct PollService: Service, CustomStringConvertible {
         self.watcher = watcher
         self.logger = logger
     }
-
-    /// What ServiceLifecycle logs for this service: the name, not the fields (those reach the daemon's secrets).
-    public var description: String { "PollService" }
 
     public func run() async throws {
         let inFlight = Locked(Set<String>())
@@ -47,7 +44,7 @@ public struct PollService: Service, CustomStringConvertible {
 }
 
 /// Reloads the pipeline files on SIGHUP, and whenever one of them changes on disk.
-public struct ReloadService: Service, CustomStringConvertible {
+public struct ReloadService: Service {
     let registry: AppRegistry
     let logger: Logger
     /// How often the folder is checked for changed files.
@@ -58,8 +55,6 @@ public struct ReloadService: Service, CustomStringConvertible {
         self.logger = logger
         self.interval = interval
     }
-
-    public var description: String { "ReloadService(every \(interval))" }
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
