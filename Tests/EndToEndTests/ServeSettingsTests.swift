@@ -1,8 +1,5 @@
 import Crypto
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import TestSupport
 import Testing
 
@@ -79,13 +76,9 @@ import Testing
         #expect(live == "hello", "<state>/apps/<app> is the default deploy_to")
 
         // The page is read from the file on every request, so an edit shows on the next load.
-        func page() async throws -> String {
-            let (data, _) = try await URLSession.shared.data(from: URL(string: daemon.url + "/")!)
-            return String(decoding: data, as: UTF8.self)
-        }
-        #expect(try await page() == "<p>first draft</p>")
+        #expect(try await daemon.text("/") == "<p>first draft</p>")
         try writeFile(scratch("page.html"), "<p>second draft</p>")
-        #expect(try await page() == "<p>second draft</p>")
+        #expect(try await daemon.text("/") == "<p>second draft</p>")
     }
 
     @Test func sigintStopsARunningStepWhenTheGraceRunsOutAndKeepsTheQueue() async throws {

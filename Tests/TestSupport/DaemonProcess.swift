@@ -1,8 +1,7 @@
+import AsyncHTTPClient
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// The real `slipway serve`, started as a process on a free loopback port.
 public final class DaemonProcess: @unchecked Sendable {
@@ -65,15 +64,29 @@ public final class DaemonProcess: @unchecked Sendable {
         _ path: String, method: String = "GET", body: Any? = nil, rawBody: Data? = nil, token: String? = nil,
         headers: [String: String] = [:]
     ) async throws -> (status: Int, json: [String: Any]) {
-        var request = URLRequest(url: URL(string: url + path)!)
-        request.httpMethod = method
-        if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
-        if let rawBody { request.httpBody = rawBody }
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
+        let encoded = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        let (status, data) = try await send(path, method: method, body: rawBody ?? encoded, token: token, headers: headers)
+        return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
+    }
+
+    /// `GET path`, as text: the dashboard page, a log.
+    public func text(_ path: String) async throws -> String {
+        String(decoding: try await send(path, method: "GET", body: nil, token: nil, headers: [:]).data, as: UTF8.self)
+    }
+
+    /// Through AsyncHTTPClient, as the `slipway` client does, so that nothing linking this module (slipway-bench
+    /// does, for SplitMix64) loads FoundationNetworking and libcurl.
+    private func send(_ path: String, method: String, body: Data?, token: String?, headers: [String: String])
+        async throws -> (status: Int, data: Data)
+    {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = HTTPMethod(rawValue: method)
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        return (Int(response.status.code), Data(bytes.readableBytesView))
     }
 
     /// Polls `GET path` until `condition` holds for its JSON, for at most `seconds`.
