@@ -384,7 +384,7 @@ def main():
                         help="run nothing; rewrite the report from bench/results/compare.json and the other sections")
     args = parser.parse_args()
     raw = os.path.join(ROOT, "bench", "results", "compare.json")
-    if args.out != parser.get_default("out"):
+    if os.path.realpath(args.out) != os.path.realpath(parser.get_default("out")):
         # A report written elsewhere (an --only run, say) keeps its raw results beside it, not over the full run's.
         raw = os.path.splitext(args.out)[0] + ".json"
     if args.report_only:
