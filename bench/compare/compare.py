@@ -166,8 +166,10 @@ WRK_LUA = r"""
 local body = [[%BODY%]]
 -- Delivery ids are unique across threads and across runs: a repeated id would be dropped as a duplicate,
 -- which is cheaper than the real work and would flatter the rate.
+-- thread_id must be a global: thread:set() in setup writes the thread's globals, and a local of the same name
+-- would shadow it, giving every thread the same ids (half the deliveries were dropped as duplicates that way).
 local counter = 0
-local thread_id = "0"
+thread_id = "0"
 local threads = 0
 setup = function(thread)
   threads = threads + 1
@@ -359,8 +361,9 @@ def markdown(results, command, started, quick):
         "- The fetch from a local path hard-links the source's packs and loose objects instead of copying them, like",
         "  `git clone --local` (an alternate only across file systems; see GitKit's InPlaceFetch.swift); over `git://`",
         "  it negotiates from the refs that moved (see GitKit's NetworkFetch.swift).",
-        "- Idle memory: RSS counts every shared-library page the daemon has touched in full (Foundation with ICU,",
-        "  libswiftCore, libcrypto for libgit2's SSH transport, the binary's own code), and the kernel maps code in 64 KiB runs.",
+        "- Idle memory: RSS counts every page of a file the daemon has touched in full, shared or not: the binary's",
+        "  code and data (the Swift runtime and Foundation are linked in by script/build-release), libcrypto for",
+        "  libgit2's SSH transport, libc and SQLite; the kernel maps code in 64 KiB runs around each page used.",
         "  PSS and USS show what the daemon itself holds.",
         "",
     ]
