@@ -312,10 +312,10 @@ extension Store {
         }
         do {
             try await database.write { db in
+                let insert = try db.cachedStatement(
+                    sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)")
                 for (id, provider, date) in batch {
-                    try db.execute(
-                        sql: "INSERT OR IGNORE INTO webhook_delivery (id, provider, received_at) VALUES (?, ?, ?)",
-                        arguments: [id, provider, StoredTime.text(date)])
+                    try insert.execute(arguments: [id, provider, StoredTime.text(date)])
                 }
             }
         } catch {
