@@ -10,7 +10,9 @@ public enum RemoteLocation: Sendable, Equatable {
     public init(_ url: String) {
         if url.hasPrefix("file://") {
             let rest = url.dropFirst("file://".count)
-            self = .local(path: rest.removingPercentEncoding ?? String(rest))
+            // Foundation's decoding is slow, and most paths have nothing to decode.
+            let escaped = rest.utf8.contains(UInt8(ascii: "%"))
+            self = .local(path: escaped ? rest.removingPercentEncoding ?? String(rest) : String(rest))
         } else if url.contains("://") {
             self = .network(url: url)
         } else if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/") {
