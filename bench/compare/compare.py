@@ -243,7 +243,8 @@ def webhook_case(binary, scratch, seconds, rounds):
             log(f"    round {index + 1}: slipway {ours[-1]:.0f}/s, adnanh/webhook {theirs[-1]:.0f}/s")
         slipway_rate, peer_rate = statistics.median(ours), statistics.median(theirs)
         return {"case": "webhook", "slipway_per_s": round(slipway_rate, 1), "webhook_per_s": round(peer_rate, 1),
-                "ratio": round(slipway_rate / peer_rate, 3), "goal": 2.0}
+                "ratio": round(slipway_rate / peer_rate, 3), "goal": 2.0,
+                "rounds": [[round(a), round(b)] for a, b in zip(ours, theirs)]}
     finally:
         stop(daemon)
         stop(peer)
@@ -440,7 +441,7 @@ def main():
             results.append(bench(binary, "api", "--duration", "3" if args.quick else "8", "--rounds", "1" if args.quick else "3"))
         if want("webhook"):
             log("webhook ingestion")
-            results.append(webhook_case(binary, os.environ.get("SLIPWAY_WEBHOOK_DIR", disk), 3 if args.quick else 8, 1 if args.quick else 3))
+            results.append(webhook_case(binary, os.environ.get("SLIPWAY_WEBHOOK_DIR", disk), 3 if args.quick else 8, 1 if args.quick else 5))
         if want("latency"):
             log("push to first step")
             results.append(latency_case(binary, disk, 5 if args.quick else 20))
