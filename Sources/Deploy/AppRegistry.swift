@@ -24,6 +24,11 @@ public actor AppRegistry {
     /// The loaded pipelines by normalized repository URL, for matching webhook deliveries without normalizing
     /// every app's URL on every delivery.
     private let byRepository = Locked([String: [Pipeline]]())
+    /// Delivery URLs already normalized. A forge names the same few URLs in every delivery for a repository, and
+    /// normalizing them took about 4% of the daemon's CPU time under a flood of deliveries. Bounded in entries and
+    /// in length (at most 1024 URLs of 512 bytes), because deliveries are read before they are authenticated.
+    private let normalizedURLs = Locked([String: String]())
+    private static let normalizedURLLimit = (count: 1024, bytes: 512)
     /// What each file looked like when last read, to notice changes cheaply.
     private var fingerprints: [String: FileFingerprint] = [:]
     private let changes = Locked<UInt64>(0)
@@ -46,9 +51,20 @@ public actor AppRegistry {
 
     /// The pipelines whose repository is one of `urls` (compared as webhooks compare them), sorted by app.
     public nonisolated func pipelines(following urls: [String]) -> [Pipeline] {
-        let keys = Set(urls.map(RepositoryURL.normalize))
+        let keys = Set(urls.map(normalized))
         let index = byRepository.value
         return keys.flatMap { index[$0] ?? [] }.sorted { $0.app < $1.app }
+    }
+
+    private nonisolated func normalized(_ url: String) -> String {
+        guard url.utf8.count <= Self.normalizedURLLimit.bytes else { return RepositoryURL.normalize(url) }
+        if let known = normalizedURLs.withLock({ $0[url] }) { return known }
+        let key = RepositoryURL.normalize(url)
+        normalizedURLs.withLock { cache in
+            if cache.count >= Self.normalizedURLLimit.count { cache.removeAll(keepingCapacity: true) }
+            cache[url] = key
+        }
+        return key
     }
 
     /// Reads every pipeline file again when `force`, or only the files that changed. Returns the apps whose
