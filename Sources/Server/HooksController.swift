@@ -36,8 +36,8 @@ struct HooksController<Context: RequestContext> {
         // 1. Who may have signed it: the apps following the repository it names, each with its own secret or
         //    the daemon's. Nothing in the payload is trusted until one of those secrets verifies it.
         let event = request.headers[forge.eventHeader] ?? ""
-        let object = ForgePayload.object(body)
-        let candidates = daemon.registry.pipelines(following: ForgePayload.repositoryURLs(forge, object: object))
+        let payload = ForgePayload.decode(body)
+        let candidates = daemon.registry.pipelines(following: payload?.repositoryURLs(forge) ?? [])
         //    An app with its own secret is reached only by deliveries signed with it. The daemon's secret is
         //    checked once, however many apps rely on it.
         let daemonSecretVerifies = webhookSecret.map { forge.verify(body: body, headers: request.headers, secret: $0) } ?? false
@@ -68,7 +68,7 @@ struct HooksController<Context: RequestContext> {
         }
         let push: ForgePush
         do {
-            push = try ForgePayload.push(forge, object: object)
+            push = try ForgePayload.push(forge, payload)
         } catch {
             metrics.webhookDelivery(provider: forge.rawValue, result: "invalid")
             throw APIError.badRequest("\(error)")
