@@ -51,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
