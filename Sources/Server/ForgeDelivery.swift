@@ -134,7 +134,7 @@ struct ForgePayload: Decodable {
     func repositoryURLs(_ forge: Forge) -> [String] {
         var urls: [String] = []
         func add(_ names: [String], of repository: Repository?) {
-            for name in names { if let url = repository?.urls[name], !url.isEmpty { urls.append(url) } }
+            for name in names { if let url = repository?.fields[name], !url.isEmpty { urls.append(url) } }
         }
         switch forge {
         case .github, .gitea:
@@ -144,7 +144,7 @@ struct ForgePayload: Decodable {
             add(["git_http_url", "git_ssh_url", "homepage", "url"], of: repository)
         case .bitbucket:
             urls += ([repository?.htmlLink] + (repository?.cloneLinks ?? [])).compactMap { $0 }.filter { !$0.isEmpty }
-            if let fullName = repository?.urls["full_name"] {
+            if let fullName = repository?.fields["full_name"] {
                 urls += ["https://bitbucket.org/\(fullName)", "git@bitbucket.org:\(fullName)", "ssh://git@bitbucket.org/\(fullName)"]
             }
         }
@@ -181,16 +181,17 @@ struct ForgePayload: Decodable {
             "clone_url", "ssh_url", "git_url", "html_url", "url", "svn_url", "git_http_url", "git_ssh_url", "web_url",
             "http_url", "homepage", "full_name",
         ]
-        var urls: [String: String] = [:]
+        /// The string fields among `fieldNames`, by name.
+        var fields: [String: String] = [:]
         var htmlLink: String?
         var cloneLinks: [String] = []
 
         init(from decoder: any Decoder) throws {
-            let fields = try decoder.container(keyedBy: JSONKey.self)
+            let container = try decoder.container(keyedBy: JSONKey.self)
             for name in Self.fieldNames {
-                if let value: String = fields.lenient(JSONKey(name)) { urls[name] = value }
+                if let value: String = container.lenient(JSONKey(name)) { fields[name] = value }
             }
-            let links = fields.object("links")
+            let links = container.object("links")
             htmlLink = (links?.lenient("html") as Link?)?.href
             cloneLinks = (links?.lenient("clone") as [Link]?)?.compactMap(\.href) ?? []
         }

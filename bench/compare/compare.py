@@ -189,7 +189,7 @@ end
 
 
 def github_push_example(head, clone_url):
-    """A push delivery shaped like GitHub's documented example, at its real size (about 8 KB): a repository object
+    """A push delivery shaped like GitHub's documented example, at its real size (about 7 KB): a repository object
     with its 80-odd fields and API URLs, the owner, the sender, and one commit."""
     api = "https://api.github.com/repos/octo-org/hello"
     user = {"login": "octocat", "id": 583231, "node_id": "MDQ6VXNlcjU4MzIzMQ==", "avatar_url": "https://avatars.githubusercontent.com/u/583231?v=4",
@@ -227,7 +227,7 @@ def github_push_example(head, clone_url):
 
 def webhook_case(binary, scratch, seconds, rounds, realistic=False):
     """Deliveries per second against adnanh/webhook. The payload is either the minimal one (the fields Slipway reads,
-    about 350 bytes) or, with `realistic`, GitHub's documented example at its real size."""
+    about 400 bytes) or, with `realistic`, GitHub's documented example at its real size."""
     secret = "bench-secret"
     bare, _ = small_repo(scratch, "hook")
     head = git("rev-parse", "main", cwd=bare)
