@@ -103,6 +103,7 @@ extension Repository {
     }
 
     /// Runs `body` with the repository's object database, freed afterwards.
+    @discardableResult
     func withObjectDatabase<T>(_ body: (OpaquePointer) throws(GitError) -> T) throws(GitError) -> T {
         let odb = try objectDatabase()
         defer { git_odb_free(odb) }

@@ -1,5 +1,4 @@
 import Foundation
-import GitKit
 import Yams
 
 /// Loads pipeline files and validates them completely, collecting every problem with its `file:line:column`.
@@ -127,7 +126,7 @@ struct PipelineDecoder {
             pipeline.repository = resolveLocalPath(value)
         }
         if let node = fields["branch"], let branch = string(node, "branch") {
-            if Repository.isValidBranchName(branch) {
+            if BranchName.isValid(branch) {
                 pipeline.branch = branch
             } else {
                 fail(at: node, "\(shown(branch)) is not a valid branch name")
@@ -406,15 +405,22 @@ struct PipelineDecoder {
         return nil
     }
 
+    /// True for a path on this machine written as a path: not a URL (`file://` included) and not scp-like
+    /// `host:path`.
+    static func isPlainPath(_ value: String) -> Bool {
+        if value.contains("://") { return false }
+        if let colon = value.firstIndex(of: ":"), !value[..<colon].contains("/") { return false }
+        return true
+    }
+
     /// Relative local paths are relative to the pipeline file, as in docker-compose files.
     func resolveLocalPath(_ value: String) -> String {
-        guard case .local(let path) = RemoteLocation(value), !value.hasPrefix("file://") else { return value }
-        if path.hasPrefix("/") { return path }
-        if path.hasPrefix("~/"), let home = environment["HOME"] {
-            return (home as NSString).appendingPathComponent(String(path.dropFirst(2)))
+        guard Self.isPlainPath(value), !value.hasPrefix("/") else { return value }
+        if value.hasPrefix("~/"), let home = environment["HOME"] {
+            return (home as NSString).appendingPathComponent(String(value.dropFirst(2)))
         }
-        guard let baseDirectory else { return path }
-        return URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardizedFileURL.path
+        guard let baseDirectory else { return value }
+        return URL(fileURLWithPath: baseDirectory).appendingPathComponent(value).standardizedFileURL.path
     }
 
     /// The node's resolved YAML type; quoted scalars are always strings.
