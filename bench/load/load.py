@@ -27,17 +27,11 @@ import hmac
 import http.client
 import json
 import os
-import platform
 import queue
 import random
 import re
 import shlex
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -45,22 +39,19 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-DEFAULT_SLIPWAY = os.environ.get(
-    "SLIPWAY_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".build", "debug", "slipway"))
-ZERO_SHA = "0" * 40
+sys.dont_write_bytecode = True  # no __pycache__ folders in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from harness import cli, report, web  # noqa: E402
+from harness.daemon import Daemon  # noqa: E402
+from harness.git import ZERO_SHA, GitError, WorkRepo, git, identity_env  # noqa: E402
+from harness.log import err as log  # noqa: E402
+from harness.scratch import Scratch  # noqa: E402
+
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def git(*args: str, cwd: str | None = None, env: dict | None = None) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
-    return result.stdout.strip()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -72,98 +63,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    memory = f", {int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
-                    break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, {os.cpu_count()} CPUs{memory}"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The daemon
-
-
-class Daemon:
-    """A `slipway serve` child process with its stderr in a file; stopped (and, if need be, killed) by stop()."""
-
-    def __init__(self, binary: str, args: list[str], log_path: str, env: dict | None = None):
-        self.binary = binary
-        self.args = args
-        self.log_path = log_path
-        self.env = env
-        self.process: subprocess.Popen | None = None
-        self.port: int | None = None
-        self.exit_status: int | None = None
-
-    def start(self, timeout: float = 30.0) -> int:
-        self.log_handle = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [self.binary, "serve", *self.args], stdin=subprocess.DEVNULL, stdout=self.log_handle,
-            stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        pattern = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
-        while time.monotonic() < deadline:
-            with open(self.log_path, "rb") as handle:
-                match = pattern.search(handle.read())
-            if match:
-                self.port = int(match.group(1))
-                return self.port
-            if self.process.poll() is not None:
-                raise RuntimeError(f"slipway serve exited with {self.process.returncode} before listening; see {self.log_path}")
-            time.sleep(0.05)
-        raise RuntimeError(f"slipway serve did not log 'listening on' within {timeout:.0f}s; see {self.log_path}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, grace: float = 40.0) -> int | None:
-        """SIGTERM, then SIGKILL after `grace` seconds. Returns the exit status (negative: killed by a signal)."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGTERM)
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                log(f"slipway serve (pid {self.process.pid}) ignored SIGTERM for {grace:.0f}s; killing it")
-                self.process.kill()
-                self.process.wait()
-            except ProcessLookupError:
-                pass
-        self.exit_status = self.process.returncode
-        self.log_handle.close()
-        return self.exit_status
-
-
-def http_json(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-              timeout: float = 30.0) -> tuple[int, object]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        try:
-            return response.status, json.loads(data)
-        except ValueError:
-            return response.status, data
-    finally:
-        connection.close()
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Repositories and pipelines
@@ -172,11 +71,14 @@ def http_json(port: int, method: str, path: str, body: bytes | None = None, head
 @dataclass
 class AppRepo:
     name: str
-    bare: str
-    work: str
+    repo: WorkRepo
     commits: list[str] = field(default_factory=list)     # in push order; commits[-1] is the newest
     parents: dict[str, str] = field(default_factory=dict)  # commit -> parent (ZERO_SHA for the first)
     messages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bare(self) -> str:
+        return self.repo.bare
 
     @property
     def clone_url(self) -> str:
@@ -184,12 +86,7 @@ class AppRepo:
 
 
 def git_env(root: str) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "GIT_CONFIG_NOSYSTEM": "1", "HOME": root, "GIT_AUTHOR_NAME": "Load Bench", "GIT_AUTHOR_EMAIL": "load@example.com",
-        "GIT_COMMITTER_NAME": "Load Bench", "GIT_COMMITTER_EMAIL": "load@example.com",
-    })
-    return env
+    return identity_env("Load Bench", "load@example.com", home=root)
 
 
 def build_repositories(root: str, app_count: int, commit_count: int, rng: random.Random,
@@ -201,38 +98,31 @@ def build_repositories(root: str, app_count: int, commit_count: int, rng: random
     apps: list[AppRepo] = []
     for index in range(app_count):
         name = f"load{index:02d}"
-        bare = os.path.join(root, "repos", f"{name}.git")
-        work = os.path.join(root, "work", name)
-        os.makedirs(work)
-        git("init", "-q", "--bare", "-b", "main", bare, env=env)
-        git("init", "-q", "-b", "main", work, env=env)
-        apps.append(AppRepo(name, bare, work))
+        repo = WorkRepo(os.path.join(root, "work", name), os.path.join(root, "repos", f"{name}.git"), env)
+        apps.append(AppRepo(name, repo))
     # Every app gets at least one commit; the rest are spread at random.
     owners = list(range(app_count)) + [rng.randrange(app_count) for _ in range(commit_count - app_count)]
     rng.shuffle(owners)
     order: list[tuple[str, str]] = []
     for number, owner in enumerate(owners, start=1):
         app = apps[owner]
-        with open(os.path.join(app.work, "version.txt"), "w") as handle:
-            handle.write(f"{app.name} commit {len(app.commits) + 1} (global {number})\n")
+        app.repo.write("version.txt", f"{app.name} commit {len(app.commits) + 1} (global {number})\n")
         message = f"{app.name}: change {len(app.commits) + 1} (global {number})"
-        git("add", "version.txt", cwd=app.work, env=env)
-        git("commit", "-q", "-m", message, cwd=app.work, env=env)
-        sha = git("rev-parse", "HEAD", cwd=app.work, env=env)
+        sha = app.repo.commit(message, "version.txt")
         if push:
-            git("push", "-q", app.bare, "HEAD:refs/heads/main", cwd=app.work, env=env)
+            app.repo.push("HEAD:refs/heads/main")
         app.parents[sha] = app.commits[-1] if app.commits else ZERO_SHA
         app.commits.append(sha)
         app.messages[sha] = message
         order.append((app.name, sha))
     if push:
-        check_heads(apps, env)
+        check_heads(apps)
     return apps, order
 
 
-def check_heads(apps: list[AppRepo], env: dict) -> None:
+def check_heads(apps: list[AppRepo]) -> None:
     for app in apps:
-        head = git("rev-parse", "refs/heads/main", cwd=app.bare, env=env)
+        head = git("rev-parse", "refs/heads/main", cwd=app.bare, env=app.repo.env)
         if head != app.commits[-1]:
             raise RuntimeError(f"{app.bare}: main is {head}, expected the newest commit {app.commits[-1]}")
 
@@ -241,12 +131,10 @@ class Pusher(threading.Thread):
     """--live-push: pushes the commits to the bare repositories in their global order while the deliveries
     are being sent; a delivery naming a commit is sent only after that commit was pushed."""
 
-    def __init__(self, apps: list[AppRepo], order: list[tuple[str, str]], env: dict):
+    def __init__(self, apps: list[AppRepo], order: list[tuple[str, str]]):
         super().__init__(daemon=True)
-        self.work = {app.name: app.work for app in apps}
-        self.bare = {app.name: app.bare for app in apps}
+        self.repos = {app.name: app.repo for app in apps}
         self.order = order
-        self.env = env
         self.pushed = {sha: threading.Event() for _, sha in order}
         self.error: str | None = None
         self.seconds = 0.0
@@ -255,9 +143,9 @@ class Pusher(threading.Thread):
         started = time.perf_counter()
         try:
             for name, sha in self.order:
-                git("push", "-q", self.bare[name], f"{sha}:refs/heads/main", cwd=self.work[name], env=self.env)
+                self.repos[name].push(f"{sha}:refs/heads/main")
                 self.pushed[sha].set()
-        except subprocess.CalledProcessError as error:
+        except GitError as error:
             self.error = f"{shlex.join(error.cmd)}: {error.stderr}"
         finally:
             for event in self.pushed.values():
@@ -335,6 +223,7 @@ class Delivery:
     problem: str | None = None     # why this delivery's answer breaks a check
 
 
+
 def plan_deliveries(apps: list[AppRepo], total: int, commit_order: list[tuple[str, str]], secret: str,
                     concurrency: int, rng: random.Random, repeat_share: float, bad_share: float,
                     live: bool = False) -> list[Delivery]:
@@ -345,37 +234,58 @@ def plan_deliveries(apps: list[AppRepo], total: int, commit_order: list[tuple[st
     if firsts < len(commit_order):
         raise SystemExit(f"--deliveries {total} leaves {firsts} first deliveries for {len(commit_order)} commits; "
                          "raise --deliveries or lower --commits")
+    first_deliveries = plan_firsts(by_name, firsts, commit_order, secret, rng)
+    sequence = first_deliveries + plan_bad(by_name, bads, commit_order, first_deliveries, secret, rng)
+    rng.shuffle(sequence)
+    if live:
+        # Roughly in push order, each delivery within a tenth of the commits of its own commit's place.
+        place = {sha: index for index, (_, sha) in enumerate(commit_order)}
+        spread = max(1.0, len(commit_order) / 10)
+        sequence.sort(key=lambda d: place[d.commit] + rng.uniform(-spread, spread))
+    deliveries = add_repeats(sequence, first_deliveries, repeats, concurrency, rng)
+    for index, delivery in enumerate(deliveries):
+        delivery.index = index
+    return deliveries
 
-    def new_id() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    def headers(body: bytes, delivery_id: str, signature: str | None, extra: dict | None = None) -> dict:
-        result = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/bench", "X-GitHub-Event": "push",
-                  "X-GitHub-Delivery": delivery_id, "X-GitHub-Hook-ID": "1"}
-        if signature is not None:
-            result["X-Hub-Signature-256"] = signature
-        result.update(extra or {})
-        return result
+def new_id(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    # Every commit is named at least once; the other first deliveries name random commits.
+
+def headers(body: bytes, delivery_id: str, signature: str | None, extra: dict | None = None) -> dict:
+    result = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/bench", "X-GitHub-Event": "push",
+              "X-GitHub-Delivery": delivery_id, "X-GitHub-Hook-ID": "1"}
+    if signature is not None:
+        result["X-Hub-Signature-256"] = signature
+    result.update(extra or {})
+    return result
+
+
+def plan_firsts(by_name: dict[str, AppRepo], firsts: int, commit_order: list[tuple[str, str]], secret: str,
+                rng: random.Random) -> list[Delivery]:
+    """Every commit is named at least once; the other first deliveries name random commits."""
     named = list(commit_order) + [rng.choice(commit_order) for _ in range(firsts - len(commit_order))]
     rng.shuffle(named)
     sequence: list[Delivery] = []
     for app_name, commit in named:
-        app = by_name[app_name]
-        body = push_payload(app, commit)
-        delivery_id = new_id()
+        body = push_payload(by_name[app_name], commit)
+        delivery_id = new_id(rng)
         sequence.append(Delivery(0, "first", app_name, commit, delivery_id, body, headers(body, delivery_id, sign(body, secret))))
-    first_deliveries = list(sequence)
+    return sequence
 
+
+def plan_bad(by_name: dict[str, AppRepo], bads: int, commit_order: list[tuple[str, str]],
+             first_deliveries: list[Delivery], secret: str, rng: random.Random) -> list[Delivery]:
+    """Deliveries with a bad signature, of each kind in turn."""
     bad_kinds = ["wrong_secret", "tampered_body", "no_signature", "malformed_signature", "sha1_only"]
+    sequence: list[Delivery] = []
     for number in range(bads):
         how = bad_kinds[number % len(bad_kinds)]
         app_name, commit = rng.choice(commit_order)
         app = by_name[app_name]
         body = push_payload(app, commit)
         # Half of the bad ones carry the id of a real first delivery: a refused delivery must not use up its id.
-        delivery_id = rng.choice(first_deliveries).delivery_id if number % 2 else new_id()
+        delivery_id = rng.choice(first_deliveries).delivery_id if number % 2 else new_id(rng)
         if how == "wrong_secret":
             hdrs = headers(body, delivery_id, sign(body, "not-" + secret))
         elif how == "tampered_body":
@@ -394,16 +304,14 @@ def plan_deliveries(apps: list[AppRepo], total: int, commit_order: list[tuple[st
             hdrs = headers(body, delivery_id, None,
                            {"X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()})
         sequence.append(Delivery(0, "bad:" + how, app_name, commit, delivery_id, body, hdrs))
-    rng.shuffle(sequence)
-    if live:
-        # Roughly in push order, each delivery within a tenth of the commits of its own commit's place.
-        place = {sha: index for index, (_, sha) in enumerate(commit_order)}
-        spread = max(1.0, len(commit_order) / 10)
-        sequence.sort(key=lambda d: place[d.commit] + rng.uniform(-spread, spread))
+    return sequence
 
-    # Repeats go well after their original (at least `concurrency` places later when there is room), so the
-    # original has been taken by a worker by the time a worker takes the repeat; the worker then waits for the
-    # original's answer before resending it, as GitHub's "redeliver" would.
+
+def add_repeats(sequence: list[Delivery], first_deliveries: list[Delivery], repeats: int, concurrency: int,
+                rng: random.Random) -> list[Delivery]:
+    """Repeats go well after their original (at least `concurrency` places later when there is room), so the
+    original has been taken by a worker by the time a worker takes the repeat; the worker then waits for the
+    original's answer before resending it, as GitHub's "redeliver" would."""
     keyed: list[tuple[float, Delivery]] = [(float(i), d) for i, d in enumerate(sequence)]
     position = {id(d): i for i, d in enumerate(sequence)}
     for _ in range(repeats):
@@ -414,10 +322,7 @@ def plan_deliveries(apps: list[AppRepo], total: int, commit_order: list[tuple[st
                           dict(original.headers), original=original)
         keyed.append((key, repeat))
     keyed.sort(key=lambda pair: pair[0])
-    deliveries = [d for _, d in keyed]
-    for index, delivery in enumerate(deliveries):
-        delivery.index = index
-    return deliveries
+    return [d for _, d in keyed]
 
 
 class Sender:
@@ -548,7 +453,7 @@ def wait_for_drain(port: int, app_names: list[str], deadline: float) -> tuple[bo
     settled = 0
     apps: list[dict] = []
     while time.monotonic() < deadline:
-        status, body = http_json(port, "GET", "/api/v1/apps")
+        status, body = web.request(port, "GET", "/api/v1/apps")
         if status == 200 and isinstance(body, dict):
             apps = body.get("apps", [])
             busy = [a["name"] for a in apps if a.get("status") == "deploying" or a.get("queued", 0) > 0
@@ -572,7 +477,7 @@ def all_deployments(port: int, app_names: list[str]) -> tuple[dict[str, list[dic
         before = None
         while True:
             path = f"/api/v1/apps/{name}/deployments?limit=500" + (f"&before={before}" if before else "")
-            status, body = http_json(port, "GET", path)
+            status, body = web.request(port, "GET", path)
             if status != 200 or not isinstance(body, dict):
                 problems.append(f"GET {path} answered {status} {body!r}")
                 break
@@ -618,10 +523,12 @@ def deployment_problems(apps: list[AppRepo], deployments: dict[str, list[dict]])
     return problems
 
 
+
 # ----------------------------------------------------------------------------------------------------------
+# The run
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/load/run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=1000, help="how many deliveries in all (default 1000)")
     parser.add_argument("--commits", type=int, default=200, help="how many commits, spread across the apps (default 200)")
@@ -637,196 +544,230 @@ def main() -> int:
                              "instead of all up front, so deployments queue, run and supersede each other")
     parser.add_argument("--build", default="true",
                         help="the pipelines' one build step (default 'true'; e.g. 'sleep 0.2' makes deployments queue up)")
-    parser.add_argument("--slipway", default=DEFAULT_SLIPWAY, help=f"the slipway binary (default {DEFAULT_SLIPWAY})")
-    parser.add_argument("--out", help="write a Markdown section for bench/RESULTS.md to this file")
-    parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (repos, state, daemon log)")
+    cli.add_run_arguments(parser, kept="repos, state, daemon log")
     args = parser.parse_args()
     if args.apps < 1 or args.commits < args.apps or args.deliveries < 1 or args.concurrency < 1:
         parser.error("need --apps >= 1, --commits >= --apps, --deliveries >= 1 and --concurrency >= 1")
-    if not (os.path.isfile(args.slipway) and os.access(args.slipway, os.X_OK)):
-        parser.error(f"no slipway binary at {args.slipway}")
-    command = "bench/load/run" + ("" if len(sys.argv) == 1 else " " + shlex.join(sys.argv[1:]))
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    version = subprocess.run([args.slipway, "--version"], capture_output=True, text=True).stdout.strip() or "?"
+    cli.check_binary(parser, args)
+    return args
 
-    rng = random.Random(args.seed)
-    secret = f"load-secret-{args.seed}"
-    root = tempfile.mkdtemp(prefix="slipway-load-", dir="/tmp")
-    daemon: Daemon | None = None
-    failures: list[str] = []
-    try:
-        log(f"setting up {args.apps} apps and {args.commits} commits in {root}")
+
+class Run:
+    """One load run: the setup, the flood, what the daemon says afterwards, and the checks of it all."""
+
+    def __init__(self, args: argparse.Namespace, root: str):
+        self.args = args
+        self.root = root
+        self.rng = random.Random(args.seed)
+        self.secret = f"load-secret-{args.seed}"
+        self.daemon: Daemon | None = None
+        self.failures: list[str] = []
+
+    def set_up(self) -> None:
+        args = self.args
+        log(f"setting up {args.apps} apps and {args.commits} commits in {self.root}")
         started = time.perf_counter()
-        apps, commit_order = build_repositories(root, args.apps, args.commits, rng, push=not args.live_push)
-        pipelines = write_pipelines(root, apps, args.build)
-        deliveries = plan_deliveries(apps, args.deliveries, commit_order, secret, args.concurrency, rng,
-                                     args.repeat_share, args.bad_share, live=args.live_push)
-        setup_seconds = time.perf_counter() - started
+        self.apps, self.commit_order = build_repositories(self.root, args.apps, args.commits, self.rng,
+                                                          push=not args.live_push)
+        self.pipelines = write_pipelines(self.root, self.apps, args.build)
+        self.deliveries = plan_deliveries(self.apps, args.deliveries, self.commit_order, self.secret,
+                                          args.concurrency, self.rng, args.repeat_share, args.bad_share,
+                                          live=args.live_push)
+        self.setup_seconds = time.perf_counter() - started
 
-        serve_args = ["--pipelines", pipelines, "--state", os.path.join(root, "state"), "--port", "0",
-                      "--webhook-secret", secret]
-        if args.jobs:
-            serve_args += ["--jobs", str(args.jobs)]
-        daemon = Daemon(args.slipway, serve_args, os.path.join(root, "daemon.log"))
-        port = daemon.start()
-        names = [app.name for app in apps]
-        load_deadline = time.monotonic() + 30
-        while True:
-            status, body = http_json(port, "GET", "/api/v1/apps")
-            if status == 200 and {a["name"] for a in body.get("apps", [])} >= set(names):
-                break
-            if time.monotonic() > load_deadline:
-                raise RuntimeError(f"the daemon did not list all {len(names)} apps within 30s: {body!r}")
-            time.sleep(0.1)
-        log(f"slipway serve is on port {port} (pid {daemon.process.pid}); sending {len(deliveries)} deliveries "
-            f"at concurrency {args.concurrency}")
+    def start_daemon(self) -> None:
+        args = self.args
+        serve_args = ["--webhook-secret", self.secret] + (["--jobs", str(args.jobs)] if args.jobs else [])
+        self.daemon = Daemon(args.slipway, self.pipelines, os.path.join(self.root, "state"), args=serve_args,
+                             log_path=os.path.join(self.root, "daemon.log"))
+        self.port = self.daemon.start()
+        self.names = [app.name for app in self.apps]
+        self.daemon.wait_apps(self.names)
+        log(f"slipway serve is on port {self.port} (pid {self.daemon.process.pid}); sending {len(self.deliveries)} "
+            f"deliveries at concurrency {args.concurrency}")
 
-        deadline = time.monotonic() + args.time_limit
-        pusher = Pusher(apps, commit_order, git_env(root)) if args.live_push else None
-        if pusher is not None:
-            pusher.start()
-        sender = Sender(port, deliveries, args.concurrency, deadline, pusher)
-        send_seconds = sender.run()
-        if pusher is not None:
-            pusher.join()
-            if pusher.error:
-                raise RuntimeError(f"a push failed: {pusher.error}")
-            check_heads(apps, git_env(root))
-        for delivery in deliveries:
+    def flood(self) -> None:
+        """Sends every delivery (pushing the commits meanwhile with --live-push) and judges each answer."""
+        args = self.args
+        self.deadline = time.monotonic() + args.time_limit
+        self.pusher = Pusher(self.apps, self.commit_order) if args.live_push else None
+        if self.pusher is not None:
+            self.pusher.start()
+        self.sender = Sender(self.port, self.deliveries, args.concurrency, self.deadline, self.pusher)
+        self.send_seconds = self.sender.run()
+        if self.pusher is not None:
+            self.pusher.join()
+            if self.pusher.error:
+                raise RuntimeError(f"a push failed: {self.pusher.error}")
+            check_heads(self.apps)
+        for delivery in self.deliveries:
             judge(delivery)
-        drained, final_apps, drain_seconds = wait_for_drain(port, names, deadline)
-        deployments, listing_problems = all_deployments(port, names)
-        counts: dict[str, int] = {}
+
+    def look_after(self) -> None:
+        """Waits for the queues to drain and reads the deployments and the daemon's health."""
+        port = self.port
+        self.drained, self.final_apps, self.drain_seconds = wait_for_drain(port, self.names, self.deadline)
+        deployments, listing_problems = all_deployments(port, self.names)
+        self.counts: dict[str, int] = {}
         for listing in deployments.values():
             for deployment in listing:
-                counts[deployment["status"]] = counts.get(deployment["status"], 0) + 1
-        invariant_problems = listing_problems + deployment_problems(apps, deployments)
-        health_status, health = http_json(port, "GET", "/healthz", timeout=10)
-        alive = daemon.alive()
+                self.counts[deployment["status"]] = self.counts.get(deployment["status"], 0) + 1
+        self.invariant_problems = listing_problems + deployment_problems(self.apps, deployments)
+        self.health_status, self.health = web.request(port, "GET", "/healthz", timeout=10)
+        self.alive = self.daemon.alive()
 
-        # ---- the checks
-        answered = [d for d in deliveries if d.status is not None]
-        by_status: dict[str, int] = {}
+    def tally(self) -> None:
+        """Sorts the deliveries by kind and by what happened to them."""
+        deliveries = self.deliveries
+        self.answered = [d for d in deliveries if d.status is not None]
+        self.by_status: dict[str, int] = {}
         for delivery in deliveries:
             key = str(delivery.status) if delivery.status is not None else ("not sent" if delivery.error and delivery.error.startswith("not sent") else "connection error")
-            by_status[key] = by_status.get(key, 0) + 1
-        five_xx = [d for d in answered if d.status >= 500]
-        dropped = [d for d in deliveries if d.error and not d.error.startswith("not sent")]
-        not_sent = [d for d in deliveries if d.error and d.error.startswith("not sent")]
-        bad = [d for d in deliveries if d.kind.startswith("bad:")]
-        bad_refused = [d for d in bad if d.status == 401 and not d.problem]
-        repeats = [d for d in deliveries if d.kind == "repeat"]
-        repeats_dropped = [d for d in repeats if d.status == 202 and not d.problem]
-        firsts = [d for d in deliveries if d.kind == "first"]
-        firsts_ok = [d for d in firsts if not d.problem]
-        queued_by_firsts = sum(len(d.response.get("deployments", [])) for d in firsts
-                               if d.status == 202 and isinstance(d.response, dict))
-        live = {a["name"]: ((a.get("current") or {}).get("commit")) for a in final_apps}
-        lost = [app for app in apps if live.get(app.name) != app.commits[-1]]
-        latencies = [d.latency for d in deliveries if d.latency is not None and d.status is not None]
+            self.by_status[key] = self.by_status.get(key, 0) + 1
+        self.five_xx = [d for d in self.answered if d.status >= 500]
+        self.dropped = [d for d in deliveries if d.error and not d.error.startswith("not sent")]
+        self.not_sent = [d for d in deliveries if d.error and d.error.startswith("not sent")]
+        self.bad = [d for d in deliveries if d.kind.startswith("bad:")]
+        self.bad_refused = [d for d in self.bad if d.status == 401 and not d.problem]
+        self.repeats = [d for d in deliveries if d.kind == "repeat"]
+        self.repeats_dropped = [d for d in self.repeats if d.status == 202 and not d.problem]
+        self.firsts = [d for d in deliveries if d.kind == "first"]
+        self.firsts_ok = [d for d in self.firsts if not d.problem]
+        self.queued_by_firsts = sum(len(d.response.get("deployments", [])) for d in self.firsts
+                                    if d.status == 202 and isinstance(d.response, dict))
+        self.live = {a["name"]: ((a.get("current") or {}).get("commit")) for a in self.final_apps}
+        self.lost = [app for app in self.apps if self.live.get(app.name) != app.commits[-1]]
+        self.latencies = [d.latency for d in deliveries if d.latency is not None and d.status is not None]
 
-        if five_xx:
-            failures.append(f"{len(five_xx)} deliveries answered 5xx")
-        if dropped:
-            failures.append(f"{len(dropped)} deliveries lost their connection")
-        if not_sent:
-            failures.append(f"{len(not_sent)} deliveries were not sent within --time-limit {args.time_limit:g}s")
-        if len(bad_refused) != len(bad):
-            failures.append(f"{len(bad) - len(bad_refused)} of {len(bad)} bad signatures were not refused with 401")
-        if len(repeats_dropped) != len(repeats):
-            failures.append(f"{len(repeats) - len(repeats_dropped)} of {len(repeats)} repeated deliveries were not dropped")
-        if len(firsts_ok) != len(firsts):
-            failures.append(f"{len(firsts) - len(firsts_ok)} of {len(firsts)} first deliveries were not accepted for their app")
-        if not drained:
+    def check(self) -> None:
+        args, failures = self.args, self.failures
+        if self.five_xx:
+            failures.append(f"{len(self.five_xx)} deliveries answered 5xx")
+        if self.dropped:
+            failures.append(f"{len(self.dropped)} deliveries lost their connection")
+        if self.not_sent:
+            failures.append(f"{len(self.not_sent)} deliveries were not sent within --time-limit {args.time_limit:g}s")
+        if len(self.bad_refused) != len(self.bad):
+            failures.append(f"{len(self.bad) - len(self.bad_refused)} of {len(self.bad)} bad signatures were not refused with 401")
+        if len(self.repeats_dropped) != len(self.repeats):
+            failures.append(f"{len(self.repeats) - len(self.repeats_dropped)} of {len(self.repeats)} repeated deliveries were not dropped")
+        if len(self.firsts_ok) != len(self.firsts):
+            failures.append(f"{len(self.firsts) - len(self.firsts_ok)} of {len(self.firsts)} first deliveries were not accepted for their app")
+        if not self.drained:
             failures.append("the queues did not drain within --time-limit")
-        if lost:
-            failures.append(f"{len(lost)} lost pushes: " + ", ".join(
-                f"{a.name} is live on {(live.get(a.name) or 'nothing')[:7]}, newest is {a.commits[-1][:7]}" for a in lost))
-        if invariant_problems:
-            failures.append(f"{len(invariant_problems)} problems with the deployments: " + "; ".join(invariant_problems[:10]))
-        if counts.get("failed", 0) or counts.get("interrupted", 0):
-            failures.append(f"deployments that should have succeeded did not: {counts}")
-        if not alive:
-            failures.append(f"the daemon died (exit status {daemon.process.returncode})")
-        if health_status != 200:
-            failures.append(f"/healthz answered {health_status} {health!r} after the load")
+        if self.lost:
+            failures.append(f"{len(self.lost)} lost pushes: " + ", ".join(
+                f"{a.name} is live on {(self.live.get(a.name) or 'nothing')[:7]}, newest is {a.commits[-1][:7]}" for a in self.lost))
+        if self.invariant_problems:
+            failures.append(f"{len(self.invariant_problems)} problems with the deployments: " + "; ".join(self.invariant_problems[:10]))
+        if self.counts.get("failed", 0) or self.counts.get("interrupted", 0):
+            failures.append(f"deployments that should have succeeded did not: {self.counts}")
+        if not self.alive:
+            failures.append(f"the daemon died (exit status {self.daemon.process.returncode})")
+        if self.health_status != 200:
+            failures.append(f"/healthz answered {self.health_status} {self.health!r} after the load")
 
-        throughput = len(answered) / send_seconds if send_seconds > 0 else 0.0
-        p50 = percentile(latencies, 50) * 1000
-        p99 = percentile(latencies, 99) * 1000
+    def stop_daemon(self) -> None:
+        """Stops the daemon and reads its log: error lines are counted, a crash is a failure."""
+        self.exit_status = self.daemon.stop(grace=40.0)
+        self.error_lines = [line for line in self.daemon.log_text().splitlines() if re.search(r" (error|critical) ", line)]
+        crash_lines = self.daemon.crash_lines()
+        if crash_lines:
+            self.failures.append(f"the daemon log shows a crash: {crash_lines[:3]}")
+
+    def summary(self) -> list[str]:
+        args, deliveries, pusher = self.args, self.deliveries, self.pusher
+        throughput = len(self.answered) / self.send_seconds if self.send_seconds > 0 else 0.0
+        p50 = percentile(self.latencies, 50) * 1000
+        p99 = percentile(self.latencies, 99) * 1000
         per_kind = {}
         for kind in ("first", "repeat", "bad"):
             values = [d.latency for d in deliveries if d.latency is not None and d.status is not None and d.kind.split(":")[0] == kind]
             per_kind[kind] = (percentile(values, 50) * 1000, percentile(values, 99) * 1000, len(values))
-
-        exit_status = daemon.stop()
-        daemon_log = open(daemon.log_path, "rb").read().decode("utf-8", "replace")
-        error_lines = [line for line in daemon_log.splitlines() if re.search(r" (error|critical) ", line)]
-        crash_lines = [line for line in daemon_log.splitlines() if re.search(r"Fatal error|Segmentation|Illegal instruction|Backtrace", line)]
-        if crash_lines:
-            failures.append(f"the daemon log shows a crash: {crash_lines[:3]}")
-
-        # ---- the report
-        lines = [
-            f"deliveries:            {len(deliveries)} ({len(firsts)} first, {len(repeats)} repeats, {len(bad)} bad signatures)",
-            f"apps / commits:        {len(apps)} / {len(commit_order)} (commits per app: {', '.join(str(len(a.commits)) for a in apps)})",
+        return [
+            f"deliveries:            {len(deliveries)} ({len(self.firsts)} first, {len(self.repeats)} repeats, {len(self.bad)} bad signatures)",
+            f"apps / commits:        {len(self.apps)} / {len(self.commit_order)} (commits per app: {', '.join(str(len(a.commits)) for a in self.apps)})",
             f"concurrency:           {args.concurrency} (daemon --jobs {args.jobs or 'default'})",
             f"build step:            {args.build}",
             f"pushes:                " + (f"during the flood (--live-push), {pusher.seconds:.2f}s" if pusher else "all up front"),
-            f"send time:             {send_seconds:.2f}s (setup {setup_seconds:.1f}s, drain {drain_seconds:.2f}s)",
+            f"send time:             {self.send_seconds:.2f}s (setup {self.setup_seconds:.1f}s, drain {self.drain_seconds:.2f}s)",
             f"deliveries per second: {throughput:.1f}",
-            f"latency:               p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies, default=0) * 1000:.1f} ms",
+            f"latency:               p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms",
             "latency by kind:       " + ", ".join(f"{k} p50 {v[0]:.1f} / p99 {v[1]:.1f} ms (n={v[2]})" for k, v in per_kind.items()),
-            f"status codes:          " + ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items())),
-            f"repeats dropped:       {len(repeats_dropped)} / {len(repeats)}",
-            f"bad signatures 401:    {len(bad_refused)} / {len(bad)}",
-            f"first deliveries ok:   {len(firsts_ok)} / {len(firsts)} (they queued {queued_by_firsts} deployments)",
-            f"deployments:           " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
-            f"reconnects:            {sender.reconnects} (idle keep-alive connections closed by the server, resent once)",
-            f"lost pushes:           {len(lost)} / {len(apps)} apps",
-            f"daemon:                alive at the end: {alive}; exit status after SIGTERM: {exit_status}; "
-            f"error lines in its log: {len(error_lines)}",
+            f"status codes:          " + ", ".join(f"{k}: {v}" for k, v in sorted(self.by_status.items())),
+            f"repeats dropped:       {len(self.repeats_dropped)} / {len(self.repeats)}",
+            f"bad signatures 401:    {len(self.bad_refused)} / {len(self.bad)}",
+            f"first deliveries ok:   {len(self.firsts_ok)} / {len(self.firsts)} (they queued {self.queued_by_firsts} deployments)",
+            f"deployments:           " + ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())),
+            f"reconnects:            {self.sender.reconnects} (idle keep-alive connections closed by the server, resent once)",
+            f"lost pushes:           {len(self.lost)} / {len(self.apps)} apps",
+            f"daemon:                alive at the end: {self.alive}; exit status after SIGTERM: {self.exit_status}; "
+            f"error lines in its log: {len(self.error_lines)}",
         ]
-        problems = [d for d in deliveries if d.problem]
+
+    def print_report(self, lines: list[str]) -> None:
+        problems = [d for d in self.deliveries if d.problem]
         print("\n".join(lines), flush=True)
         if problems:
             print(f"\nfirst of {len(problems)} deliveries with a problem:")
             for delivery in problems[:15]:
                 print(f"  #{delivery.index} {delivery.kind} {delivery.delivery_id}: {delivery.problem[:400]}")
-        print("\nRESULT: " + ("PASS" if not failures else "FAIL\n  - " + "\n  - ".join(failures)))
+        print("\nRESULT: " + ("PASS" if not self.failures else "FAIL\n  - " + "\n  - ".join(self.failures)))
 
-        if args.out:
-            section = [
-                "## Load: no lost pushes (`bench/load`)", "",
-                f"- Command: `{command}`",
-                f"- Date: {date}",
-                f"- Machine: {machine_description()}",
-                f"- Slipway: `{args.slipway}` ({version}), seed {args.seed}", "",
-                "| measure | value |", "| --- | --- |",
-            ]
-            for line in lines:
-                name, _, value = line.partition(":")
-                section.append(f"| {name.strip()} | {value.strip()} |")
-            section += ["", "**Result: " + ("PASS**" if not failures else "FAIL**"), ""]
-            section += [f"- {failure}" for failure in failures]
-            section.append("")
-            with open(args.out, "a" if args.append else "w") as handle:
-                handle.write("\n".join(section) + "\n")
-        return 0 if not failures else 1
-    except subprocess.CalledProcessError as error:
+    def markdown(self, lines: list[str], command: str, date: str, version: str) -> str:
+        args, failures = self.args, self.failures
+        section = [
+            "## Load: no lost pushes (`bench/load`)", "",
+            f"- Command: `{command}`",
+            f"- Date: {date}",
+            f"- Machine: {report.machine_description()}",
+            f"- Slipway: `{args.slipway}` ({version}), seed {args.seed}", "",
+            "| measure | value |", "| --- | --- |",
+        ]
+        for line in lines:
+            name, _, value = line.partition(":")
+            section.append(f"| {name.strip()} | {value.strip()} |")
+        section += ["", "**Result: " + ("PASS**" if not failures else "FAIL**"), ""]
+        section += [f"- {failure}" for failure in failures]
+        section.append("")
+        return "\n".join(section) + "\n"
+
+    def run(self, command: str, date: str, version: str) -> int:
+        self.set_up()
+        self.start_daemon()
+        self.flood()
+        self.look_after()
+        self.tally()
+        self.check()
+        self.stop_daemon()
+        lines = self.summary()
+        self.print_report(lines)
+        if self.args.out:
+            report.write(self.args.out, self.markdown(lines, command, date, version), append=self.args.append)
+        return 0 if not self.failures else 1
+
+
+def main() -> int:
+    args = parse_args()
+    command = report.command_line("bench/load/run")
+    date = report.stamp(report.utc_now())
+    version = report.binary_version(args.slipway)
+    scratch = Scratch("load")
+    run = Run(args, scratch.root)
+    try:
+        return run.run(command, date, version)
+    except GitError as error:
         log(f"setup failed: {shlex.join(error.cmd)}: {error.stderr}")
         return 2
     except RuntimeError as error:
         log(f"error: {error}")
         return 1
     finally:
+        daemon = run.daemon
         if daemon is not None and daemon.process is not None and daemon.exit_status is None:
-            daemon.stop()
-        if args.keep or failures or sys.exc_info()[0] is not None:
-            log(f"kept {root} (the repositories, the daemon's state and daemon.log)")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+            daemon.stop(grace=40.0)
+        keep = args.keep or bool(run.failures) or sys.exc_info()[0] is not None
+        scratch.finish(keep, f"kept {scratch.root} (the repositories, the daemon's state and daemon.log)", log)
 
 
 if __name__ == "__main__":
