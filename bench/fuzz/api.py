@@ -6,28 +6,53 @@ from __future__ import annotations
 import base64
 import collections
 import glob
-import http.client
 import json
 import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "load"))
-from load import Daemon, http_json  # noqa: E402  (bench/load/load.py: the daemon wrapper, shared)
-
-from webhooks import Target  # noqa: E402
+from harness import sse, web
+from harness.daemon import Daemon
+from harness.git import WorkRepo, identity_env
+from webhooks import Target
 
 TOKEN = "fuzz-token"
 DAEMON_SECRET = "fuzz-webhook-secret"
 BETA_SECRET = "beta-own-secret"
-TERMINAL = {"succeeded", "failed", "cancelled", "superseded", "interrupted"}
+
+ALPHA_PIPELINE = """\
+repository: {bare}
+deploy_to: {root}/deploy/alpha
+keep_releases: 3
+build:
+  - "true"
+activate:
+  - name: mark
+    run: echo "$SLIPWAY_COMMIT" > "$SLIPWAY_SHARED_DIR/live"
+rollback:
+  - "true"
+"""
+
+BETA_PIPELINE = """\
+repository: file://{bare}
+deploy_to: {root}/deploy/beta
+webhook_secret: ${{BETA_SECRET}}
+env:
+  GREETING: hello
+build:
+  - name: stamp
+    run: echo "building $SLIPWAY_COMMIT"
+    timeout: 1m
+health:
+  command: "true"
+  timeout: 5s
+"""
 
 
 @dataclass
@@ -44,69 +69,43 @@ class Fixture:
         return {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
-def git(*args, cwd=None, env=None) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def wait_finished(port: int, deployment_id: int, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = http_json(port, "GET", f"/api/v1/deployments/{deployment_id}")
-        if status == 200 and body.get("status") in TERMINAL:
-            return body
-        time.sleep(0.1)
-    raise RuntimeError(f"deployment {deployment_id} did not finish within {timeout:.0f}s")
+def make_repositories(root: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """alpha and beta, each a bare repository with three commits; returns their commits and bare paths."""
+    env = identity_env("Fuzz", "fuzz@example.com", home=root)
+    commits: dict[str, list[str]] = {}
+    bare: dict[str, str] = {}
+    for app in ("alpha", "beta"):
+        bare[app] = os.path.join(root, "repos", f"{app}.git")
+        repo = WorkRepo(os.path.join(root, "work", app), bare[app], env)
+        commits[app] = []
+        for number in range(1, 4):
+            repo.write("README", f"{app} {number}\n")
+            commits[app].append(repo.commit(f"{app}: change {number}", "README"))
+        repo.push("HEAD:refs/heads/main")
+    return commits, bare
 
 
 def start_fixture(binary: str, root: str) -> Fixture:
     """Two apps, each with a bare repository of three commits: alpha (signed with the daemon's secret, two
     deployments, so it has a release to roll back to) and beta (its own webhook_secret, one deployment)."""
-    env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", HOME=root, GIT_AUTHOR_NAME="Fuzz", GIT_AUTHOR_EMAIL="fuzz@example.com",
-               GIT_COMMITTER_NAME="Fuzz", GIT_COMMITTER_EMAIL="fuzz@example.com")
-    commits: dict[str, list[str]] = {}
-    bare: dict[str, str] = {}
+    commits, bare = make_repositories(root)
     pipelines = os.path.join(root, "pipelines")
     os.makedirs(pipelines)
-    for app in ("alpha", "beta"):
-        bare[app] = os.path.join(root, "repos", f"{app}.git")
-        work = os.path.join(root, "work", app)
-        os.makedirs(work)
-        git("init", "-q", "--bare", "-b", "main", bare[app], env=env)
-        git("init", "-q", "-b", "main", work, env=env)
-        commits[app] = []
-        for number in range(1, 4):
-            with open(os.path.join(work, "README"), "w") as handle:
-                handle.write(f"{app} {number}\n")
-            git("add", "README", cwd=work, env=env)
-            git("commit", "-q", "-m", f"{app}: change {number}", cwd=work, env=env)
-            commits[app].append(git("rev-parse", "HEAD", cwd=work, env=env))
-        git("push", "-q", bare[app], "HEAD:refs/heads/main", cwd=work, env=env)
     with open(os.path.join(pipelines, "alpha.yml"), "w") as handle:
-        handle.write(f"repository: {bare['alpha']}\ndeploy_to: {root}/deploy/alpha\nkeep_releases: 3\n"
-                     "build:\n  - \"true\"\nactivate:\n  - name: mark\n    run: echo \"$SLIPWAY_COMMIT\" > \"$SLIPWAY_SHARED_DIR/live\"\n"
-                     "rollback:\n  - \"true\"\n")
+        handle.write(ALPHA_PIPELINE.format(bare=bare["alpha"], root=root))
     with open(os.path.join(pipelines, "beta.yml"), "w") as handle:
-        handle.write(f"repository: file://{bare['beta']}\ndeploy_to: {root}/deploy/beta\nwebhook_secret: ${{BETA_SECRET}}\n"
-                     "env:\n  GREETING: hello\nbuild:\n  - name: stamp\n    run: echo \"building $SLIPWAY_COMMIT\"\n    timeout: 1m\n"
-                     "health:\n  command: \"true\"\n  timeout: 5s\n")
-    daemon = Daemon(binary, ["--pipelines", pipelines, "--state", os.path.join(root, "state"), "--port", "0",
-                             "--token", TOKEN, "--webhook-secret", DAEMON_SECRET],
-                    os.path.join(root, "daemon.log"), env=dict(os.environ, BETA_SECRET=BETA_SECRET))
+        handle.write(BETA_PIPELINE.format(bare=bare["beta"], root=root))
+    daemon = Daemon(binary, pipelines, os.path.join(root, "state"),
+                    args=["--token", TOKEN, "--webhook-secret", DAEMON_SECRET],
+                    log_path=os.path.join(root, "daemon.log"), env=dict(os.environ, BETA_SECRET=BETA_SECRET))
     port = daemon.start()
     fixture = Fixture(root, daemon, port, commits, bare, [])
-    deadline = time.monotonic() + 30
-    while True:
-        status, body = http_json(port, "GET", "/api/v1/apps")
-        if status == 200 and {a["name"] for a in body.get("apps", [])} >= {"alpha", "beta"}:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the daemon did not list alpha and beta: {body!r}")
-        time.sleep(0.1)
+    daemon.wait_apps(["alpha", "beta"])
     for app, ref in (("alpha", commits["alpha"][0]), ("alpha", "main"), ("beta", "main")):
-        status, body = http_json(port, "POST", f"/api/v1/apps/{app}/deploy", json.dumps({"ref": ref}).encode(), fixture.auth())
+        status, body = web.request(port, "POST", f"/api/v1/apps/{app}/deploy", {"ref": ref}, fixture.auth())
         if status != 202:
             raise RuntimeError(f"POST /api/v1/apps/{app}/deploy answered {status} {body!r}")
-        done = wait_finished(port, body["id"])
+        done = web.wait_finished(port, body["id"])
         if done["status"] != "succeeded":
             raise RuntimeError(f"the fixture's deployment {body['id']} of {app} ended {done['status']}: {done.get('error')}")
         fixture.deployment_ids.append(body["id"])
@@ -261,89 +260,75 @@ def parse_ndjson(path: str) -> dict:
     }
 
 
+
 # ----------------------------------------------------------------------------------------------------------
 # Server-Sent Events
 
 
-def read_sse(port: int, path: str, until, timeout: float, headers: dict | None = None) -> tuple[int, str, str, str | None]:
-    """Reads an event stream until `until(text)` is true, the stream ends, or `timeout` passes.
-    Returns (status, content type, text read, error)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    text, error = "", None
-    try:
-        connection.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
-        response = connection.getresponse()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not until(text):
-            chunk = response.read1(65536)
-            if not chunk:
-                break
-            text += chunk.decode("utf-8", "replace")
-        return response.status, response.getheader("Content-Type", ""), text, None
-    except (socket.timeout, TimeoutError):
-        return 0, "", text, "timed out"
-    except (OSError, http.client.HTTPException) as error:
-        return 0, "", text, f"{type(error).__name__}: {error}"
-    finally:
-        connection.close()
+class Shapes:
+    """Checks event data against the OpenAPI document's schemas, when jsonschema and PyYAML are there."""
 
+    def __init__(self, openapi_text: str | None, problems: list[str]):
+        self.problems = problems
+        self.validators = {}
+        try:
+            import jsonschema
+            import yaml
+            document = yaml.safe_load(openapi_text)
+            for name in ("Deployment", "DeploymentWithSteps"):
+                self.validators[name] = jsonschema.Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
+        except Exception:  # noqa: BLE001 - checking shapes is a bonus here
+            pass
 
-def sse_events(text: str) -> list[tuple[str, str]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = "message", []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-        if data:
-            events.append((name, "\n".join(data)))
-    return events
+    def check(self, name: str, data: str, where: str) -> None:
+        try:
+            value = json.loads(data)
+        except ValueError:
+            self.problems.append(f"{where}: data is not JSON: {data[:120]!r}")
+            return
+        if name in self.validators:
+            errors = list(self.validators[name].iter_errors(value))
+            if errors:
+                self.problems.append(f"{where}: breaks the {name} schema: {errors[0].message[:200]}")
 
 
 def check_sse(fixture: Fixture, openapi_text: str | None) -> dict:
     """GET /api/v1/events: opens with a keep-alive comment, then carries a Deployment per change (one is
     started here). GET /api/v1/deployments/{id}/log as a stream: the log lines, then `event: end` with the
     final DeploymentWithSteps."""
-    import threading
     problems: list[str] = []
-    validators = {}
-    try:
-        import jsonschema
-        import yaml
-        document = yaml.safe_load(openapi_text)
-        for name in ("Deployment", "DeploymentWithSteps"):
-            validators[name] = jsonschema.Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
-    except Exception:  # noqa: BLE001 - checking shapes is a bonus here
-        pass
+    shapes = Shapes(openapi_text, problems)
+    events_seen = check_event_stream(fixture, shapes, problems)
+    log_id = fixture.deployment_ids[-1]
+    log_status, log_type, log_text, log_error = sse.read(fixture.port, f"/api/v1/deployments/{log_id}/log",
+                                                         lambda t: False, 15)
+    if log_error or log_status != 200 or not log_type.startswith("text/event-stream"):
+        problems.append(f"/api/v1/deployments/{log_id}/log as a stream: {log_status} {log_type!r} {log_error or ''}")
+    ends = [data for name, data in sse.parse(log_text) if name == "end"]
+    if len(ends) != 1:
+        problems.append(f"/api/v1/deployments/{log_id}/log: {len(ends)} `event: end` in the stream, expected 1 (and then the end)")
+    for data in ends:
+        shapes.check("DeploymentWithSteps", data, f"/api/v1/deployments/{log_id}/log event: end")
+    return {"problems": problems, "events_seen": events_seen, "log_events": len(sse.parse(log_text))}
 
-    def shape(name: str, data: str, where: str) -> None:
-        try:
-            value = json.loads(data)
-        except ValueError:
-            problems.append(f"{where}: data is not JSON: {data[:120]!r}")
-            return
-        if name in validators:
-            errors = list(validators[name].iter_errors(value))
-            if errors:
-                problems.append(f"{where}: breaks the {name} schema: {errors[0].message[:200]}")
 
+def check_event_stream(fixture: Fixture, shapes: Shapes, problems: list[str]) -> int:
+    """Listens to /api/v1/events while a rollback runs; returns how many deployment events it carried."""
     collected: dict = {}
 
     def listen() -> None:
-        collected["result"] = read_sse(fixture.port, "/api/v1/events",
+        collected["result"] = sse.read(fixture.port, "/api/v1/events",
                                        lambda t: "event: deployment" in t and '"status":"succeeded"' in t.replace(" ", ""), 30)
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
     time.sleep(0.5)
-    status, body = http_json(fixture.port, "POST", "/api/v1/apps/alpha/rollback", b"", fixture.auth())
+    status, body = web.request(fixture.port, "POST", "/api/v1/apps/alpha/rollback", b"", fixture.auth())
     new_id = body.get("id") if isinstance(body, dict) else None
     if status != 202 or new_id is None:
         problems.append(f"POST /api/v1/apps/alpha/rollback answered {status} {body!r}; no event to watch")
     else:
-        wait_finished(fixture.port, new_id)
+        web.wait_finished(fixture.port, new_id)
         fixture.deployment_ids.append(new_id)
     listener.join(35)
     events_status, content_type, text, error = collected.get("result", (0, "", "", "no answer"))
@@ -353,20 +338,9 @@ def check_sse(fixture: Fixture, openapi_text: str | None) -> dict:
         problems.append(f"/api/v1/events: Content-Type {content_type!r}")
     if not text.startswith(": keep-alive"):
         problems.append(f"/api/v1/events does not open with ': keep-alive': {text[:60]!r}")
-    deployment_events = [data for name, data in sse_events(text) if name == "deployment"]
+    deployment_events = [data for name, data in sse.parse(text) if name == "deployment"]
     if new_id is not None and not deployment_events:
         problems.append("/api/v1/events carried no `event: deployment` for the rollback")
     for data in deployment_events:
-        shape("Deployment", data, "/api/v1/events")
-
-    log_id = fixture.deployment_ids[-1]
-    log_status, log_type, log_text, log_error = read_sse(fixture.port, f"/api/v1/deployments/{log_id}/log",
-                                                         lambda t: False, 15)
-    if log_error or log_status != 200 or not log_type.startswith("text/event-stream"):
-        problems.append(f"/api/v1/deployments/{log_id}/log as a stream: {log_status} {log_type!r} {log_error or ''}")
-    ends = [data for name, data in sse_events(log_text) if name == "end"]
-    if len(ends) != 1:
-        problems.append(f"/api/v1/deployments/{log_id}/log: {len(ends)} `event: end` in the stream, expected 1 (and then the end)")
-    for data in ends:
-        shape("DeploymentWithSteps", data, f"/api/v1/deployments/{log_id}/log event: end")
-    return {"problems": problems, "events_seen": len(deployment_events), "log_events": len(sse_events(log_text))}
+        shapes.check("Deployment", data, "/api/v1/events")
+    return len(deployment_events)

@@ -18,23 +18,20 @@ import argparse
 import json
 import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timezone
 
 sys.dont_write_bytecode = True  # no __pycache__ folders in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "load"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 import api  # noqa: E402
 import pipelines  # noqa: E402
 import webhooks  # noqa: E402
-from load import DEFAULT_SLIPWAY, http_json, machine_description  # noqa: E402
+from harness import cli, report, web  # noqa: E402
+from harness.log import err as log  # noqa: E402
+from harness.scratch import Scratch  # noqa: E402
 
 # What we know about schemathesis findings that are not hard failures; matched on (check, operation regex).
 TRIAGE = [
@@ -54,10 +51,6 @@ TRIAGE = [
 ]
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def triage(failure: dict) -> str:
     for check, operation, text in TRIAGE:
         if failure["check"] == check and re.search(operation, failure.get("operation") or ""):
@@ -65,7 +58,7 @@ def triage(failure: dict) -> str:
     return "untriaged: see the reproduction" + (" (a hard failure: a 5xx or an answer that breaks the document)" if failure["hard"] else "")
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/fuzz/run", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--yaml-cases", type=int, default=5000, help="mutated pipeline files (default 5000)")
@@ -76,197 +69,240 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="random seed for everything (default 1)")
     parser.add_argument("--batch-size", type=int, default=500, help="pipeline files per `slipway validate` run (default 500)")
     parser.add_argument("--file-timeout", type=float, default=15, help="seconds one pipeline file may take (default 15)")
-    parser.add_argument("--slipway", default=DEFAULT_SLIPWAY, help=f"the slipway binary (default {DEFAULT_SLIPWAY})")
-    parser.add_argument("--out", help="write a Markdown section for bench/RESULTS.md to this file")
-    parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (files, reports, daemon log)")
+    cli.add_run_arguments(parser, kept="files, reports, daemon log")
     args = parser.parse_args()
-    if not (os.path.isfile(args.slipway) and os.access(args.slipway, os.X_OK)):
-        parser.error(f"no slipway binary at {args.slipway}")
-    command = "bench/fuzz/run" + ("" if len(sys.argv) == 1 else " " + shlex.join(sys.argv[1:]))
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    version = subprocess.run([args.slipway, "--version"], capture_output=True, text=True).stdout.strip() or "?"
-    root = tempfile.mkdtemp(prefix="slipway-fuzz-", dir="/tmp")
-    defects: list[str] = []
-    fixture = None
-    started = time.monotonic()
-    results: dict = {}
-    try:
-        # 1. The pipeline loader, no daemon needed.
-        log(f"pipelines: {args.yaml_cases} mutated files in {root}/pipelines-fuzz")
-        folder = os.path.join(root, "pipelines-fuzz")
+    cli.check_binary(parser, args)
+    return args
+
+
+class Fuzz:
+    """The parts of one run, in order; each adds to `results` and `defects`."""
+
+    def __init__(self, args: argparse.Namespace, root: str):
+        self.args = args
+        self.root = root
+        self.defects: list[str] = []
+        self.results: dict = {}
+        self.fixture = None
+
+    def fuzz_pipelines(self) -> None:
+        """1. The pipeline loader, no daemon needed."""
+        args = self.args
+        log(f"pipelines: {args.yaml_cases} mutated files in {self.root}/pipelines-fuzz")
+        folder = os.path.join(self.root, "pipelines-fuzz")
         os.makedirs(folder)
         outcome = pipelines.run_pipeline_fuzz(args.slipway, args.yaml_cases, args.seed, folder, args.batch_size,
                                               file_timeout=args.file_timeout, log=log)
-        results["pipelines"] = outcome
+        self.results["pipelines"] = outcome
         for defect in outcome.defects:
             origin = (defect["mutations"][0] if defect["seed"] == "hazard" else
                       f"seed {defect['seed']} + {', '.join(defect['mutations'] or ['nothing'])}")
-            defects.append(f"pipeline {defect['case']}.yml ({origin}, {defect['size']} bytes): "
-                           f"{defect['kind']}: {defect['detail'][:300]}")
+            self.defects.append(f"pipeline {defect['case']}.yml ({origin}, {defect['size']} bytes): "
+                                f"{defect['kind']}: {defect['detail'][:300]}")
 
-        # 2. The daemon with two real apps.
+    def start_daemon(self) -> None:
+        """2. The daemon with two real apps."""
         log("daemon: two apps, three deployments")
-        fixture = api.start_fixture(args.slipway, os.path.join(root, "daemon"))
-        status, openapi_text = http_json(fixture.port, "GET", "/api/v1/openapi.yaml")
-        openapi_text = openapi_text.decode() if isinstance(openapi_text, bytes) else json.dumps(openapi_text)
+        self.fixture = api.start_fixture(self.args.slipway, os.path.join(self.root, "daemon"))
+        status, openapi_text = web.request(self.fixture.port, "GET", "/api/v1/openapi.yaml")
+        self.openapi_text = openapi_text if isinstance(openapi_text, str) else json.dumps(openapi_text)
         if status != 200:
-            defects.append(f"GET /api/v1/openapi.yaml answered {status}")
+            self.defects.append(f"GET /api/v1/openapi.yaml answered {status}")
 
-        # 3. The two event streams (schemathesis leaves them out: they do not end on their own).
+    def check_sse(self) -> None:
+        """3. The two event streams (schemathesis leaves them out: they do not end on their own)."""
         log("sse: /api/v1/events and /api/v1/deployments/{id}/log")
-        sse = api.check_sse(fixture, openapi_text)
-        results["sse"] = sse
-        defects += [f"sse: {problem}" for problem in sse["problems"]]
+        sse = api.check_sse(self.fixture, self.openapi_text)
+        self.results["sse"] = sse
+        self.defects += [f"sse: {problem}" for problem in sse["problems"]]
 
-        # 4. schemathesis.
-        if args.schemathesis_examples > 0:
-            log(f"schemathesis: --max-examples {args.schemathesis_examples}, --seed {args.seed}")
-            schemathesis = api.run_schemathesis(fixture, args.schemathesis_examples, args.seed, root,
-                                                args.schemathesis_timeout, log)
-            results["schemathesis"] = schemathesis
-            if schemathesis.get("error"):
-                defects.append(f"schemathesis: {schemathesis['error']}")
-            for failure in schemathesis.get("failures", []):
-                failure["triage"] = triage(failure)
-                if failure["hard"]:
-                    defects.append(f"schemathesis {failure['check']} on {failure['operation']}: {failure['title']}: "
-                                   f"{(failure['message'] or '').splitlines()[0]} ({failure['request']} -> {failure['status']})")
-            if not api.http_json(fixture.port, "GET", "/healthz")[0] == 200:
-                defects.append("the daemon stopped answering /healthz during schemathesis")
+    def run_schemathesis(self) -> None:
+        """4. schemathesis."""
+        args = self.args
+        if args.schemathesis_examples <= 0:
+            return
+        log(f"schemathesis: --max-examples {args.schemathesis_examples}, --seed {args.seed}")
+        schemathesis = api.run_schemathesis(self.fixture, args.schemathesis_examples, args.seed, self.root,
+                                            args.schemathesis_timeout, log)
+        self.results["schemathesis"] = schemathesis
+        if schemathesis.get("error"):
+            self.defects.append(f"schemathesis: {schemathesis['error']}")
+        for failure in schemathesis.get("failures", []):
+            failure["triage"] = triage(failure)
+            if failure["hard"]:
+                self.defects.append(f"schemathesis {failure['check']} on {failure['operation']}: {failure['title']}: "
+                                    f"{(failure['message'] or '').splitlines()[0]} ({failure['request']} -> {failure['status']})")
+        if not web.request(self.fixture.port, "GET", "/healthz")[0] == 200:
+            self.defects.append("the daemon stopped answering /healthz during schemathesis")
 
-        # 5. The webhook parsers.
-        log(f"webhooks: {args.webhook_cases} deliveries")
-        hooks = webhooks.run_webhook_fuzz(fixture.port, args.webhook_cases, args.seed, fixture.targets,
-                                          api.DAEMON_SECRET, openapi_text, log=log)
-        results["webhooks"] = hooks
+    def fuzz_webhooks(self) -> None:
+        """5. The webhook parsers."""
+        log(f"webhooks: {self.args.webhook_cases} deliveries")
+        hooks = webhooks.run_webhook_fuzz(self.fixture.port, self.args.webhook_cases, self.args.seed,
+                                          self.fixture.targets, api.DAEMON_SECRET, self.openapi_text, log=log)
+        self.results["webhooks"] = hooks
         for defect in hooks["defects"]:
-            defects.append(f"webhook #{defect['case']} {defect['forge']} {defect['kind']} ({defect['size']} bytes"
-                           f"{', chunked' if defect['chunked'] else ''}): {'; '.join(defect['problems'])[:300]}")
+            self.defects.append(f"webhook #{defect['case']} {defect['forge']} {defect['kind']} ({defect['size']} bytes"
+                                f"{', chunked' if defect['chunked'] else ''}): {'; '.join(defect['problems'])[:300]}")
 
-        # 6. Still alive?
-        health_status, health = http_json(fixture.port, "GET", "/healthz", timeout=10)
-        apps_status, _ = http_json(fixture.port, "GET", "/api/v1/apps", timeout=10)
-        alive = fixture.daemon.alive()
-        results["after"] = {"healthz": health_status, "apps": apps_status, "alive": alive}
+    def check_still_alive(self) -> None:
+        """6. Still alive? Then stopped, and its log read for a crash."""
+        port, daemon = self.fixture.port, self.fixture.daemon
+        health_status, health = web.request(port, "GET", "/healthz", timeout=10)
+        apps_status, _ = web.request(port, "GET", "/api/v1/apps", timeout=10)
+        alive = daemon.alive()
+        self.results["after"] = {"healthz": health_status, "apps": apps_status, "alive": alive}
         if health_status != 200 or health != {"status": "ok"}:
-            defects.append(f"/healthz answered {health_status} {health!r} after the fuzzing")
+            self.defects.append(f"/healthz answered {health_status} {health!r} after the fuzzing")
         if apps_status != 200:
-            defects.append(f"/api/v1/apps answered {apps_status} after the fuzzing")
+            self.defects.append(f"/api/v1/apps answered {apps_status} after the fuzzing")
         if not alive:
-            defects.append(f"the daemon died (exit status {fixture.daemon.process.returncode})")
-        exit_status = fixture.daemon.stop()
-        results["after"]["exit_status"] = exit_status
-        daemon_log = open(fixture.daemon.log_path, "rb").read().decode("utf-8", "replace")
-        crash = [line for line in daemon_log.splitlines() if re.search(r"Fatal error|Segmentation|Illegal instruction|Backtrace|Swift runtime failure", line)]
+            self.defects.append(f"the daemon died (exit status {daemon.process.returncode})")
+        exit_status = daemon.stop(grace=40.0)
+        self.results["after"]["exit_status"] = exit_status
+        crash = daemon.crash_lines()
         if crash:
-            defects.append(f"the daemon log shows a crash: {crash[:3]}")
+            self.defects.append(f"the daemon log shows a crash: {crash[:3]}")
         if exit_status not in (0, None):
-            defects.append(f"the daemon exited {exit_status} after SIGTERM")
-    except (RuntimeError, subprocess.CalledProcessError) as error:
-        defects.append(f"the run broke: {error}")
-    finally:
-        if fixture is not None and fixture.daemon.exit_status is None:
-            fixture.daemon.stop()
+            self.defects.append(f"the daemon exited {exit_status} after SIGTERM")
+
+    def run(self) -> None:
+        try:
+            self.fuzz_pipelines()
+            self.start_daemon()
+            self.check_sse()
+            self.run_schemathesis()
+            self.fuzz_webhooks()
+            self.check_still_alive()
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            self.defects.append(f"the run broke: {error}")
+        finally:
+            if self.fixture is not None and self.fixture.daemon.exit_status is None:
+                self.fixture.daemon.stop(grace=40.0)
+
+
+def main() -> int:
+    args = parse_args()
+    command = report.command_line("bench/fuzz/run")
+    date = report.stamp(report.utc_now())
+    version = report.binary_version(args.slipway)
+    scratch = Scratch("fuzz")
+    started = time.monotonic()
+    fuzz = Fuzz(args, scratch.root)
+    fuzz.run()
     total_seconds = time.monotonic() - started
 
-    report = render(results, defects, args, total_seconds)
-    print(report["text"], flush=True)
+    rendered = render(fuzz.results, fuzz.defects, args, total_seconds)
+    print(rendered["text"], flush=True)
     if args.out:
-        section = report["markdown"].format(command=command, date=date, machine=machine_description(),
-                                            slipway=f"`{args.slipway}` ({version})")
-        with open(args.out, "a" if args.append else "w") as handle:
-            handle.write(section)
-    if args.keep or defects:
-        log(f"kept {root} (pipeline defects in pipelines-fuzz/defects/, schemathesis-report/, daemon/daemon.log)")
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-    return 1 if defects else 0
+        section = rendered["markdown"].format(command=command, date=date, machine=report.machine_description(),
+                                              slipway=f"`{args.slipway}` ({version})")
+        report.write(args.out, section, append=args.append)
+    scratch.finish(args.keep or bool(fuzz.defects),
+                   f"kept {scratch.root} (pipeline defects in pipelines-fuzz/defects/, schemathesis-report/, daemon/daemon.log)",
+                   log)
+    return 1 if fuzz.defects else 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The report: each part's lines for the terminal (text) and for bench/RESULTS.md (md)
 
 
 def render(results: dict, defects: list[str], args, seconds: float) -> dict:
     text: list[str] = []
     md: list[str] = ["## Fuzz: bad input (`bench/fuzz`)", "", "- Command: `{command}`", "- Date: {date}",
                      "- Machine: {machine}", "- Slipway: {slipway}, seed " + str(args.seed), f"- Took {seconds:.0f}s", ""]
+    parts = [(pipelines_part, results.get("pipelines")), (sse_part, results.get("sse")),
+             (schemathesis_part, results.get("schemathesis")), (webhooks_part, results.get("webhooks")),
+             (after_part, results.get("after"))]
+    for part, result in parts:
+        if result:
+            part(result, args, text, md)
+    result_part(defects, text, md)
+    markdown = "\n".join(line.replace("{", "{{").replace("}", "}}") if not re.search(r"\{(command|date|machine|slipway)\}", line) else line
+                         for line in md) + "\n"
+    return {"text": "\n".join(text), "markdown": markdown}
 
-    outcome = results.get("pipelines")
-    if outcome:
-        line = (f"pipelines: {args.yaml_cases} files: {outcome.loaded} loaded, {outcome.rejected} rejected with a position, "
-                f"{len(outcome.defects)} defects ({outcome.batches} batches of up to {args.batch_size}, "
-                f"{outcome.solo_runs} big alias files alone, {outcome.reruns} single-file runs, "
-                f"slowest single file {outcome.slowest[0]:.1f}s ({outcome.slowest[1] or '-'}), {outcome.seconds:.0f}s)")
-        text.append(line)
-        md += ["### Pipeline loader (`slipway validate`)", "",
-               "| files | loaded | rejected with file:line:column | defects | time |", "| --- | --- | --- | --- | --- |",
-               f"| {args.yaml_cases} | {outcome.loaded} | {outcome.rejected} | {len(outcome.defects)} | {outcome.seconds:.0f}s |", ""]
-        top = sorted(outcome.messages.items(), key=lambda item: -item[1])[:8]
-        if top:
-            md += ["Most frequent messages: " + "; ".join(f"`{k}` ({v})" for k, v in top), ""]
 
-    sse = results.get("sse")
-    if sse:
-        text.append(f"sse: {sse['events_seen']} deployment events seen, {sse['log_events']} log events; "
-                    f"{len(sse['problems'])} problems")
-        md += ["### Server-Sent Events", "", f"`/api/v1/events`: {sse['events_seen']} `deployment` events; "
-               f"`/api/v1/deployments/{{id}}/log` stream: {sse['log_events']} events; problems: {len(sse['problems'])}", ""]
+def pipelines_part(outcome, args, text: list[str], md: list[str]) -> None:
+    line = (f"pipelines: {args.yaml_cases} files: {outcome.loaded} loaded, {outcome.rejected} rejected with a position, "
+            f"{len(outcome.defects)} defects ({outcome.batches} batches of up to {args.batch_size}, "
+            f"{outcome.solo_runs} big alias files alone, {outcome.reruns} single-file runs, "
+            f"slowest single file {outcome.slowest[0]:.1f}s ({outcome.slowest[1] or '-'}), {outcome.seconds:.0f}s)")
+    text.append(line)
+    md += ["### Pipeline loader (`slipway validate`)", "",
+           "| files | loaded | rejected with file:line:column | defects | time |", "| --- | --- | --- | --- | --- |",
+           f"| {args.yaml_cases} | {outcome.loaded} | {outcome.rejected} | {len(outcome.defects)} | {outcome.seconds:.0f}s |", ""]
+    top = sorted(outcome.messages.items(), key=lambda item: -item[1])[:8]
+    if top:
+        md += ["Most frequent messages: " + "; ".join(f"`{k}` ({v})" for k, v in top), ""]
 
-    st = results.get("schemathesis")
-    if st:
-        if st.get("error") and "checks" not in st:
-            text.append(f"schemathesis: {st['error']}")
-            md += ["### schemathesis", "", f"Error: {st['error']}", ""]
-        else:
-            failures = st.get("failures", [])
-            hard = [f for f in failures if f["hard"]]
-            checks = st.get("checks", {})
-            passed = sum(v.get("success", 0) for v in checks.values())
-            failed = sum(v.get("failure", 0) for v in checks.values())
-            text.append(f"{st['version']}: {st['operations_tested']}/{st['operations_total']} operations tested "
-                        f"(streamEvents left out), {st['test_cases']} test cases, {passed} checks passed, {failed} failed; "
-                        f"{len(failures)} distinct failures ({len(hard)} hard), {len(st.get('errors', []))} errors, "
-                        f"{st['seconds']:.0f}s, exit {st['exit_status']}")
-            for failure in failures:
-                text.append(f"  - [{'HARD' if failure['hard'] else 'soft'}] {failure['check']} ({failure['code']}) on "
-                            f"{failure['operation']} x{failure['count']}: {(failure['message'] or '').splitlines()[0]}")
-                text.append(f"      e.g. {failure['request']}" + (f" body {failure['request_body']!r}" if failure['request_body'] else "")
-                            + f" -> {failure['status']} {(failure['response'] or '')[:160]}")
-                text.append(f"      triage: {failure['triage']}")
-            md += ["### schemathesis (API against its OpenAPI document)", "",
-                   f"`{st['command']}` ({st['version']}; `streamEvents` is left out because the stream never ends; "
-                   "it is checked separately above)", "",
-                   f"- Operations: {st['operations_tested']} tested of {st['operations_total']} ({st['operations_selected']} selected)",
-                   f"- Test cases: {st['test_cases']}; phases: " + ", ".join(f"{k} {v}" for k, v in st.get("phases", {}).items()),
-                   f"- Checks: {passed} passed, {failed} failed; distinct failures: {len(failures)} ({len(hard)} hard: 5xx or schema)",
-                   "", "| check | passed | failed |", "| --- | --- | --- |"]
-            md += [f"| {name} | {v.get('success', 0)} | {v.get('failure', 0)} |" for name, v in checks.items()]
-            if failures:
-                md += ["", "| failure | operation | count | triage |", "| --- | --- | --- | --- |"]
-                md += [f"| {f['code']} {f['title']} | {f['operation']} | {f['count']} | {f['triage']} |" for f in failures]
-            md.append("")
 
-    hooks = results.get("webhooks")
-    if hooks:
-        text.append(f"webhooks: {hooks['cases']} deliveries in {hooks['seconds']:.0f}s: "
-                    + ", ".join(f"{k}: {v}" for k, v in sorted(hooks['by_status'].items()))
-                    + f"; {len(hooks['defects'])} with a problem; answers checked against {hooks['shape_mode']}; "
-                    f"{hooks['send_errors']} bodies cut short by the daemon after it answered; slowest {hooks['slowest'][0]:.2f}s (#{hooks['slowest'][1]} {hooks['slowest'][2]})")
-        text.append("  by forge: " + "; ".join(f"{forge} " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))
-                                           for forge, c in hooks["by_forge"].items()))
-        text.append("  kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(hooks["kinds"].items())))
-        md += ["### Webhook parsers", "", f"{hooks['cases']} deliveries to the four `/hooks/*` routes in {hooks['seconds']:.0f}s; "
-               f"answers checked against {hooks['shape_mode']}.", "",
-               "| forge | " + " | ".join(sorted(hooks["by_status"])) + " |", "| --- |" + " --- |" * len(hooks["by_status"])]
-        md += [f"| {forge} | " + " | ".join(str(c.get(k, 0)) for k in sorted(hooks["by_status"])) + " |"
-               for forge, c in hooks["by_forge"].items()]
-        md += ["", "Kinds of delivery: " + ", ".join(f"{k} {v}" for k, v in sorted(hooks["kinds"].items())),
-               f"Problems: {len(hooks['defects'])}", ""]
+def sse_part(sse: dict, args, text: list[str], md: list[str]) -> None:
+    text.append(f"sse: {sse['events_seen']} deployment events seen, {sse['log_events']} log events; "
+                f"{len(sse['problems'])} problems")
+    md += ["### Server-Sent Events", "", f"`/api/v1/events`: {sse['events_seen']} `deployment` events; "
+           f"`/api/v1/deployments/{{id}}/log` stream: {sse['log_events']} events; problems: {len(sse['problems'])}", ""]
 
-    after = results.get("after")
-    if after:
-        text.append(f"after: /healthz {after['healthz']}, /api/v1/apps {after['apps']}, alive {after['alive']}, "
-                    f"exit status after SIGTERM {after.get('exit_status')}")
-        md += [f"Afterwards: `/healthz` {after['healthz']}, daemon alive: {after['alive']}, exit status after SIGTERM: {after.get('exit_status')}.", ""]
 
+def schemathesis_part(st: dict, args, text: list[str], md: list[str]) -> None:
+    if st.get("error") and "checks" not in st:
+        text.append(f"schemathesis: {st['error']}")
+        md += ["### schemathesis", "", f"Error: {st['error']}", ""]
+        return
+    failures = st.get("failures", [])
+    hard = [f for f in failures if f["hard"]]
+    checks = st.get("checks", {})
+    passed = sum(v.get("success", 0) for v in checks.values())
+    failed = sum(v.get("failure", 0) for v in checks.values())
+    text.append(f"{st['version']}: {st['operations_tested']}/{st['operations_total']} operations tested "
+                f"(streamEvents left out), {st['test_cases']} test cases, {passed} checks passed, {failed} failed; "
+                f"{len(failures)} distinct failures ({len(hard)} hard), {len(st.get('errors', []))} errors, "
+                f"{st['seconds']:.0f}s, exit {st['exit_status']}")
+    for failure in failures:
+        text.append(f"  - [{'HARD' if failure['hard'] else 'soft'}] {failure['check']} ({failure['code']}) on "
+                    f"{failure['operation']} x{failure['count']}: {(failure['message'] or '').splitlines()[0]}")
+        text.append(f"      e.g. {failure['request']}" + (f" body {failure['request_body']!r}" if failure['request_body'] else "")
+                    + f" -> {failure['status']} {(failure['response'] or '')[:160]}")
+        text.append(f"      triage: {failure['triage']}")
+    md += ["### schemathesis (API against its OpenAPI document)", "",
+           f"`{st['command']}` ({st['version']}; `streamEvents` is left out because the stream never ends; "
+           "it is checked separately above)", "",
+           f"- Operations: {st['operations_tested']} tested of {st['operations_total']} ({st['operations_selected']} selected)",
+           f"- Test cases: {st['test_cases']}; phases: " + ", ".join(f"{k} {v}" for k, v in st.get("phases", {}).items()),
+           f"- Checks: {passed} passed, {failed} failed; distinct failures: {len(failures)} ({len(hard)} hard: 5xx or schema)",
+           "", "| check | passed | failed |", "| --- | --- | --- |"]
+    md += [f"| {name} | {v.get('success', 0)} | {v.get('failure', 0)} |" for name, v in checks.items()]
+    if failures:
+        md += ["", "| failure | operation | count | triage |", "| --- | --- | --- | --- |"]
+        md += [f"| {f['code']} {f['title']} | {f['operation']} | {f['count']} | {f['triage']} |" for f in failures]
+    md.append("")
+
+
+def webhooks_part(hooks: dict, args, text: list[str], md: list[str]) -> None:
+    text.append(f"webhooks: {hooks['cases']} deliveries in {hooks['seconds']:.0f}s: "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(hooks['by_status'].items()))
+                + f"; {len(hooks['defects'])} with a problem; answers checked against {hooks['shape_mode']}; "
+                f"{hooks['send_errors']} bodies cut short by the daemon after it answered; slowest {hooks['slowest'][0]:.2f}s (#{hooks['slowest'][1]} {hooks['slowest'][2]})")
+    text.append("  by forge: " + "; ".join(f"{forge} " + ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))
+                                       for forge, c in hooks["by_forge"].items()))
+    text.append("  kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(hooks["kinds"].items())))
+    md += ["### Webhook parsers", "", f"{hooks['cases']} deliveries to the four `/hooks/*` routes in {hooks['seconds']:.0f}s; "
+           f"answers checked against {hooks['shape_mode']}.", "",
+           "| forge | " + " | ".join(sorted(hooks["by_status"])) + " |", "| --- |" + " --- |" * len(hooks["by_status"])]
+    md += [f"| {forge} | " + " | ".join(str(c.get(k, 0)) for k in sorted(hooks["by_status"])) + " |"
+           for forge, c in hooks["by_forge"].items()]
+    md += ["", "Kinds of delivery: " + ", ".join(f"{k} {v}" for k, v in sorted(hooks["kinds"].items())),
+           f"Problems: {len(hooks['defects'])}", ""]
+
+
+def after_part(after: dict, args, text: list[str], md: list[str]) -> None:
+    text.append(f"after: /healthz {after['healthz']}, /api/v1/apps {after['apps']}, alive {after['alive']}, "
+                f"exit status after SIGTERM {after.get('exit_status')}")
+    md += [f"Afterwards: `/healthz` {after['healthz']}, daemon alive: {after['alive']}, exit status after SIGTERM: {after.get('exit_status')}.", ""]
+
+
+def result_part(defects: list[str], text: list[str], md: list[str]) -> None:
     text.append("")
     if defects:
         text.append(f"RESULT: FAIL ({len(defects)} defects)")
@@ -277,9 +313,6 @@ def render(results: dict, defects: list[str], args, seconds: float) -> dict:
     else:
         text.append("RESULT: PASS")
         md += ["**Result: PASS**", ""]
-    markdown = "\n".join(line.replace("{", "{{").replace("}", "}}") if not re.search(r"\{(command|date|machine|slipway)\}", line) else line
-                         for line in md) + "\n"
-    return {"text": "\n".join(text), "markdown": markdown}
 
 
 if __name__ == "__main__":

@@ -292,27 +292,30 @@ def m_deep_nesting(data, rng):
     return data + b"\n" + key + b": " + value + b"\n"
 
 
+# Small documents with anchors and aliases, by kind; "laughs" (the billion laughs) is made by billion_laughs.
+ANCHORS = {
+    "undefined": b"activate: *nowhere\n",
+    "recursive": b"activate: &loop [*loop]\n",
+    "alias_key": b"x: &k build\n*k : [\"true\"]\n",
+    "laughs": None,
+    "merge": b"health: &h {command: ./check, timeout: 5s}\ntest:\n  - <<: *h\n    run: make\n",
+    "anchor_redefined": b"env: {A: &a one, B: &a two, C: *a}\n",
+    "alias_step": b"test: [&s {name: t, run: make}, *s, *s]\n",
+}
+
+
+def billion_laughs(levels: int) -> bytes:
+    """The classic billion laughs, as nested lists of lists: each of `levels` levels aliases the one below 9 times."""
+    parts = [b"build: &l0 [\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\"]"]
+    keys = [b"test", b"migrate", b"activate", b"rollback", b"paths", b"x1", b"x2", b"x3", b"x4"]
+    for level in range(1, levels):
+        parts.append(keys[level - 1] + b": &l%d [" % level + b",".join([b"*l%d" % (level - 1)] * 9) + b"]")
+    return b"\n".join(parts) + b"\n"
+
+
 def m_anchors(data, rng):
     kind = rng.choice(["undefined", "recursive", "alias_key", "laughs", "merge", "anchor_redefined", "alias_step"])
-    if kind == "undefined":
-        extra = b"activate: *nowhere\n"
-    elif kind == "recursive":
-        extra = b"activate: &loop [*loop]\n"
-    elif kind == "alias_key":
-        extra = b"x: &k build\n*k : [\"true\"]\n"
-    elif kind == "merge":
-        extra = b"health: &h {command: ./check, timeout: 5s}\ntest:\n  - <<: *h\n    run: make\n"
-    elif kind == "anchor_redefined":
-        extra = b"env: {A: &a one, B: &a two, C: *a}\n"
-    elif kind == "alias_step":
-        extra = b"test: [&s {name: t, run: make}, *s, *s]\n"
-    else:  # the classic billion laughs, nested lists of lists
-        levels = rng.randint(3, 9)
-        parts = [b"build: &l0 [\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\"]"]
-        keys = [b"test", b"migrate", b"activate", b"rollback", b"paths", b"x1", b"x2", b"x3", b"x4"]
-        for level in range(1, levels):
-            parts.append(keys[level - 1] + b": &l%d [" % level + b",".join([b"*l%d" % (level - 1)] * 9) + b"]")
-        extra = b"\n".join(parts) + b"\n"
+    extra = ANCHORS[kind] if kind != "laughs" else billion_laughs(rng.randint(3, 9))
     lines = [line for line in _lines(data) if not re.match(rb"^(build|test|migrate|activate|rollback|paths|env|health):", line)]
     return _join(lines) + b"\n" + extra
 
@@ -420,17 +423,14 @@ HAZARDS = {
     "multi-line value in a message (escaped newline)": b"repository: /srv/git/x.git\nbranch: \"a\\nb\"\nbuild: [\"true\"]\n",
     "alias string bomb (100 KB anchor x 2000 aliases, 118 KB file)":
         b"repository: /srv/git/x.git\nenv:\n  BIG: &big \"" + b"t" * 100_000 + b"\"\nbuild:\n" + b"  - *big\n" * 2000,
-    "billion laughs (nested lists, 9 levels)": b"",  # filled in below
+    "billion laughs (nested lists, 9 levels)": b"",  # filled in below, with billion_laughs
     "flow nesting 100000 deep": b"repository: /srv/git/x.git\nbuild: " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
     "NUL byte": b"repository: /srv/git/x.git\nbuild: [\"tr\x00ue\"]\n",
     "invalid UTF-8": b"repository: /srv/git/x\xff\xfe.git\nbuild: [\"true\"]\n",
     "undefined alias": b"repository: /srv/git/x.git\nbuild: *nothing\n",
     "recursive alias": b"repository: /srv/git/x.git\nbuild: &a [*a]\n",
 }
-HAZARDS["billion laughs (nested lists, 9 levels)"] = b"repository: /srv/git/x.git\n" + b"\n".join(
-    [b"build: &l0 [\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\",\"true\"]"]
-    + [key + b": &l%d [" % level + b",".join([b"*l%d" % (level - 1)] * 9) + b"]"
-       for level, key in enumerate([b"test", b"migrate", b"activate", b"rollback", b"paths", b"x1", b"x2", b"x3"], start=1)]) + b"\n"
+HAZARDS["billion laughs (nested lists, 9 levels)"] = b"repository: /srv/git/x.git\n" + billion_laughs(9)
 
 
 def generate_cases(count: int, rng: random.Random) -> list[Case]:
