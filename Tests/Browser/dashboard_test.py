@@ -18,20 +18,22 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-ZERO = "0" * 40
+sys.dont_write_bytecode = True  # no __pycache__ folders in the source tree
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import HarnessError  # noqa: E402  (bench/harness: the helpers the harnesses share)
+from harness.daemon import Daemon  # noqa: E402
+from harness.git import ZERO_SHA, WorkRepo, identity_env  # noqa: E402
+from harness.ports import free_port  # noqa: E402
+from harness.scratch import Scratch  # noqa: E402
+
 TIMEOUT = 20  # seconds, for every wait on the page
 DEPLOY_TIMEOUT = 90  # seconds, for a deployment to finish (the machine may be busy)
 XSS = "<img src=x onerror=alert(1)>"
@@ -74,102 +76,6 @@ class Report:
             self.failed += 1
             raise Failure(f"{what}" + (f": {detail}" if detail else ""))
         self.ok(what)
-
-
-# ---------------------------------------------------------------------------------------------------- processes
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def git(cwd, *args, env):
-    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise Failure(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-class Daemon:
-    def __init__(self, binary, tmp, port):
-        self.binary = binary
-        self.tmp = tmp
-        self.port = port
-        self.proc = None
-        self.log_path = tmp / "daemon.log"
-        self.base = f"http://127.0.0.1:{port}"
-        self.token = None
-
-    def start(self, *extra):
-        args = [str(self.binary), "serve", "--pipelines", str(self.tmp / "pipelines"), "--state", str(self.tmp / "state"),
-                "--port", str(self.port), *extra]
-        log = open(self.log_path, "a")
-        log.write(f"\n$ {' '.join(args)}\n")
-        log.flush()
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=os.environ.copy(), cwd=self.tmp, start_new_session=True)
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"the daemon exited with status {self.proc.returncode} before answering /healthz\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.1)
-        raise Failure(f"the daemon did not answer GET /healthz within {TIMEOUT}s\n{self.log_tail()}")
-
-    def stop(self):
-        if not self.proc or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-    def log_tail(self, lines=30):
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "daemon log (last lines):\n" + "\n".join("  " + line for line in text[-lines:])
-
-    def request(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", "Bearer " + self.token)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw)
-            except ValueError:
-                return e.code, raw.decode(errors="replace")
-
-    def push_hook(self, before, after):
-        status, body = self.request("POST", "/hooks/push", {"app": "demo", "ref": "refs/heads/main", "before": before, "after": after})
-        if status != 202 or not body.get("deployments"):
-            raise Failure(f"POST /hooks/push answered {status}: {body}")
-        return body["deployments"][0]["id"]
-
-    def wait_finished(self, deployment_id):
-        deadline = time.monotonic() + DEPLOY_TIMEOUT
-        while time.monotonic() < deadline:
-            status, body = self.request("GET", f"/api/v1/deployments/{deployment_id}")
-            if status == 200 and body["status"] not in ("queued", "running"):
-                return body
-            time.sleep(0.1)
-        raise Failure(f"deployment {deployment_id} did not finish within {DEPLOY_TIMEOUT}s\n{self.log_tail()}")
 
 
 # ---------------------------------------------------------------------------------------------------- the browser
@@ -278,228 +184,284 @@ class Page:
 
 # ---------------------------------------------------------------------------------------------------- the test
 
+PIPELINE = """\
+repository: {bare}
+deploy_to: {deploy_to}
+build:
+  - ./build.sh
+test:
+  - name: check
+    run: test -f index.html
+activate:
+  - echo activated
+"""
+
+
+def push_hook(daemon, before, after):
+    status, body = daemon.request("POST", "/hooks/push", {"app": "demo", "ref": "refs/heads/main", "before": before, "after": after})
+    if status != 202 or not body.get("deployments"):
+        raise Failure(f"POST /hooks/push answered {status}: {body}")
+    return body["deployments"][0]["id"]
+
+
+def newest_row(page, after):
+    """The id of the newest row in the history, once it is newer than `after` (else False, to keep waiting)."""
+    ids = [int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")]
+    return max(ids, default=0) > after and max(ids)
+
+
+class DashboardTest:
+    """The checks, one method per step, in the order of `steps`; a step leaves what later ones need on self."""
+
+    CARD = '[data-testid="app-card"][data-app="demo"]'
+
+    def __init__(self, args, report, tmp, state):
+        self.args = args
+        self.report = report
+        self.tmp = tmp
+        self.state = state
+
+    def steps(self):
+        return [self.make_repository, self.start_daemon, self.first_deployment, self.app_list,
+                self.push_without_reload, self.message_stays_text, self.card_follows_push, self.finished_log,
+                self.deploy_from_page, self.rollback_from_page, self.take_screenshots, self.console_so_far,
+                self.private_daemon, self.errors_in_words, self.console_after_restart]
+
+    def make_repository(self):
+        args, tmp = self.args, self.tmp
+        self.report.step("a bare repository with a first commit, and a pipeline")
+        (tmp / "home").mkdir()
+        env = identity_env("Ada Lovelace", "ada@example.com", home=str(tmp / "home"))
+        bare = tmp / "app.git"
+        self.repo = WorkRepo(str(tmp / "work"), str(bare), env)
+        self.repo.write("index.html", "<h1>hello</h1>\n")
+        self.build = Path(self.repo.write("build.sh", "#!/bin/sh\necho built > out.txt\necho 'build output: first'\n", mode=0o755))
+        self.sha1 = self.repo.commit("first commit")
+        self.repo.push()
+        pipelines = tmp / "pipelines"
+        pipelines.mkdir()
+        (pipelines / "demo.yml").write_text(PIPELINE.format(bare=bare, deploy_to=tmp / "deploy"))
+        for i in range(args.extra_apps):
+            (pipelines / f"app-{i:03d}.yml").write_text(PIPELINE.format(bare=bare, deploy_to=tmp / f"deploy-{i:03d}"))
+
+    def start_daemon(self):
+        tmp = self.tmp
+        self.report.step("the daemon")
+        daemon = self.daemon = self.state["daemon"] = Daemon(
+            self.args.slipway, tmp / "pipelines", tmp / "state", port=self.args.port or free_port(),
+            log_path=tmp / "daemon.log", env=os.environ.copy(), cwd=tmp)
+        daemon.start()
+        self.report.check(daemon.request("GET", "/healthz")[0] == 200, f"slipway serve answers /healthz on port {daemon.port}")
+
+    def first_deployment(self):
+        self.report.step("the first deployment, through /hooks/push")
+        self.d1 = push_hook(self.daemon, ZERO_SHA, self.sha1)
+        first = self.daemon.wait_finished(self.d1, DEPLOY_TIMEOUT)
+        self.report.check(first["status"] == "succeeded", f"deployment {self.d1} succeeded", json.dumps(first))
+
+    def app_list(self):
+        report, card, sha1 = self.report, self.CARD, self.sha1
+        report.step("the app list")
+        driver = self.driver = self.state["driver"] = make_driver()
+        page = self.page = Page(driver, self.daemon.url)
+        driver.get(self.daemon.url + "/#/")
+        page.card("demo")
+        status = page.wait(lambda: page.q(f'{card} [data-testid="app-status"]'), "the status badge on the demo card")
+        report.check(status == "idle" and page.q(f'{card} [data-testid="app-status"]', "@data-status") == "idle",
+                     "the demo card says idle", status)
+        page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha1[:7], "the live release's short sha on the card")
+        report.ok(f"the demo card shows the live release {sha1[:7]}")
+        release_time = page.q(f'{card} [data-testid="app-release"] time', "outerHTML")
+        report.check(bool(page.q(f'{card} [data-testid="app-release"] time', "@datetime")) and
+                     bool(page.q(f'{card} [data-testid="app-release"] time', "@title")),
+                     "the release time has a datetime and the exact local time in its title", str(release_time))
+        rendered = driver.execute_script(
+            "const m = performance.getEntriesByName('slipway:apps-rendered')[0]; return m ? m.startTime : null")
+        if rendered is not None:
+            apps = 1 + self.args.extra_apps
+            self.state["render_ms"] = rendered
+            report.ok(f"the app list rendered {rendered:.0f} ms after navigation start ({apps} app{'s' if apps > 1 else ''})")
+        page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the live indicator to say live")
+        report.ok("the live indicator says live")
+
+    def push_without_reload(self):
+        report, page, driver = self.report, self.page, self.driver
+        report.step("a push shows up without a reload")
+        page.click(page.one(f'{self.CARD} a.card-link'))
+        page.wait(lambda: page.hash() == "#/apps/demo", "the app's page")
+        page.row(self.d1)
+        driver.execute_script("window.__slipwayNoReload = 'still here'")
+        self.build.write_text("#!/bin/sh\necho built > out.txt\necho 'step one'\nsleep 3\necho 'step two'\n")
+        self.repo.git("commit", "-q", "-am", f"{XSS} second")
+        self.repo.push()
+        self.sha2 = self.repo.head()
+        d2 = self.d2 = push_hook(self.daemon, self.sha1, self.sha2)
+        page.row(d2)
+        report.ok(f"deployment {d2} appeared in the history without a reload")
+        seen_running = page.wait(lambda: page.row_status(d2) in ("queued", "running", "succeeded") and page.row_status(d2), "its status")
+        page.wait(lambda: page.row_status(d2) == "succeeded", f"deployment {d2} to turn succeeded in the history")
+        report.ok(f"deployment {d2} turned succeeded in place (first seen as {seen_running})")
+        badge = f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-status"]'
+        word = page.q(badge)
+        colour = page.d.execute_script("return getComputedStyle(document.querySelector(arguments[0])).color", badge)
+        report.check(word == "succeeded" and colour not in ("rgb(0, 0, 0)", "rgb(31, 35, 40)"),
+                     "the succeeded badge has its word and its own colour", f"{word!r} {colour}")
+        report.check(driver.execute_script("return window.__slipwayNoReload") == "still here", "the page was not reloaded")
+
+    def message_stays_text(self):
+        report, page, driver = self.report, self.page, self.driver
+        report.step("a commit message with HTML in it stays text")
+        shown = page.q(f'[data-testid="deployment-row"][data-id="{self.d2}"] [data-testid="deployment-link"]', "innerText")
+        report.check(shown == f"{XSS} second", "the history shows the message literally", shown)
+        body_text = driver.execute_script("return document.body.textContent")
+        report.check(XSS in body_text, "the DOM text holds '<img src=x onerror=alert(1)>'")
+        imgs = driver.execute_script(
+            "return [...document.querySelectorAll('img')].map(i => i.getAttribute('src') || '')")
+        report.check(not any(src.endswith("x") for src in imgs), "no img element with src x exists", str(imgs))
+        report.check(page.no_alert(), "no alert is open")
+
+    def card_follows_push(self):
+        report, page, card = self.report, self.page, self.CARD
+        report.step("the app card follows the push")
+        self.driver.back()
+        page.wait(lambda: page.hash() in ("#/", ""), "the app list after going back")
+        page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == self.sha2[:7], "the demo card to show the second release")
+        msg = page.q(f'{card} [data-testid="release-message"]', "innerText")
+        report.check(msg == f"{XSS} second", "the card shows the new release's message literally", msg)
+        report.check(page.no_alert(), "still no alert")
+
+    def finished_log(self):
+        report, page, d2 = self.report, self.page, self.d2
+        report.step("the log of a finished deployment")
+        page.go(f"#/deployments/{d2}")
+        page.wait(lambda: f"deployment {d2} succeeded" in (page.q('[data-testid="log"]') or ""), "the whole log")
+        text = page.q('[data-testid="log"]')
+        for needle in ("--> build: ./build.sh", "step one", "step two", "--> activate: echo activated", "activated",
+                       f"deployment {d2} succeeded"):
+            report.check(needle in text, f"the log holds {needle!r}")
+        folded = list(zip(page.qa('[data-testid="log-step"]', "@data-phase"), page.qa('[data-testid="log-step"]', "@data-status")))
+        report.check(folded == [("build", "succeeded"), ("test", "succeeded"), ("activate", "succeeded")],
+                     "the log is folded into its 3 succeeded steps", str(folded))
+        report.check(not any(page.qa('[data-testid="log-step"]', "open")), "succeeded steps start folded")
+        page.click(page.one('[data-testid="expand-all"]'))
+        page.wait(lambda: "activated" in (page.q('[data-testid="log"]', "innerText") or "").split("echo activated", 1)[-1],
+                  "'activated' to be visible once expanded")
+        report.ok("expanding the steps shows their output")
+        phases = page.qa('[data-testid="step"]', "@data-phase")
+        report.check(phases == ["build", "test", "activate"], "the step timeline lists build, test, activate", str(phases))
+        page.screenshots(self.args.screenshots, "log-finished")
+
+    def deploy_from_page(self):
+        report, page, tmp = self.report, self.page, self.tmp
+        report.step("a deploy from the page, and its live log")
+        page.go("#/apps/demo")
+        page.click(page.one('[data-testid="deploy-button"]'))
+        page.one('dialog[open] [data-testid="deploy-ref"]', "the ref input of the deploy dialog")
+        ref = page.q('dialog[open] [data-testid="deploy-ref"]', "value")
+        report.check(ref == "main", "the ref defaults to the app's branch", ref)
+        label = self.driver.execute_script("return document.querySelector('label[for=deploy-ref]')?.textContent")
+        report.check(bool(label), "the ref input has a label")
+        page.click(page.dialog_button())
+        page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
+        d3 = self.d3 = page.wait(lambda: newest_row(page, self.d2), "the new deployment's row")
+        report.ok(f"the page queued deployment {d3}")
+        page.click(page.one('[data-testid="deployment-link"]', root=page.row(d3)))
+        page.wait(lambda: page.hash() == f"#/deployments/{d3}", "the deployment's page")
+        saw_live = page.wait(lambda: ("step one" in (page.q('[data-testid="log"]') or "")) and
+                             page.q('[data-testid="deployment-status"]', "@data-status"), "'step one' in the live log")
+        report.ok(f"the log streamed 'step one' while the deployment was {saw_live}")
+        page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "'step two' to stream in")
+        page.wait(lambda: page.q('[data-testid="deployment-status"]', "@data-status") == "succeeded",
+                  "the deployment's badge to turn succeeded at the stream's end")
+        report.ok("the live log reached the end and the badge turned succeeded")
+        daemon_view = self.daemon.wait_finished(d3, DEPLOY_TIMEOUT)
+        report.check(daemon_view["status"] == "succeeded" and daemon_view["trigger"] == "manual", f"deployment {d3} was a manual deploy that succeeded")
+        report.check(os.readlink(tmp / "deploy" / "current") == f"releases/{d3}", f"current -> releases/{d3}", os.readlink(tmp / "deploy" / "current"))
+
+    def rollback_from_page(self):
+        report, page, d1 = self.report, self.page, self.d1
+        report.step("a rollback from the page")
+        page.go("#/apps/demo")
+        page.click(page.one('[data-testid="rollback-button"]'))
+        target = page.one('dialog[open] [data-testid="rollback-target"][data-ready="true"]', "the kept releases in the rollback dialog")
+        Select(target).select_by_value(str(d1))
+        page.click(page.dialog_button())
+        page.wait(lambda: not page.css("dialog[open]"), "the rollback dialog to close")
+        current = self.tmp / "deploy" / "current"
+        page.wait(lambda: os.readlink(current) == f"releases/{d1}", f"current to point at releases/{d1}", timeout=DEPLOY_TIMEOUT)
+        report.ok(f"current -> releases/{d1} on disk")
+        page.wait(lambda: page.q('[data-testid="release-sha"]') == self.sha1[:7], "the app page to show the first release live again")
+        report.ok("the app page shows the first release live again")
+        rid = self.rid = page.wait(lambda: newest_row(page, self.d3), "the rollback's row")
+        page.wait(lambda: page.row_status(rid) == "succeeded", "the rollback's row to turn succeeded")
+        report.ok(f"rollback {rid} shows as succeeded in the history")
+
+    def take_screenshots(self):
+        page, folder = self.page, self.args.screenshots
+        page.screenshots(folder, "history")
+        page.go("#/")
+        page.wait(lambda: page.q(f'{self.CARD} [data-testid="release-sha"]') == self.sha1[:7], "the card to show the first release")
+        page.screenshots(folder, "apps")
+        page.go(f"#/deployments/{self.d3}")
+        page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "the log of the page's deployment")
+        page.click(page.one('[data-testid="expand-all"]'))
+        page.screenshots(folder, "log")
+        self.report.ok(f"screenshots saved in {folder}")
+
+    def console_so_far(self):
+        self.report.step("the browser console, so far")
+        problems = console_problems(self.driver, restarted=False)
+        self.report.check(not problems, "no script errors, failed requests or blocked resources in the console", "\n".join(problems))
+
+    def private_daemon(self):
+        report, page, driver, daemon = self.report, self.page, self.driver, self.daemon
+        report.step("a --private daemon asks for the token")
+        daemon.stop()
+        daemon.start("--token", TOKEN, "--private")
+        daemon.token = TOKEN
+        driver.get("about:blank")
+        driver.get(daemon.url + "/#/")
+        token_input = page.one('dialog[open] [data-testid="token-input"]', "the token prompt")
+        report.ok("the page asks for the token when the API answers 401")
+        token_input.send_keys(TOKEN)
+        page.click(page.dialog_button("token-save"))
+        page.card("demo")
+        report.ok("with the token the app list loads")
+        stored = driver.execute_script("return [sessionStorage.getItem('slipway.token'), localStorage.length]")
+        report.check(stored[0] == TOKEN and stored[1] == 0, "the token is kept in sessionStorage only", str(stored))
+        page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the event stream to open with the token")
+        report.ok("the event stream works with the token")
+        page.click(page.one(f'{self.CARD} a.card-link'))
+        page.click(page.one('[data-testid="deploy-button"]'))
+        page.click(page.dialog_button())
+        page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
+        d5 = page.wait(lambda: newest_row(page, int(self.rid)), "the new deployment's row")
+        page.wait(lambda: page.row_status(d5) == "succeeded", f"deployment {d5} to succeed", timeout=DEPLOY_TIMEOUT)
+        report.ok(f"a deploy with the token went through (deployment {d5})")
+
+    def errors_in_words(self):
+        report, page, driver = self.report, self.page, self.driver
+        report.step("errors are shown in words")
+        driver.execute_script("sessionStorage.setItem('slipway.token', 'wrong')")
+        driver.get("about:blank")
+        driver.get(self.daemon.url + "/#/apps/demo")
+        page.one('dialog[open] [data-testid="token-input"]', "the token prompt for a wrong token")
+        page.click(page.one('dialog[open] button.cancel'))
+        errors = page.wait(lambda: page.q('[data-testid="errors"]'), "an error in the aria-live region")
+        report.check("token" in errors.lower(), "the error region says what is wrong, in words", errors)
+        live = page.q('[data-testid="errors"]', "@aria-live") or page.q('[data-testid="errors"]', "@role")
+        report.check(live in ("assertive", "polite", "alert"), "the error region is an aria-live region")
+
+    def console_after_restart(self):
+        self.report.step("the browser console, after the restart")
+        problems = console_problems(self.driver, restarted=True)
+        self.report.check(not problems, "no script errors or blocked resources in the console", "\n".join(problems))
+
+
 def run(args, report, tmp, state):
-    env = os.environ.copy()
-    env.update({
-        "GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com",
-        "GIT_COMMITTER_NAME": "Ada Lovelace", "GIT_COMMITTER_EMAIL": "ada@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp / "home"), "GIT_TERMINAL_PROMPT": "0",
-    })
-    (tmp / "home").mkdir()
-
-    report.step("a bare repository with a first commit, and a pipeline")
-    bare, work = tmp / "app.git", tmp / "work"
-    git(tmp, "init", "-q", "--bare", "-b", "main", str(bare), env=env)
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main", env=env)
-    git(work, "remote", "add", "origin", str(bare), env=env)
-    (work / "index.html").write_text("<h1>hello</h1>\n")
-    build = work / "build.sh"
-    build.write_text("#!/bin/sh\necho built > out.txt\necho 'build output: first'\n")
-    build.chmod(0o755)
-    git(work, "add", "-A", env=env)
-    git(work, "commit", "-q", "-m", "first commit", env=env)
-    git(work, "push", "-q", "origin", "main", env=env)
-    sha1 = git(work, "rev-parse", "HEAD", env=env)
-    pipelines = tmp / "pipelines"
-    pipelines.mkdir()
-    pipeline = (f"repository: {bare}\n"
-                f"deploy_to: {tmp / 'deploy'}\n"
-                "build:\n  - ./build.sh\n"
-                "test:\n  - name: check\n    run: test -f index.html\n"
-                "activate:\n  - echo activated\n")
-    (pipelines / "demo.yml").write_text(pipeline)
-    for i in range(args.extra_apps):
-        (pipelines / f"app-{i:03d}.yml").write_text(pipeline.replace(str(tmp / "deploy"), str(tmp / f"deploy-{i:03d}")))
-
-    report.step("the daemon")
-    daemon = state["daemon"] = Daemon(args.slipway, tmp, args.port or free_port())
-    daemon.start()
-    report.ok(f"slipway serve answers /healthz on port {daemon.port}")
-
-    report.step("the first deployment, through /hooks/push")
-    d1 = daemon.push_hook(ZERO, sha1)
-    first = daemon.wait_finished(d1)
-    report.check(first["status"] == "succeeded", f"deployment {d1} succeeded", json.dumps(first))
-
-    report.step("the app list")
-    driver = state["driver"] = make_driver()
-    page = Page(driver, daemon.base)
-    driver.get(daemon.base + "/#/")
-    card = '[data-testid="app-card"][data-app="demo"]'
-    page.card("demo")
-    status = page.wait(lambda: page.q(f'{card} [data-testid="app-status"]'), "the status badge on the demo card")
-    report.check(status == "idle" and page.q(f'{card} [data-testid="app-status"]', "@data-status") == "idle",
-                 "the demo card says idle", status)
-    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha1[:7], "the live release's short sha on the card")
-    report.ok(f"the demo card shows the live release {sha1[:7]}")
-    release_time = page.q(f'{card} [data-testid="app-release"] time', "outerHTML")
-    report.check(bool(page.q(f'{card} [data-testid="app-release"] time', "@datetime")) and
-                 bool(page.q(f'{card} [data-testid="app-release"] time', "@title")),
-                 "the release time has a datetime and the exact local time in its title", str(release_time))
-    rendered = driver.execute_script(
-        "const m = performance.getEntriesByName('slipway:apps-rendered')[0]; return m ? m.startTime : null")
-    if rendered is not None:
-        apps = 1 + args.extra_apps
-        state["render_ms"] = rendered
-        report.ok(f"the app list rendered {rendered:.0f} ms after navigation start ({apps} app{'s' if apps > 1 else ''})")
-    page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the live indicator to say live")
-    report.ok("the live indicator says live")
-
-    report.step("a push shows up without a reload")
-    page.click(page.one('[data-testid="app-card"][data-app="demo"] a.card-link'))
-    page.wait(lambda: page.hash() == "#/apps/demo", "the app's page")
-    page.row(d1)
-    driver.execute_script("window.__slipwayNoReload = 'still here'")
-    build.write_text("#!/bin/sh\necho built > out.txt\necho 'step one'\nsleep 3\necho 'step two'\n")
-    git(work, "commit", "-q", "-am", f"{XSS} second", env=env)
-    git(work, "push", "-q", "origin", "main", env=env)
-    sha2 = git(work, "rev-parse", "HEAD", env=env)
-    d2 = daemon.push_hook(sha1, sha2)
-    page.row(d2)
-    report.ok(f"deployment {d2} appeared in the history without a reload")
-    seen_running = page.wait(lambda: page.row_status(d2) in ("queued", "running", "succeeded") and page.row_status(d2), "its status")
-    page.wait(lambda: page.row_status(d2) == "succeeded", f"deployment {d2} to turn succeeded in the history")
-    report.ok(f"deployment {d2} turned succeeded in place (first seen as {seen_running})")
-    badge = f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-status"]'
-    word = page.q(badge)
-    colour = page.d.execute_script("return getComputedStyle(document.querySelector(arguments[0])).color", badge)
-    report.check(word == "succeeded" and colour not in ("rgb(0, 0, 0)", "rgb(31, 35, 40)"),
-                 "the succeeded badge has its word and its own colour", f"{word!r} {colour}")
-    report.check(driver.execute_script("return window.__slipwayNoReload") == "still here", "the page was not reloaded")
-
-    report.step("a commit message with HTML in it stays text")
-    shown = page.q(f'[data-testid="deployment-row"][data-id="{d2}"] [data-testid="deployment-link"]', "innerText")
-    report.check(shown == f"{XSS} second", "the history shows the message literally", shown)
-    body_text = driver.execute_script("return document.body.textContent")
-    report.check(XSS in body_text, "the DOM text holds '<img src=x onerror=alert(1)>'")
-    imgs = driver.execute_script(
-        "return [...document.querySelectorAll('img')].map(i => i.getAttribute('src') || '')")
-    report.check(not any(src.endswith("x") for src in imgs), "no img element with src x exists", str(imgs))
-    report.check(page.no_alert(), "no alert is open")
-
-    report.step("the app card follows the push")
-    driver.back()
-    page.wait(lambda: page.hash() in ("#/", ""), "the app list after going back")
-    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha2[:7], "the demo card to show the second release")
-    msg = page.q(f'{card} [data-testid="release-message"]', "innerText")
-    report.check(msg == f"{XSS} second", "the card shows the new release's message literally", msg)
-    report.check(page.no_alert(), "still no alert")
-
-    report.step("the log of a finished deployment")
-    page.go(f"#/deployments/{d2}")
-    page.wait(lambda: f"deployment {d2} succeeded" in (page.q('[data-testid="log"]') or ""), "the whole log")
-    text = page.q('[data-testid="log"]')
-    for needle in ("--> build: ./build.sh", "step one", "step two", "--> activate: echo activated", "activated",
-                   f"deployment {d2} succeeded"):
-        report.check(needle in text, f"the log holds {needle!r}")
-    folded = list(zip(page.qa('[data-testid="log-step"]', "@data-phase"), page.qa('[data-testid="log-step"]', "@data-status")))
-    report.check(folded == [("build", "succeeded"), ("test", "succeeded"), ("activate", "succeeded")],
-                 "the log is folded into its 3 succeeded steps", str(folded))
-    report.check(not any(page.qa('[data-testid="log-step"]', "open")), "succeeded steps start folded")
-    page.click(page.one('[data-testid="expand-all"]'))
-    page.wait(lambda: "activated" in (page.q('[data-testid="log"]', "innerText") or "").split("echo activated", 1)[-1],
-              "'activated' to be visible once expanded")
-    report.ok("expanding the steps shows their output")
-    phases = page.qa('[data-testid="step"]', "@data-phase")
-    report.check(phases == ["build", "test", "activate"], "the step timeline lists build, test, activate", str(phases))
-    page.screenshots(args.screenshots, "log-finished")
-
-    report.step("a deploy from the page, and its live log")
-    page.go("#/apps/demo")
-    page.click(page.one('[data-testid="deploy-button"]'))
-    page.one('dialog[open] [data-testid="deploy-ref"]', "the ref input of the deploy dialog")
-    ref = page.q('dialog[open] [data-testid="deploy-ref"]', "value")
-    report.check(ref == "main", "the ref defaults to the app's branch", ref)
-    label = driver.execute_script("return document.querySelector('label[for=deploy-ref]')?.textContent")
-    report.check(bool(label), "the ref input has a label")
-    page.click(page.dialog_button())
-    page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
-    d3 = page.wait(lambda: max((int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), default=0) > d2
-                   and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the new deployment's row")
-    report.ok(f"the page queued deployment {d3}")
-    page.click(page.one('[data-testid="deployment-link"]', root=page.row(d3)))
-    page.wait(lambda: page.hash() == f"#/deployments/{d3}", "the deployment's page")
-    saw_live = page.wait(lambda: ("step one" in (page.q('[data-testid="log"]') or "")) and
-                         page.q('[data-testid="deployment-status"]', "@data-status"), "'step one' in the live log")
-    report.ok(f"the log streamed 'step one' while the deployment was {saw_live}")
-    page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "'step two' to stream in")
-    page.wait(lambda: page.q('[data-testid="deployment-status"]', "@data-status") == "succeeded",
-              "the deployment's badge to turn succeeded at the stream's end")
-    report.ok("the live log reached the end and the badge turned succeeded")
-    daemon_view = daemon.wait_finished(d3)
-    report.check(daemon_view["status"] == "succeeded" and daemon_view["trigger"] == "manual", f"deployment {d3} was a manual deploy that succeeded")
-    report.check(os.readlink(tmp / "deploy" / "current") == f"releases/{d3}", f"current -> releases/{d3}", os.readlink(tmp / "deploy" / "current"))
-
-    report.step("a rollback from the page")
-    page.go("#/apps/demo")
-    page.click(page.one('[data-testid="rollback-button"]'))
-    target = page.one('dialog[open] [data-testid="rollback-target"][data-ready="true"]', "the kept releases in the rollback dialog")
-    Select(target).select_by_value(str(d1))
-    page.click(page.dialog_button())
-    page.wait(lambda: not page.css("dialog[open]"), "the rollback dialog to close")
-    current = tmp / "deploy" / "current"
-    page.wait(lambda: os.readlink(current) == f"releases/{d1}", f"current to point at releases/{d1}", timeout=DEPLOY_TIMEOUT)
-    report.ok(f"current -> releases/{d1} on disk")
-    page.wait(lambda: page.q('[data-testid="release-sha"]') == sha1[:7], "the app page to show the first release live again")
-    report.ok("the app page shows the first release live again")
-    rid = page.wait(lambda: max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")) > d3
-                    and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the rollback's row")
-    page.wait(lambda: page.row_status(rid) == "succeeded", "the rollback's row to turn succeeded")
-    report.ok(f"rollback {rid} shows as succeeded in the history")
-    page.screenshots(args.screenshots, "history")
-    page.go("#/")
-    page.wait(lambda: page.q(f'{card} [data-testid="release-sha"]') == sha1[:7], "the card to show the first release")
-    page.screenshots(args.screenshots, "apps")
-    page.go(f"#/deployments/{d3}")
-    page.wait(lambda: "step two" in (page.q('[data-testid="log"]') or ""), "the log of the page's deployment")
-    page.click(page.one('[data-testid="expand-all"]'))
-    page.screenshots(args.screenshots, "log")
-    report.ok(f"screenshots saved in {args.screenshots}")
-
-    report.step("the browser console, so far")
-    problems = console_problems(driver, restarted=False)
-    report.check(not problems, "no script errors, failed requests or blocked resources in the console", "\n".join(problems))
-
-    report.step("a --private daemon asks for the token")
-    daemon.stop()
-    daemon.start("--token", TOKEN, "--private")
-    daemon.token = TOKEN
-    driver.get("about:blank")
-    driver.get(daemon.base + "/#/")
-    token_input = page.one('dialog[open] [data-testid="token-input"]', "the token prompt")
-    report.ok("the page asks for the token when the API answers 401")
-    token_input.send_keys(TOKEN)
-    page.click(page.dialog_button("token-save"))
-    page.card("demo")
-    report.ok("with the token the app list loads")
-    stored = driver.execute_script("return [sessionStorage.getItem('slipway.token'), localStorage.length]")
-    report.check(stored[0] == TOKEN and stored[1] == 0, "the token is kept in sessionStorage only", str(stored))
-    page.wait(lambda: page.q('[data-testid="live-indicator"]', "@data-state") == "live", "the event stream to open with the token")
-    report.ok("the event stream works with the token")
-    page.click(page.one('[data-testid="app-card"][data-app="demo"] a.card-link'))
-    page.click(page.one('[data-testid="deploy-button"]'))
-    page.click(page.dialog_button())
-    page.wait(lambda: not page.css("dialog[open]"), "the deploy dialog to close")
-    d5 = page.wait(lambda: max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")) > int(rid)
-                   and max(int(i) for i in page.qa('[data-testid="deployment-row"]', "@data-id")), "the new deployment's row")
-    page.wait(lambda: page.row_status(d5) == "succeeded", f"deployment {d5} to succeed", timeout=DEPLOY_TIMEOUT)
-    report.ok(f"a deploy with the token went through (deployment {d5})")
-
-    report.step("errors are shown in words")
-    driver.execute_script("sessionStorage.setItem('slipway.token', 'wrong')")
-    driver.get("about:blank")
-    driver.get(daemon.base + "/#/apps/demo")
-    page.one('dialog[open] [data-testid="token-input"]', "the token prompt for a wrong token")
-    page.click(page.one('dialog[open] button.cancel'))
-    errors = page.wait(lambda: page.q('[data-testid="errors"]'), "an error in the aria-live region")
-    report.check("token" in errors.lower(), "the error region says what is wrong, in words", errors)
-    live = page.q('[data-testid="errors"]', "@aria-live") or page.q('[data-testid="errors"]', "@role")
-    report.check(live in ("assertive", "polite", "alert"), "the error region is an aria-live region")
-
-    report.step("the browser console, after the restart")
-    problems = console_problems(driver, restarted=True)
-    report.check(not problems, "no script errors or blocked resources in the console", "\n".join(problems))
+    test = DashboardTest(args, report, tmp, state)
+    for step in test.steps():
+        step()
 
 
 def console_problems(driver, restarted):
@@ -516,7 +478,7 @@ def console_problems(driver, restarted):
     return problems
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slipway", default=str(ROOT / ".build" / "debug" / "slipway"), help="the slipway binary (default: .build/debug/slipway)")
     parser.add_argument("--screenshots", default=str(HERE / "screenshots"), help="where to save the PNGs (default: Tests/Browser/screenshots)")
@@ -526,6 +488,48 @@ def main():
     args = parser.parse_args()
     args.slipway = Path(args.slipway).resolve()
     args.screenshots = Path(args.screenshots).resolve()
+    return args
+
+
+def run_checked(args, report, tmp, state):
+    """Runs the test; the exit status: 0 when every check passed, 1 when one failed (said on stderr)."""
+    try:
+        run(args, report, tmp, state)
+        return 0
+    except (Failure, HarnessError) as e:
+        print(f"not ok - {report.current}: {e}", file=sys.stderr)
+    except WebDriverException as e:
+        print(f"not ok - {report.current}: the browser failed: {e.msg or e}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - any other error is a failure with its traceback
+        print(f"not ok - {report.current}: unexpected error", file=sys.stderr)
+        traceback.print_exc()
+    return 1
+
+
+def tear_down(args, state, code):
+    """Quits the browser and stops the daemon; after a failure, saves the page and shows the daemon's log."""
+    driver = state.get("driver")
+    if driver is not None:
+        if code:
+            try:
+                path = args.screenshots / "failure.png"
+                driver.save_screenshot(str(path))
+                print(f"dashboard_test: the page at the failure: {path} ({driver.current_url})", file=sys.stderr)
+            except WebDriverException:
+                pass
+        try:
+            driver.quit()
+        except WebDriverException:
+            pass
+    daemon = state.get("daemon")
+    if daemon is not None:
+        if code:
+            print(daemon.log_tail(), file=sys.stderr)
+        daemon.stop()
+
+
+def main():
+    args = parse_args()
     if not os.access(args.slipway, os.X_OK):
         print(f"dashboard_test: no slipway binary at {args.slipway}: build it (swift build) or pass --slipway PATH", file=sys.stderr)
         return 2
@@ -538,44 +542,14 @@ def main():
 
     report = Report()
     state = {}
-    tmp = Path(tempfile.mkdtemp(prefix="slipway-browser-"))
+    scratch = Scratch("browser", parent=None)
     started = time.monotonic()
-    code = 0
+    code = 1
     try:
-        run(args, report, tmp, state)
-    except Failure as e:
-        code = 1
-        print(f"not ok - {report.current}: {e}", file=sys.stderr)
-    except WebDriverException as e:
-        code = 1
-        print(f"not ok - {report.current}: the browser failed: {e.msg or e}", file=sys.stderr)
-    except Exception:  # noqa: BLE001 - any other error is a failure with its traceback
-        code = 1
-        print(f"not ok - {report.current}: unexpected error", file=sys.stderr)
-        traceback.print_exc()
+        code = run_checked(args, report, Path(scratch.root), state)
     finally:
-        driver = state.get("driver")
-        if driver is not None:
-            if code:
-                try:
-                    path = args.screenshots / "failure.png"
-                    driver.save_screenshot(str(path))
-                    print(f"dashboard_test: the page at the failure: {path} ({driver.current_url})", file=sys.stderr)
-                except WebDriverException:
-                    pass
-            try:
-                driver.quit()
-            except WebDriverException:
-                pass
-        daemon = state.get("daemon")
-        if daemon is not None:
-            if code:
-                print(daemon.log_tail(), file=sys.stderr)
-            daemon.stop()
-        if args.keep:
-            print(f"dashboard_test: kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(args, state, code)
+        scratch.finish(args.keep, f"dashboard_test: kept {scratch.root}", print)
     if code:
         report.failed = max(report.failed, 1)
     print(f"dashboard_test: took {time.monotonic() - started:.1f}s")
