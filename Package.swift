@@ -1,13 +1,15 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Slipway runs on Linux only: it uses /proc, process groups, prctl and Linux's file system calls. No `platforms:`
+// entry is given, since SwiftPM has none for Linux.
 let package = Package(
     name: "slipway",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "slipway", targets: ["slipway"]),
         .executable(name: "slipway-bench", targets: ["slipway-bench"]),
         .library(name: "GitKit", targets: ["GitKit"]),
+        .library(name: "SlipwayClient", targets: ["SlipwayClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,11 +22,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
-        // Already a dependency of Hummingbird; named here because custom header names need HTTPField.
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
-        // Already a dependency of HummingbirdTesting; the health check and the client commands use it instead of
-        // URLSession, whose FoundationNetworking loads libcurl and some thirty libraries into every process.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
+        // The next three come with the packages above; they are named because Slipway's own code imports them.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // The C library and nothing else.
@@ -38,57 +40,90 @@ let package = Package(
             name: "GitKit",
             dependencies: ["CLibGit2"]
         ),
+        // The contract's vocabulary (statuses, phases, triggers) and the API's JSON objects, shared by the daemon,
+        // the server and the client.
+        .target(name: "SlipwayAPI"),
+        // Words for why an HTTP request got no answer, for the health check's log and the client's messages.
+        .target(
+            name: "ConnectionText",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Pipeline files and the step runner.
         .target(
             name: "Pipeline",
             dependencies: [
-                "GitKit",
+                "SlipwayAPI",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        // Releases on disk, the store, the queue, watchers, rollback: the daemon's core.
+        // The daemon's core behind one protocol, `Engine`: intake, mirrors, the queue, deployment runs, releases
+        // on disk, the store, recovery.
         .target(
             name: "Deploy",
             dependencies: [
                 "GitKit",
                 "Pipeline",
+                "SlipwayAPI",
+                "ConnectionText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // HTTP: the status API, webhooks, SSE, the dashboard, metrics.
+        // HTTP: the routes over `Engine`, webhooks, SSE, the dashboard and openapi.yaml (compiled in), metrics.
         .target(
             name: "Server",
             dependencies: [
                 "Deploy",
-                "Pipeline",
+                "SlipwayAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.embedInCode("Resources/dashboard.html"), .embedInCode("Resources/openapi.yaml")]
         ),
-        .executableTarget(
-            name: "slipway",
+        // The command line's side of the API: the HTTP client, the SSE parser and log follower, human output, and
+        // the git hook installer.
+        .target(
+            name: "SlipwayClient",
             dependencies: [
+                "SlipwayAPI",
+                "ConnectionText",
                 "GitKit",
                 "Pipeline",
-                "Deploy",
-                "Server",
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             // The project's hooks/post-receive, through a symlink, so that the binary carries the script it installs.
             resources: [.embedInCode("Resources/post-receive")]
+        ),
+        // The executable: argument parsing and wiring.
+        .executableTarget(
+            name: "slipway",
+            dependencies: [
+                "Deploy",
+                "Pipeline",
+                "Server",
+                "SlipwayClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .executableTarget(
             name: "slipway-bench",
@@ -98,6 +133,7 @@ let package = Package(
                 "Pipeline",
                 "Deploy",
                 "Server",
+                "SlipwayAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,7 +142,15 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "Deploy",
+                "SlipwayAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(
@@ -115,28 +159,44 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "TestSupport"],
+            // GitKit only to check that Pipeline's branch-name rule gives libgit2's answers.
+            dependencies: ["Pipeline", "GitKit", "SlipwayAPI", "TestSupport", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DeployTests",
-            dependencies: ["Deploy", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
-        ),
-        .testTarget(
-            name: "EndToEndTests",
-            dependencies: ["TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "Deploy", "GitKit", "Pipeline", "SlipwayAPI", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Deploy", "TestSupport",
+                "Server", "Deploy", "Pipeline", "SlipwayAPI", "TestSupport", "GitKit",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "SlipwayClientTests",
+            dependencies: [
+                "SlipwayClient", "SlipwayAPI", "Pipeline", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ],
     swiftLanguageModes: [.v6]

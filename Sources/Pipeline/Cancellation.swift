@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A request to stop a deployment, passed down to whatever step is running.
@@ -54,5 +55,27 @@ public final class Cancellation: Sendable {
 
     public func removeHandler(_ key: Int) {
         _ = state.withLock { $0.handlers.removeValue(forKey: key) }
+    }
+
+    /// Waits `duration`, or until cancelled if that comes first. It never throws: whoever waits has cleanup to do.
+    public func sleep(for duration: Duration) async {
+        guard !isCancelled else { return }
+        let resumed = Locked(false)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume: @Sendable () -> Void = {
+                let first = resumed.withLock { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume() }
+            }
+            let key = onCancel(resume)
+            let (seconds, attoseconds) = duration.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(max(0, nanoseconds))) {
+                self.removeHandler(key)
+                resume()
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ public enum DurationText {
 
     /// Formats a duration the way `parse` reads it, largest units first: `1m30s`.
     public static func format(_ duration: Duration) -> String {
-        var milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        var milliseconds = Int64(duration.milliseconds)
         if milliseconds == 0 { return "0s" }
         var text = ""
         for (suffix, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000), ("ms", 1)] where milliseconds >= size {
@@ -44,7 +44,44 @@ public enum DurationText {
         return "\(seconds / 60)m" + (seconds % 60 < 10 ? "0" : "") + "\(seconds % 60)s"
     }
 
-    public static func elapsed(from start: Date, to end: Date) -> String {
-        elapsed(milliseconds: Int((end.timeIntervalSince(start) * 1000).rounded()))
+    public static func elapsed(_ duration: Duration) -> String {
+        elapsed(milliseconds: duration.milliseconds)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    public var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// Sizes for people: `512 bytes`, `12 KiB`, `3.4 MiB`; and as options write them: `5MiB`, `512K`, `1048576`.
+public enum ByteCount {
+    /// `5242880`, `512K`, `5M`, `5MiB`, `1G`; nil for anything else, and for zero.
+    public static func parse(_ text: String) -> Int? {
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+            ("B", 1),
+        ]
+        for (suffix, size) in units where text.hasSuffix(suffix) {
+            guard let number = Int(text.dropLast(suffix.count)), number > 0 else { return nil }
+            return number * size
+        }
+        return Int(text).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    public static func text(_ bytes: Int) -> String {
+        if bytes < 1024 { return bytes == 1 ? "1 byte" : "\(bytes) bytes" }
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes) / 1024
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        let shown = value < 10 ? String(format: "%.1f", value) : String(Int(value.rounded()))
+        return "\(shown) \(units[unit])"
     }
 }

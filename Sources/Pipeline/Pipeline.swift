@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayAPI
 
 /// One app's pipeline, loaded from `pipelines/<app>.yml` and fully validated.
 public struct Pipeline: Sendable, Equatable {
@@ -64,7 +65,7 @@ public struct Pipeline: Sendable, Equatable {
         return parsed.string ?? repository
     }
 
-    /// The steps of `phase`, which must be one of the four step phases.
+    /// The steps of `phase`; the health check is not a list of steps, so `.health` has none.
     public func steps(for phase: StepPhase) -> [Step] {
         switch phase {
         case .build: build
@@ -72,6 +73,7 @@ public struct Pipeline: Sendable, Equatable {
         case .migrate: migrate
         case .activate: activate
         case .rollback: rollback
+        case .health: []
         }
     }
 
@@ -79,11 +81,6 @@ public struct Pipeline: Sendable, Equatable {
     public func wantsDeploy(forChangedPaths changedPaths: [String]) -> Bool {
         paths.isEmpty || changedPaths.contains { path in paths.contains { $0.matches(path) } }
     }
-}
-
-/// The phases that hold steps, in the order a deploy runs them (`rollback` runs only when rolling back).
-public enum StepPhase: String, Sendable, CaseIterable {
-    case build, test, migrate, activate, rollback
 }
 
 /// One shell command in a phase.

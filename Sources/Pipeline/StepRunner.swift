@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayAPI
 import Subprocess
 
 #if canImport(System)
@@ -7,12 +8,6 @@ import System
 import SystemPackage
 #endif
 
-/// How a step ended, with the names the API uses.
-public enum StepStatus: String, Sendable, Codable, CaseIterable {
-    case pending, running, succeeded, failed, skipped, cancelled
-    case timedOut = "timed_out"
-}
-
 /// The outcome of one step.
 public struct StepResult: Sendable, Equatable {
     public var status: StepStatus
@@ -20,17 +15,35 @@ public struct StepResult: Sendable, Equatable {
     public var exitCode: Int32?
     public var startedAt: Date
     public var finishedAt: Date
+    /// How long it took, by the monotonic clock: a jump of the wall clock does not change it.
+    public var duration: Duration
 
-    public init(status: StepStatus, exitCode: Int32?, startedAt: Date, finishedAt: Date) {
+    public init(status: StepStatus, exitCode: Int32?, startedAt: Date, finishedAt: Date, duration: Duration) {
         self.status = status
         self.exitCode = exitCode
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.duration = duration
     }
 
-    public var duration: Duration {
-        .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
+    /// A result that began at `start` and ends now.
+    public init(status: StepStatus, exitCode: Int32?, since start: Stopwatch) {
+        self.init(
+            status: status, exitCode: exitCode, startedAt: start.date, finishedAt: Date(), duration: start.elapsed)
     }
+}
+
+/// When something started, by the wall clock (for the record) and by the monotonic clock (for its duration).
+public struct Stopwatch: Sendable {
+    public let date: Date
+    private let instant: ContinuousClock.Instant
+
+    public init() {
+        date = Date()
+        instant = ContinuousClock.now
+    }
+
+    public var elapsed: Duration { ContinuousClock.now - instant }
 }
 
 /// Runs one step: `/bin/sh -c <run>` in the release directory, in a process group of its own.
@@ -54,15 +67,16 @@ public struct StepRunner: Sendable {
     ///   a step leaves nothing behind. A service a step starts must leave the group (`setsid`) to outlive it.
     public func run(
         _ command: String, in directory: String, environment: [String: String], timeout: Duration,
-        log: DeploymentLog, cancellation: Cancellation? = nil, started: @Sendable (ProcessGroup) -> Void = { _ in }
+        log: DeploymentLog, cancellation: Cancellation? = nil,
+        started: @Sendable (ProcessGroup) async -> Void = { _ in }
     ) async -> StepResult {
-        let startedAt = Date()
+        let start = Stopwatch()
         // A socket pair rather than pipe(2): it can be made close-on-exec atomically, so a step that another app
         // starts at the same moment never inherits this step's output and holds it open.
         func noChannel(closing descriptors: [Int32] = []) -> StepResult {
             log.note("[slipway] cannot create the output channel: \(String(cString: strerror(errno)))")
             for descriptor in descriptors { close(descriptor) }
-            return StepResult(status: .failed, exitCode: nil, startedAt: startedAt, finishedAt: Date())
+            return StepResult(status: .failed, exitCode: nil, since: start)
         }
         var pipeFDs: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pipeFDs) == 0 else {
@@ -92,7 +106,7 @@ public struct StepRunner: Sendable {
                 error: .fileDescriptor(FileDescriptor(rawValue: errorFD), closeAfterSpawningProcess: true)
             ) { execution -> (Task<Void, Never>, Int?) in
                 let group = ProcessGroup(execution.processIdentifier.value)
-                started(group)
+                await started(group)
                 let watchdog = Task {
                     guard (try? await Task.sleep(for: timeout)) != nil else { return }
                     ending.withLock { if $0 == .running { $0 = .timedOut } }
@@ -119,7 +133,7 @@ public struct StepRunner: Sendable {
             // closed them on every path that throws. Closing them again could close another step's descriptors.
             pump.stop()
             log.note("[slipway] cannot start the step: \(error)")
-            return StepResult(status: .failed, exitCode: nil, startedAt: startedAt, finishedAt: Date())
+            return StepResult(status: .failed, exitCode: nil, since: start)
         }
 
         if !(await pump.waitForEnd(timeout: drainTimeout)) {
@@ -138,7 +152,7 @@ public struct StepRunner: Sendable {
         case .cancelled: resultStatus = .cancelled
         case .running: resultStatus = exitCode == 0 ? .succeeded : .failed
         }
-        return StepResult(status: resultStatus, exitCode: exitCode, startedAt: startedAt, finishedAt: Date())
+        return StepResult(status: resultStatus, exitCode: exitCode, since: start)
     }
 }
 

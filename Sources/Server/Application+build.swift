@@ -4,26 +4,30 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
+import SlipwayAPI
 
-/// Builds the HTTP application around a prepared daemon: the routes, the middleware and the daemon's services,
-/// which the application's service group starts and, on SIGTERM or SIGINT, stops in reverse order.
+/// Builds the HTTP application around a prepared engine: the routes, the middleware and the engine's services
+/// (a daemon's queue, reloader and poller), which the application's service group starts and, on SIGTERM or SIGINT,
+/// stops in reverse order.
 public func buildApplication(
-    daemon: Daemon, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
-    logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    engine: some Engine, services: [any Service], configuration: ServerConfiguration,
+    registry: PrometheusCollectorRegistry, logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     try configuration.validate()
-    let router = buildRouter(daemon: daemon, configuration: configuration, registry: registry)
+    let router = buildRouter(engine: engine, configuration: configuration, registry: registry)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "slipway"),
-        services: daemon.services,
+        services: services,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }
 
 /// Every route of the contract.
 public func buildRouter(
-    daemon: Daemon, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
+    engine: some Engine, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
     keepAliveInterval: Duration = .seconds(15)
 ) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
@@ -31,7 +35,7 @@ public func buildRouter(
     router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody, routes: routeTable))
     router.add(middleware: AuthMiddleware(token: configuration.token, isPrivate: configuration.isPrivate))
 
-    router.get("/healthz") { _, _ in try Response.json(["status": "ok"]) }
+    router.get("/healthz") { _, _ in try Response.json(API.Status(status: "ok")) }
     router.get("/metrics") { _, _ in
         Response.text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
@@ -50,12 +54,10 @@ public func buildRouter(
     router.get("/api/v1/openapi.yaml") { _, _ in
         Response.text(Resources.openAPI, contentType: "application/yaml; charset=utf-8")
     }
-    router.addRoutes(AppsController(daemon: daemon, maxBody: configuration.maxBody).routes, atPath: "/api/v1")
+    router.addRoutes(AppsController(engine: engine, maxBody: configuration.maxBody).routes, atPath: "/api/v1")
     router.addRoutes(
-        DeploymentsController(daemon: daemon, keepAliveInterval: keepAliveInterval).routes, atPath: "/api/v1")
-    router.addRoutes(
-        HooksController(daemon: daemon, maxBody: configuration.maxBody, webhookSecret: configuration.webhookSecret).routes,
-        atPath: "/hooks")
+        DeploymentsController(engine: engine, keepAliveInterval: keepAliveInterval).routes, atPath: "/api/v1")
+    router.addRoutes(HooksController(engine: engine, maxBody: configuration.maxBody).routes, atPath: "/hooks")
     routeTable.set(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
     return router
 }

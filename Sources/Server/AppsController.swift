@@ -1,10 +1,12 @@
 import Deploy
 import Foundation
 import Hummingbird
+import SlipwayAPI
 
-/// `/api/v1/apps...`: the apps, their deployments and releases, and deploy and rollback.
-struct AppsController<Context: RequestContext> {
-    let daemon: Daemon
+/// `/api/v1/apps...` and `/api/v1/nodes`: the apps, their deployments and releases, deploy and rollback, and the
+/// daemons that share the state.
+struct AppsController<E: Engine, Context: RequestContext> {
+    let engine: E
     let maxBody: Int
     let listCache = EncodedCache()
 
@@ -16,22 +18,23 @@ struct AppsController<Context: RequestContext> {
         routes.get("/apps/:app/releases", use: releases)
         routes.post("/apps/:app/deploy", use: deploy)
         routes.post("/apps/:app/rollback", use: rollback)
+        routes.get("/nodes", use: nodes)
         return routes
     }
 
     /// Dashboards and scripts poll this far more often than anything changes, so the encoded answer is kept until
-    /// the daemon's summary generation moves on.
+    /// the engine's generation moves on.
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        let generation = daemon.summaryGeneration
+        let generation = engine.appsGeneration
         if let cached = listCache.bytes(for: generation) { return .json(bytes: cached) }
-        let data = try JSONCoding.data(AppsResponse(apps: try await daemon.appSummaries().map(AppJSON.init)))
-        let buffer = ByteBuffer(bytes: data)
+        let apps = try await engine.apps().map(API.App.init)
+        let buffer = ByteBuffer(bytes: try APICoding.encode(API.AppList(apps: apps)))
         listCache.store(buffer, for: generation)
         return .json(bytes: buffer)
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
-        try .json(AppJSON(app: try await daemon.appSummary(try context.pathParameter("app"))))
+        try .json(API.App(try await engine.app(try context.pathParameter("app"))))
     }
 
     @Sendable func deployments(_ request: Request, context: Context) async throws -> Response {
@@ -48,32 +51,36 @@ struct AppsController<Context: RequestContext> {
             guard let value = Int64(text), value > 0 else { throw APIError.badRequest("'before' must be a deployment id") }
             before = value
         }
-        let list = try await daemon.deployments(app: try context.pathParameter("app"), limit: limit, before: before)
-        return try .json(DeploymentsResponse(deployments: list.map { DeploymentJSON($0) }))
+        let list = try await engine.deployments(app: try context.pathParameter("app"), limit: limit, before: before)
+        return try .json(API.DeploymentList(deployments: list.map { API.Deployment($0) }))
     }
 
     @Sendable func releases(_ request: Request, context: Context) async throws -> Response {
-        let (releases, live) = try await daemon.releases(app: try context.pathParameter("app"))
-        return try .json(ReleasesResponse(releases: releases.map { ReleaseJSON(release: $0, active: $0.id == live) }))
+        let releases = try await engine.releases(app: try context.pathParameter("app"))
+        return try .json(API.ReleaseList(releases: releases.map { API.Release($0.release, active: $0.active) }))
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
         let app = try context.pathParameter("app")
-        let body = try await request.decodeJSON(DeployRequest.self, limit: maxBody, empty: DeployRequest())
-        let deployment = try await daemon.watcher.deploy(app: app, ref: body.ref)
-        return try .json(DeploymentJSON(deployment), status: .accepted)
+        let body = try await request.decodeJSON(API.DeployRequest.self, limit: maxBody, empty: API.DeployRequest())
+        let deployment = try await engine.deploy(app: app, ref: body.ref)
+        return try .json(API.Deployment(deployment), status: .accepted)
     }
 
     @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
         let app = try context.pathParameter("app")
-        let body = try await request.decodeJSON(RollbackRequest.self, limit: maxBody, empty: RollbackRequest())
+        let body = try await request.decodeJSON(API.RollbackRequest.self, limit: maxBody, empty: API.RollbackRequest())
         let target: RollbackTarget?
         switch body.to {
         case .release(let id)?: target = .release(id)
         case .commit(let sha)?: target = .commit(sha)
         case nil: target = nil
         }
-        let deployment = try await daemon.watcher.rollback(app: app, to: target)
-        return try .json(DeploymentJSON(deployment), status: .accepted)
+        let deployment = try await engine.rollback(app: app, to: target)
+        return try .json(API.Deployment(deployment), status: .accepted)
+    }
+
+    @Sendable func nodes(_ request: Request, context: Context) async throws -> Response {
+        try .json(API.NodeList(nodes: try await engine.nodes().map(API.Node.init)))
     }
 }

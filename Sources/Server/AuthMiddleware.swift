@@ -1,4 +1,4 @@
-import Crypto
+import Deploy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -32,11 +32,4 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         let isForgeWebhook = segments.count == 2 && segments[0] == "hooks" && Forge(rawValue: String(segments[1])) != nil
         return !isForgeWebhook
     }
-}
-
-/// Compares two secrets in time that depends only on their lengths' digests, not on where they first differ.
-func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let left = SHA256.hash(data: Data(a.utf8))
-    let right = SHA256.hash(data: Data(b.utf8))
-    return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }

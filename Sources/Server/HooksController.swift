@@ -1,13 +1,14 @@
 import Deploy
 import Foundation
 import Hummingbird
+import NIOCore
+import SlipwayAPI
 
-/// `/hooks/...`: the git hook's notice, and the forges' push webhooks.
-struct HooksController<Context: RequestContext> {
-    let daemon: Daemon
+/// `/hooks/...`: the git hook's notice, and the forges' push webhooks. Which apps a delivery reaches, which secret
+/// applies and what counts as a repeat are Deploy's decisions; this only reads the request and writes the answer.
+struct HooksController<E: Engine, Context: RequestContext> {
+    let engine: E
     let maxBody: Int
-    /// The secret for apps that have no `webhook_secret` of their own.
-    let webhookSecret: String?
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -20,74 +21,38 @@ struct HooksController<Context: RequestContext> {
 
     /// Sent by the git hook (through `slipway notify`), with the bearer token when one is set.
     @Sendable func push(_ request: Request, context: Context) async throws -> Response {
-        let body = try await request.decodeJSON(PushHookRequest.self, limit: maxBody, empty: PushHookRequest(app: "", ref: "", after: ""))
+        let empty = API.PushNotice(app: "", ref: "", before: nil, after: "")
+        let body = try await request.decodeJSON(API.PushNotice.self, limit: maxBody, empty: empty)
         guard !body.app.isEmpty, !body.ref.isEmpty, !body.after.isEmpty else {
             throw APIError.badRequest("the body needs 'app', 'ref' and 'after'")
         }
-        let deployments = try await daemon.watcher.pushed(app: body.app, ref: body.ref, before: body.before, after: body.after)
-        return try .json(DeploymentsResponse(deployments: deployments.map { DeploymentJSON($0) }), status: .accepted)
+        let deployments = try await engine.push(
+            PushNotice(app: body.app, ref: body.ref, before: body.before, after: body.after))
+        return try .json(API.DeploymentList(deployments: deployments.map { API.Deployment($0) }), status: .accepted)
     }
 
     func forge(_ forge: Forge, _ request: Request, _ context: Context) async throws -> Response {
-        let metrics = daemon.context.metrics
         let buffer = try await request.body(limit: maxBody)
-        let body = Array(buffer.readableBytesView)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let outcome = try await engine.deliver(
+            ForgeDelivery(forge: forge, headers: headers, body: Array(buffer.readableBytesView)))
+        switch outcome {
+        case .ping:
+            return try .json(API.Status(status: "ok"))
+        case .ignored:
+            return Self.matchedOnly([])
+        case .accepted(let matched, let deployments) where deployments.isEmpty:
+            return Self.matchedOnly(matched)
+        case .accepted(let matched, let deployments):
+            let result = API.WebhookResult(matched: matched, deployments: deployments.map { API.Deployment($0) })
+            return try .json(result, status: .accepted)
+        }
+    }
 
-        // 1. Who may have signed it: the apps following the repository it names, each with its own secret or
-        //    the daemon's. Nothing in the payload is trusted until one of those secrets verifies it.
-        let event = request.headers[forge.eventHeader] ?? ""
-        let payload = ForgePayload.decode(body)
-        let candidates = daemon.registry.pipelines(following: payload?.repositoryURLs(forge) ?? [])
-        //    An app with its own secret is reached only by deliveries signed with it. The daemon's secret is
-        //    checked once, however many apps rely on it.
-        let daemonSecretVerifies = webhookSecret.map { forge.verify(body: body, headers: request.headers, secret: $0) } ?? false
-        let authorized = candidates.filter { pipeline in
-            pipeline.webhookSecret.map { forge.verify(body: body, headers: request.headers, secret: $0) } ?? daemonSecretVerifies
-        }
-        guard !authorized.isEmpty || daemonSecretVerifies else {
-            metrics.webhookDelivery(provider: forge.rawValue, result: "unauthorized")
-            throw APIError.unauthorized("the delivery could not be authenticated")
-        }
-
-        // 2. A delivery seen before does nothing.
-        if let id = forge.deliveryHeaders.lazy.compactMap({ request.headers[$0] }).first, !id.isEmpty {
-            guard daemon.context.store.recordDelivery(id: "\(forge.rawValue):\(id)", provider: forge.rawValue) else {
-                metrics.webhookDelivery(provider: forge.rawValue, result: "duplicate")
-                return try .json(WebhookResponse(matched: [], deployments: []), status: .accepted)
-            }
-        }
-
-        // 3. Only pushes deploy; GitHub's ping gets a plain 200.
-        if forge == .github && event == "ping" {
-            metrics.webhookDelivery(provider: forge.rawValue, result: "ping")
-            return try .json(["status": "ok"])
-        }
-        guard forge.pushEvents.contains(event) else {
-            metrics.webhookDelivery(provider: forge.rawValue, result: "ignored")
-            return try .json(WebhookResponse(matched: [], deployments: []), status: .accepted)
-        }
-        let push: ForgePush
-        do {
-            push = try ForgePayload.push(forge, payload)
-        } catch {
-            metrics.webhookDelivery(provider: forge.rawValue, result: "invalid")
-            throw APIError.badRequest("\(error)")
-        }
-        var matched: [String] = []
-        var deployments: [Deployment] = []
-        for change in push.changes {
-            let result = await daemon.watcher.forgePush(authorized, ref: change.ref, after: change.after)
-            matched += result.matched
-            deployments += result.deployments
-        }
-        metrics.webhookDelivery(provider: forge.rawValue, result: "accepted")
-        let names = Array(Set(matched)).sorted()
-        if deployments.isEmpty {
-            // The common answer in a flood of deliveries, written directly: app names are [a-z0-9_-] only.
-            let list = names.map { "\"\($0)\"" }.joined(separator: ",")
-            return .json(bytes: ByteBuffer(string: "{\"matched\":[\(list)],\"deployments\":[]}"), status: .accepted)
-        }
-        return try .json(
-            WebhookResponse(matched: names, deployments: deployments.map { DeploymentJSON($0) }), status: .accepted)
+    /// The common answer in a flood of deliveries, written directly: app names are `[a-z0-9_-]` only.
+    private static func matchedOnly(_ names: [String]) -> Response {
+        let list = names.map { "\"\($0)\"" }.joined(separator: ",")
+        return .json(bytes: ByteBuffer(string: "{\"matched\":[\(list)],\"deployments\":[]}"), status: .accepted)
     }
 }

@@ -8,20 +8,17 @@ public struct ServerConfiguration: Sendable {
     public var token: String?
     /// With `isPrivate`, GET requests need the token too (except `/healthz` and the dashboard's page itself).
     public var isPrivate: Bool
-    /// The secret for forge webhooks of apps that have no `webhook_secret` of their own.
-    public var webhookSecret: String?
     /// Larger bodies get 413.
     public var maxBody: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, isPrivate: Bool = false,
-        webhookSecret: String? = nil, maxBody: Int = 5 * 1024 * 1024
+        maxBody: Int = 5 * 1024 * 1024
     ) {
         self.host = host
         self.port = port
         self.token = token?.isEmpty == true ? nil : token
         self.isPrivate = isPrivate
-        self.webhookSecret = webhookSecret?.isEmpty == true ? nil : webhookSecret
         self.maxBody = maxBody
     }
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Deploy
 import Foundation
-import GitKit
 import Logging
 import Pipeline
 import Prometheus
 import Server
+import SlipwayClient
 
 /// `slipway serve`: the daemon.
 struct ServeCommand: AsyncParsableCommand {
@@ -32,22 +32,26 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard (1...64).contains(jobs) else { throw CommandFailure.usage("--jobs must be from 1 to 64") }
-        guard let maxBodyBytes = ByteSize.parse(maxBody) else { throw CommandFailure.usage("--max-body '\(maxBody)' is not a size") }
-        guard let grace = DurationText.parse(shutdownGrace) else {
-            throw CommandFailure.usage("--shutdown-grace '\(shutdownGrace)' is not a duration")
+        guard (1...64).contains(jobs) else { throw ClientError.usage("--jobs must be from 1 to 64") }
+        guard let maxBodyBytes = ByteCount.parse(maxBody) else {
+            throw ClientError.usage("--max-body '\(maxBody)' is not a size")
         }
-        guard let level = Logger.Level(rawValue: logLevel) else { throw CommandFailure.usage("--log-level '\(logLevel)' is unknown") }
+        guard let grace = DurationText.parse(shutdownGrace) else {
+            throw ClientError.usage("--shutdown-grace '\(shutdownGrace)' is not a duration")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ClientError.usage("--log-level '\(logLevel)' is unknown")
+        }
         let server = ServerConfiguration(
             host: host, port: port, token: token ?? environment["SLIPWAY_TOKEN"], isPrivate: isPrivate,
-            webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"], maxBody: maxBodyBytes)
+            maxBody: maxBodyBytes)
         do {
             try server.validate()
         } catch {
-            throw CommandFailure.usage("\(error)")
+            throw ClientError.usage("\(error)")
         }
         guard FileManager.default.fileExists(atPath: pipelines) else {
-            throw CommandFailure.usage("the pipelines folder \(pipelines) does not exist")
+            throw ClientError.usage("the pipelines folder \(pipelines) does not exist")
         }
 
         LoggingSystem.bootstrap { label in
@@ -60,42 +64,14 @@ struct ServeCommand: AsyncParsableCommand {
         let daemon = try Daemon(
             configuration: DaemonConfiguration(
                 pipelinesDirectory: pipelines, stateDirectory: state, jobs: jobs, shutdownGrace: grace,
-                credentials: Self.credentials(environment), environment: environment),
+                credentials: DaemonConfiguration.credentials(from: environment),
+                webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"], environment: environment),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
-        let apps = daemon.registry.all
-        logger.info("\(apps.count) app(s) from \(pipelines): \(apps.map(\.name).joined(separator: ", "))")
+        logger.info("\(daemon.appNames.count) app(s) from \(pipelines): \(daemon.appNames.joined(separator: ", "))")
         let application = try buildApplication(
-            daemon: daemon, configuration: server, registry: registry, logger: logger,
+            engine: daemon, services: daemon.services, configuration: server, registry: registry, logger: logger,
             onServerRunning: { port in logger.notice("listening on http://\(host):\(port)") })
         try await application.runService()
-    }
-
-    static func credentials(_ environment: [String: String]) -> Credentials {
-        var credentials = Credentials()
-        if let key = environment["SLIPWAY_SSH_KEY"], !key.isEmpty {
-            credentials.sshKey = .init(
-                privateKeyPath: key, publicKeyPath: environment["SLIPWAY_SSH_PUBLIC_KEY"],
-                passphrase: environment["SLIPWAY_SSH_PASSPHRASE"])
-        }
-        credentials.useSSHAgent = environment["SSH_AUTH_SOCK"] != nil
-        credentials.httpsToken = environment["SLIPWAY_HTTPS_TOKEN"]
-        if let user = environment["SLIPWAY_HTTPS_USERNAME"], !user.isEmpty { credentials.httpsUsername = user }
-        return credentials
-    }
-}
-
-enum ByteSize {
-    /// `5242880`, `512K`, `5M`, `5MiB`, `1G`.
-    static func parse(_ text: String) -> Int? {
-        let units: [(String, Int)] = [
-            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
-            ("B", 1),
-        ]
-        for (suffix, size) in units where text.hasSuffix(suffix) {
-            guard let number = Int(text.dropLast(suffix.count)), number > 0 else { return nil }
-            return number * size
-        }
-        return Int(text).flatMap { $0 > 0 ? $0 : nil }
     }
 }

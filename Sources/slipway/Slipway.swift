@@ -1,40 +1,21 @@
 import ArgumentParser
 import Foundation
+import SlipwayAPI
+import SlipwayClient
 
-/// `slipway`: the daemon and its command-line client. This target only parses arguments and wires parts together;
-/// everything it runs lives in the libraries, where it can be tested without the binary.
+/// `slipway`: the daemon and its command-line client. This target parses arguments and wires the libraries
+/// together; what each command does lives in SlipwayClient, Deploy and Server, where it is tested without the
+/// binary.
 struct Slipway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slipway",
         abstract: "Deploys applications from Git: push, build, switch, check, roll back.",
-        version: "0.1.0",
+        version: SlipwayVersion.current,
         subcommands: [
             ServeCommand.self, StatusCommand.self, DeployCommand.self, RollbackCommand.self, ReleasesCommand.self,
             LogsCommand.self, CancelCommand.self, HookCommand.self, NotifyCommand.self, ValidateCommand.self,
         ]
     )
-}
-
-/// Exit codes from the contract.
-enum Exit {
-    static let success: Int32 = 0
-    /// The operation failed: a failed deployment, invalid files.
-    static let failure: Int32 = 1
-    /// Bad usage.
-    static let usage: Int32 = 2
-    /// The daemon could not be reached.
-    static let unreachable: Int32 = 3
-}
-
-/// An error that carries its exit code and a message for the user.
-struct CommandFailure: Error, CustomStringConvertible {
-    let code: Int32
-    let message: String
-
-    var description: String { message }
-
-    static func failed(_ message: String) -> CommandFailure { CommandFailure(code: Exit.failure, message: message) }
-    static func usage(_ message: String) -> CommandFailure { CommandFailure(code: Exit.usage, message: message) }
 }
 
 @main
@@ -47,9 +28,9 @@ enum Main {
             } else {
                 try command.run()
             }
-        } catch let failure as CommandFailure {
-            if !failure.message.isEmpty { printError("slipway: \(failure.message)") }
-            exit(failure.code)
+        } catch let error as ClientError {
+            if !error.description.isEmpty { emitError("slipway: \(error.description)") }
+            exit(error.exitCode)
         } catch let exitCode as ExitCode {
             exit(exitCode.rawValue)
         } catch {
@@ -58,14 +39,10 @@ enum Main {
             let message = Slipway.fullMessage(for: error)
             if code == .success {
                 print(message)
-                exit(Exit.success)
+                exit(0)
             }
-            printError(message)
-            exit(code == .validationFailure ? Exit.usage : Exit.failure)
+            emitError(message)
+            exit(code == .validationFailure ? ClientError.usage("").exitCode : ClientError.failed("").exitCode)
         }
     }
-}
-
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
 }

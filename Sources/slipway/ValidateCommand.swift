@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Pipeline
+import SlipwayClient
 
 /// `slipway validate [PATH...]`: checks pipeline files without a daemon.
 struct ValidateCommand: ParsableCommand {
@@ -12,26 +12,14 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "Pipeline files or folders of them (default: ./pipelines).") var paths: [String] = []
 
     func run() throws {
-        let loader = PipelineLoader()
-        var files: [String] = []
-        for path in paths.isEmpty ? ["pipelines"] : paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw CommandFailure.failed("\(path): no such file or folder")
-            }
-            files += isDirectory.boolValue ? try PipelineLoader.pipelineFiles(in: path) : [path]
+        let validation: PipelineValidation
+        do {
+            validation = try PipelineValidation(paths: paths.isEmpty ? ["pipelines"] : paths, loader: PipelineLoader())
+        } catch {
+            throw ClientError.failed(error.message)
         }
-        var errorCount = 0
-        for file in files {
-            do {
-                _ = try loader.load(file: file)
-            } catch {
-                for problem in error.errors { print(problem.description) }
-                errorCount += error.errors.count
-            }
-        }
-        let summary = "\(files.count) pipeline file\(files.count == 1 ? "" : "s"), \(errorCount) error\(errorCount == 1 ? "" : "s")"
-        printError(summary)
-        if errorCount > 0 { throw CommandFailure(code: Exit.failure, message: "") }
+        for problem in validation.problems { print(problem.description) }
+        emitError(validation.summary)
+        if !validation.problems.isEmpty { throw ClientError.failed("") }
     }
 }

@@ -1,4 +1,5 @@
-import Deploy
+@testable import Deploy
+import SlipwayAPI
 import Foundation
 import TestSupport
 import Testing
@@ -41,5 +42,26 @@ import Testing
         // A URL too long to remember is still compared.
         let long = "https://github.com/octo-org/hello" + String(repeating: "/", count: 4_000)
         #expect(registry.pipelines(following: [long]).map(\.app) == ["web"])
+    }
+
+    /// The periodic check reads a file again only when its size, inode or modification time changed; a forced
+    /// reload (SIGHUP) reads every file.
+    @Test func onlyAForcedReloadSeesAChangeThatKeepsTheFilesMetadata() async throws {
+        let (registry, scratch) = try await registry(["hello": "/srv/git/hello.git"])
+        let file = scratch("hello.yml")
+        var info = stat()
+        #expect(stat(file, &info) == 0)
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        var broken = "repository: /srv/git/hello.git\nbranch: [broken\n#"
+        broken += String(repeating: "x", count: original.utf8.count - broken.utf8.count - 1) + "\n"
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        try handle.write(contentsOf: Data(broken.utf8))
+        try handle.close()
+        var times = [info.st_atim, info.st_mtim]
+        #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
+        #expect(await registry.reload() == [])
+        #expect(registry.app("hello")?.configError == nil)
+        #expect(await registry.reload(force: true) == ["hello"])
+        #expect(registry.app("hello")?.configError != nil)
     }
 }

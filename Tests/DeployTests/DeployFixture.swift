@@ -1,24 +1,27 @@
-import Deploy
+@testable import Deploy
 import Foundation
 import GitKit
 import Pipeline
+import SlipwayAPI
 import TestSupport
 
-/// An origin repository, a state directory and a pipeline, with helpers to push and deploy.
+/// An origin repository, a state directory and a pipeline, with helpers to push and deploy through the engine's
+/// one deployment run.
 final class DeployFixture: @unchecked Sendable {
     // @unchecked: used by one test at a time; the values it hands out are Sendable.
     let scratch = ScratchDirectory("slipway-deploy")
     let work: WorkingRepository
     var pipeline: Pipeline
     let context: DeployContext
-    let mirror: Mirror
+    let mirrors: MirrorPool
+    let mirror: RepositoryMirror
 
     var origin: String { scratch("origin.git") }
     var layout: ReleaseLayout { context.layout(for: pipeline) }
-    var store: Store { context.store }
+    var store: any DeployStore { context.store }
 
     /// `yaml` is the pipeline file without its `repository:` line.
-    init(yaml: String = "", environment: [String: String] = [:], branch: String = "main") throws {
+    init(yaml: String = "", environment: [String: String] = [:], branch: String = "main") async throws {
         work = try WorkingRepository(at: scratch("work"), branch: branch)
         try GitCLI.run(["init", "-q", "--bare", "-b", branch, scratch("origin.git")])
         try work.git("remote", "add", "origin", scratch("origin.git"))
@@ -26,12 +29,12 @@ final class DeployFixture: @unchecked Sendable {
         pipeline = try loader.load(
             yaml: "repository: \(scratch("origin.git"))\nbranch: '\(branch)'\ndeploy_to: \(scratch("deploy"))\n" + yaml,
             app: "hello", file: "hello.yml")
-        let store = try Store(path: scratch("state/slipway.sqlite"))
         context = DeployContext(
-            store: store, stateDirectory: scratch("state"),
+            store: try SQLiteStore(path: scratch("state/slipway.sqlite")), stateDirectory: scratch("state"),
             runner: StepRunner(killGrace: .milliseconds(500), drainTimeout: .milliseconds(500)),
             daemonEnvironment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch.path])
-        mirror = Mirror(path: context.mirrorPath(app: "hello"), url: scratch("origin.git"))
+        mirrors = MirrorPool(context: context)
+        mirror = try await mirrors.mirror(for: pipeline)
     }
 
     /// Commits `files` on top of the branch and pushes; returns the sha.
@@ -43,17 +46,26 @@ final class DeployFixture: @unchecked Sendable {
     }
 
     /// Queues a deploy of `sha` and runs it to the end.
-    func deploy(_ sha: String, cancellation: Cancellation = Cancellation()) async throws -> Deployment {
+    func deploy(_ sha: String, control: RunCancellation = RunCancellation()) async throws -> Deployment {
         try await mirror.fetch()
         let (queued, _) = try await store.enqueue(
-            Deployment(app: pipeline.app, trigger: .push, ref: "refs/heads/\(pipeline.branch)", commit: sha))
-        return await Deployer(context: context).run(queued, pipeline: pipeline, mirror: mirror, cancellation: cancellation)
+            DeploymentRequest(app: pipeline.app, trigger: .push, ref: "refs/heads/\(pipeline.branch)", commit: sha))
+        return await run(queued, control: control)
     }
 
+    /// Plans a rollback, queues it and runs it to the end.
     func rollback(to target: RollbackTarget? = nil) async throws -> Deployment {
-        let planned = try await RollbackPlanner(context: context).plan(app: pipeline, target: target, mirror: mirror)
-        let (queued, _) = try await store.enqueue(planned)
-        return await Deployer(context: context).run(queued, pipeline: pipeline, mirror: mirror)
+        let (queued, _) = try await store.enqueue(try await planner.plan(app: pipeline, target: target))
+        return await run(queued)
+    }
+
+    var planner: RollbackPlanner { RollbackPlanner(context: context, mirrors: mirrors) }
+
+    /// Runs a queued deployment by the plan the queue would give it.
+    func run(_ queued: Deployment, control: RunCancellation = RunCancellation()) async -> Deployment {
+        await DeploymentRun.perform(
+            queued, plan: .forQueued(queued, layout: layout), pipeline: pipeline, mirror: mirror, mirrors: mirrors,
+            context: context, control: control)
     }
 
     /// Lines of a file in `shared/`, or none.
@@ -63,10 +75,10 @@ final class DeployFixture: @unchecked Sendable {
     }
 
     func log(_ deployment: Deployment) throws -> String {
-        try String(contentsOfFile: context.logPath(deployment: deployment.id!), encoding: .utf8)
+        try String(contentsOfFile: context.logPath(deployment: deployment.id), encoding: .utf8)
     }
 
     func steps(_ deployment: Deployment) async throws -> [StepRecord] {
-        try await store.steps(deployment: deployment.id!)
+        try await store.steps(deployment: deployment.id)
     }
 }

@@ -1,4 +1,5 @@
-import Deploy
+@testable import Deploy
+import SlipwayAPI
 import Foundation
 import Pipeline
 import TestSupport
@@ -6,23 +7,23 @@ import Testing
 
 @Suite struct RecoveryTests {
     @Test func aCleanStateNeedsNothing() async throws {
-        let fixture = try DeployFixture(yaml: "build:\n  - true\n")
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
         _ = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
         #expect(report.isClean, "\(report)")
     }
 
     @Test func interruptedDeploymentsAndTheirLeftoversAreCleanedUp() async throws {
-        let fixture = try DeployFixture(yaml: "build:\n  - true\n")
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
         let live = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         let sha = try fixture.push("two", files: ["a": "2"])
         // A deployment the daemon was running when it died: exported, not switched, with a step still going.
-        var (running, _) = try await fixture.store.enqueue(Deployment(app: "hello", trigger: .push, ref: "main", commit: sha))
+        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
         running.status = .running
         running.phase = .build
         running.startedAt = Date()
         try await fixture.store.save(running)
-        try FileManager.default.createDirectory(atPath: fixture.layout.releaseDirectory(running.id!), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: fixture.layout.releaseDirectory(running.id), withIntermediateDirectories: true)
         // A step process that outlived the daemon, in a process group of its own.
         let pidFile = fixture.scratch("orphan.pid")
         let orphan = Process()
@@ -36,35 +37,39 @@ import Testing
         }
         let orphanGroup = try #require(group)
         #expect(ProcessGroup(orphanGroup).isAlive)
-        var step = try await fixture.store.insert(StepRecord(deploymentId: running.id!, position: 0, phase: "build", name: "slow", status: .running))
+        let planned = try await fixture.store.insertSteps([
+            StepPlan(deploymentId: running.id, position: 0, phase: .build, name: "slow"),
+            StepPlan(deploymentId: running.id, position: 1, phase: .test, name: "later"),
+        ])
+        var step = planned[0]
+        step.status = .running
         step.processGroup = orphanGroup
         try await fixture.store.save(step)
-        _ = try await fixture.store.insert(StepRecord(deploymentId: running.id!, position: 1, phase: "test", name: "later"))
         // A switch cut short: the temporary link was made but never renamed.
-        symlink("releases/\(running.id!)", fixture.layout.deployTo + "/.current.tmp-1-\(running.id!)")
+        symlink("releases/\(running.id)", fixture.layout.deployTo + "/.current.tmp-1-\(running.id)")
 
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
-        #expect(report.interrupted == [running.id!])
+        #expect(report.interrupted == [running.id])
         #expect(report.endedProcessGroups == [orphanGroup])
         #expect(!ProcessGroup(orphanGroup).isAlive)
-        #expect(report.removedReleases == ["hello": [running.id!]])
+        #expect(report.removedReleases == ["hello": [running.id]])
         #expect(report.removedLeftovers["hello"]?.count == 1)
         #expect(fixture.layout.currentRelease() == live.id)
-        let after = try #require(try await fixture.store.deployment(running.id!))
+        let after = try #require(try await fixture.store.deployment(running.id))
         #expect(after.status == .interrupted)
         #expect(after.error == "the daemon stopped during build")
         #expect(try await fixture.steps(after).map(\.status) == [.cancelled, .skipped])
     }
 
     @Test func stepProcessesWithNoRecordedGroupAreFoundByTheirEnvironment() async throws {
-        let fixture = try DeployFixture(yaml: "build:\n  - \"true\"\n")
+        let fixture = try await DeployFixture(yaml: "build:\n  - \"true\"\n")
         let sha = try fixture.push("one", files: ["a": "1"])
-        var (running, _) = try await fixture.store.enqueue(Deployment(app: "hello", trigger: .push, ref: "main", commit: sha))
+        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
         running.status = .running
         running.phase = .health
         try await fixture.store.save(running)
         let marker = [
-            "SLIPWAY_DEPLOYMENT": String(running.id!), "SLIPWAY_DEPLOY_TO": fixture.layout.deployTo, "PATH": "/usr/bin:/bin",
+            "SLIPWAY_DEPLOYMENT": String(running.id), "SLIPWAY_DEPLOY_TO": fixture.layout.deployTo, "PATH": "/usr/bin:/bin",
         ]
         // A health command the daemon never recorded a group for, in a group of its own as steps are...
         let step = Process()
@@ -94,24 +99,24 @@ import Testing
     }
 
     @Test func whenTheStoreAndTheLinkDisagreeTheLinkWins() async throws {
-        let fixture = try DeployFixture(yaml: "build:\n  - true\n")
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
         let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         let sha = try fixture.push("two", files: ["a": "2"])
         // The daemon switched `current` and died before it could record the release.
-        var (running, _) = try await fixture.store.enqueue(Deployment(app: "hello", trigger: .push, ref: "main", commit: sha, message: "two", author: "Ada"))
+        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha, message: "two", author: "Ada"))
         running.status = .running
         running.phase = .switch
         running.startedAt = Date()
         try await fixture.store.save(running)
-        _ = try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id!))
-        try fixture.layout.switchCurrent(to: running.id!)
+        _ = try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id))
+        try fixture.layout.switchCurrent(to: running.id)
 
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
-        #expect(report.correctedLiveReleases == ["hello": running.id!])
+        #expect(report.correctedLiveReleases == ["hello": running.id])
         #expect(try await fixture.store.appState("hello").liveRelease == running.id)
-        let release = try #require(try await fixture.store.release(running.id!))
+        let release = try #require(try await fixture.store.release(running.id))
         #expect(release.commit == sha && release.isKept)
-        #expect(fixture.layout.hasRelease(first.id!), "the earlier release is still kept")
+        #expect(fixture.layout.hasRelease(first.id), "the earlier release is still kept")
         #expect(report.removedReleases.isEmpty)
     }
 }

@@ -1,4 +1,5 @@
-import Deploy
+@testable import Deploy
+import SlipwayAPI
 import Testing
 
 @Suite struct RepositoryURLTests {

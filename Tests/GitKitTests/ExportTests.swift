@@ -80,16 +80,15 @@ import Testing
         }
     }
 
+    /// Real repositories with long history, where this machine has them.
+    static let realRepositories = ["apple/swift-argument-parser.git", "groue/GRDB.swift.git", "apple/swift-nio.git"]
+        .map { "/opt/swift-packages/\($0)" }
+        .filter { FileManager.default.fileExists(atPath: $0) }
+
     /// The equality test against the real git on real repositories: every file's contents, type and executable bit.
-    @Test func matchesGitArchiveOnRealRepositories() throws {
-        let candidates = ["apple/swift-argument-parser.git", "groue/GRDB.swift.git", "apple/swift-nio.git"]
-            .map { "/opt/swift-packages/\($0)" }
-            .filter { FileManager.default.fileExists(atPath: $0) }
-        guard !candidates.isEmpty else {
-            print("skipped: no real repositories under /opt/swift-packages on this machine")
-            return
-        }
-        for path in candidates.prefix(2) {
+    @Test(.enabled(if: !realRepositories.isEmpty, "no real repositories under /opt/swift-packages on this machine"))
+    func matchesGitArchiveOnRealRepositories() throws {
+        for path in Self.realRepositories.prefix(2) {
             let scratch = ScratchDirectory()
             let repository = try Repository(at: path)
             let head = try repository.resolve("HEAD")

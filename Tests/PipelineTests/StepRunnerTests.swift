@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import SlipwayAPI
 import TestSupport
 import Testing
 

@@ -1,4 +1,5 @@
-import Deploy
+@testable import Deploy
+import SlipwayAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -184,11 +185,11 @@ import Yams
             try await client.execute(uri: "/api/v1/apps", method: .get) { response in
                 #expect((response.json["apps"] as? [[String: Any]])?.first?["current"] is NSNull)
             }
-            let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
-            _ = try await fixture.finished(deployment.id!)
+            let deployment = try await fixture.daemon.intake.deploy(app: "hello", ref: nil)
+            _ = try await fixture.finished(deployment.id)
             try await client.execute(uri: "/api/v1/apps", method: .get) { response in
                 let app = try #require((response.json["apps"] as? [[String: Any]])?.first)
-                #expect((app["current"] as? [String: Any])?["id"] as? Int == Int(deployment.id!))
+                #expect((app["current"] as? [String: Any])?["id"] as? Int == Int(deployment.id))
                 #expect((app["last_deployment"] as? [String: Any])?["status"] as? String == "succeeded")
             }
             try writeFile(fixture.scratch("pipelines/second.yml"), "repository: \(fixture.origin)\n")
@@ -204,8 +205,8 @@ import Yams
         try fixture.push("one")
         var made: [Int64] = []
         for _ in 0..<5 {
-            let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
-            made.append(try await fixture.finished(deployment.id!).id!)
+            let deployment = try await fixture.daemon.intake.deploy(app: "hello", ref: nil)
+            made.append(try await fixture.finished(deployment.id).id)
         }
         let ids = made
         try await fixture.test { client in
@@ -272,19 +273,21 @@ import Yams
 
     @Test func aLogIsServedWholeLinesOnlyAndBytesThatAreNotUTF8DoNotHideIt() async throws {
         let fixture = try await ServerFixture(apps: ["hello": ""])
-        let deployment = try await fixture.daemon.context.store.insert(
-            Deployment(app: "hello", trigger: .manual, ref: "main", commit: "abc", status: .succeeded))
-        let path = fixture.daemon.logPath(deployment: deployment.id!)
+        var deployment = try await fixture.daemon.context.store.insert(
+            DeploymentRequest(app: "hello", trigger: .manual, ref: "main", commit: "abc"))
+        deployment.status = .succeeded
+        try await fixture.daemon.context.store.save(deployment)
+        let path = fixture.daemon.context.logPath(deployment: deployment.id)
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         // A byte that is not UTF-8, and a last line still being written (no newline yet).
         try Data("one\n".utf8 + [0xFF] + Data("two\nthr".utf8)).write(to: URL(fileURLWithPath: path))
         try await fixture.test { client in
-            try await client.execute(uri: "/api/v1/deployments/\(deployment.id!)/log", method: .get) { response in
+            try await client.execute(uri: "/api/v1/deployments/\(deployment.id)/log", method: .get) { response in
                 #expect(response.text == "one\n\u{FFFD}two\nthr")
             }
             try await client.execute(
-                uri: "/api/v1/deployments/\(deployment.id!)/log", method: .get, headers: [.accept: "text/event-stream"]
+                uri: "/api/v1/deployments/\(deployment.id)/log", method: .get, headers: [.accept: "text/event-stream"]
             ) { response in
                 #expect(response.text.contains("id: 1\ndata: one\n\n"))
                 #expect(response.text.contains("id: 2\ndata: \u{FFFD}two\n\n"))
@@ -293,11 +296,43 @@ import Yams
         }
     }
 
+    /// A secret in a deployment's error reads `***` wherever the deployment leaves the daemon: the app list, the
+    /// app, the history, the deployment itself, the end of its log stream, and the events.
     @Test func deploymentsLeaveTheDaemonWithTheirAppsSecretsMasked() async throws {
-        let fixture = try await ServerFixture(apps: ["hello": "webhook_secret: hush-hush-123\n"])
-        var deployment = Deployment(app: "hello", trigger: .manual, ref: "main", commit: "abc")
-        deployment.error = "fetch failed: https://x:hush-hush-123@example.com said no"
-        #expect(fixture.daemon.masked(deployment).error == "fetch failed: https://x:***@example.com said no")
+        let secret = "hush-hush-123"
+        let fixture = try await ServerFixture(
+            apps: ["hello": "webhook_secret: \(secret)\nbuild:\n  - false # \(secret)\n"])
+        try fixture.push("x")
+        let events = fixture.daemon.events()
+        let failed = try await fixture.daemon.deploy(app: "hello", ref: nil)
+        let finished = try await fixture.finished(failed.id)
+        #expect(finished.status == .failed)
+        #expect(finished.error == "build step 'false # ***' failed (exit 1)")
+        var seen: [String] = []
+        for await event in events where event.id == failed.id {
+            seen.append(event.error ?? "")
+            if event.status.isFinished { break }
+        }
+        #expect(seen.last == "build step 'false # ***' failed (exit 1)")
+        #expect(!seen.contains { $0.contains(secret) })
+        try await fixture.test { client in
+            for uri in [
+                "/api/v1/apps", "/api/v1/apps/hello", "/api/v1/apps/hello/deployments",
+                "/api/v1/deployments/\(failed.id)", "/api/v1/deployments/\(failed.id)/log",
+            ] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri)")
+                    #expect(!response.text.contains(secret), "\(uri): \(response.text)")
+                }
+            }
+            try await client.execute(
+                uri: "/api/v1/deployments/\(failed.id)/log", method: .get, headers: [.accept: "text/event-stream"]
+            ) { response in
+                #expect(response.text.contains("event: end\ndata: {"))
+                #expect(response.text.contains("false # ***"))
+                #expect(!response.text.contains(secret))
+            }
+        }
     }
 
     @Test func aTokenGuardsEveryChange() async throws {
@@ -375,7 +410,7 @@ import Yams
                 return Int64(response.json["id"] as! Int)
             }
             #expect(try await fixture.finished(id).status == .succeeded)
-            #expect(try String(contentsOfFile: fixture.daemon.logPath(deployment: id), encoding: .utf8).contains("good"))
+            #expect(try String(contentsOfFile: fixture.daemon.context.logPath(deployment: id), encoding: .utf8).contains("good"))
             // An app whose file was never valid cannot deploy.
             try await client.execute(uri: "/api/v1/apps/broken/deploy", method: .post) { response in
                 #expect(response.status == .conflict)
@@ -389,8 +424,8 @@ import Yams
     @Test func metricsCountDeploymentsAndDeliveries() async throws {
         let fixture = try await ServerFixture()
         try fixture.push("one")
-        let deployment = try await fixture.daemon.watcher.deploy(app: "hello", ref: nil)
-        _ = try await fixture.finished(deployment.id!)
+        let deployment = try await fixture.daemon.intake.deploy(app: "hello", ref: nil)
+        _ = try await fixture.finished(deployment.id)
         try await fixture.test { client in
             try await client.execute(uri: "/hooks/github", method: .post, headers: [HTTPField.Name("X-GitHub-Event")!: "push"], body: jsonBody([:])) { _ in }
             try await client.execute(uri: "/metrics", method: .get) { response in

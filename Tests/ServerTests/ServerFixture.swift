@@ -1,4 +1,4 @@
-import Deploy
+@testable import Deploy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,85 +8,66 @@ import NIOCore
 import Pipeline
 import Prometheus
 import Server
+import SlipwayAPI
 import TestSupport
 
-/// A daemon over real repositories in a temporary directory, with its router ready for in-memory requests.
+/// A real daemon over real repositories in a temporary directory, with its queue running and its router ready for
+/// in-memory requests.
 final class ServerFixture: @unchecked Sendable {
     // @unchecked: one test uses it at a time; what it hands out is Sendable.
-    let scratch = ScratchDirectory("slipway-server")
-    let work: WorkingRepository
+    let apps: AppsOnOrigin
     let daemon: Daemon
     let registry = PrometheusCollectorRegistry()
     var configuration: ServerConfiguration
+    private let queueTask: Task<Void, Error>
 
-    var origin: String { scratch("origin.git") }
-    var pipelines: String { scratch("pipelines") }
+    var scratch: ScratchDirectory { apps.scratch }
+    var work: WorkingRepository { apps.work }
+    var origin: String { apps.origin }
+    var pipelines: String { apps.pipelines }
 
-    /// `apps` maps app names to their pipeline files without the `repository:` line, which points at the origin.
     init(
-        apps: [String: String] = ["hello": ""], configuration: ServerConfiguration = ServerConfiguration(),
-        environment: [String: String] = [:]
+        apps pipelines: [String: String] = ["hello": ""], configuration: ServerConfiguration = ServerConfiguration(),
+        webhookSecret: String? = nil, environment: [String: String] = [:]
     ) async throws {
-        work = try WorkingRepository(at: scratch("work"))
-        try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("origin.git")])
-        try work.git("remote", "add", "origin", scratch("origin.git"))
-        for (name, yaml) in apps {
-            try writeFile(scratch("pipelines/\(name).yml"), "repository: \(scratch("origin.git"))\ndeploy_to: \(scratch("deploy/\(name)"))\n" + yaml)
-        }
-        try FileManager.default.createDirectory(atPath: scratch("pipelines"), withIntermediateDirectories: true)
+        apps = try AppsOnOrigin("slipway-server", apps: pipelines)
         self.configuration = configuration
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         daemon = try Daemon(
             configuration: DaemonConfiguration(
-                pipelinesDirectory: scratch("pipelines"), stateDirectory: scratch("state"),
-                environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch.path].merging(environment) { $1 }),
+                pipelinesDirectory: apps.pipelines, stateDirectory: apps.state, webhookSecret: webhookSecret,
+                environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": apps.scratch.path].merging(environment) {
+                    $1
+                }),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
+        let queue = daemon.queue
+        queueTask = Task { try await queue.run() }
+    }
+
+    deinit {
+        queueTask.cancel()
     }
 
     var router: Router<BasicRequestContext> {
-        buildRouter(daemon: daemon, configuration: configuration, registry: registry, keepAliveInterval: .seconds(1))
+        buildRouter(engine: daemon, configuration: configuration, registry: registry, keepAliveInterval: .seconds(1))
     }
 
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         try await Application(router: router).test(.router, body)
     }
 
-    /// Commits and pushes to the origin; returns the sha.
     @discardableResult
     func push(_ message: String, files: [String: String] = ["a.txt": UUID().uuidString]) throws -> String {
-        let sha = try work.commit(message, files: files)
-        try work.git("push", "-q", "--force", "origin", "HEAD:main")
-        return sha
+        try apps.push(message, files: files)
     }
 
-    /// Waits until the deployment has finished and returns it. It waits for the event, not just the stored row, so
-    /// that everything that follows events (the cached app list) has seen the change too.
+    /// Waits until the deployment has finished and returns it, by its event: everything that follows events (the
+    /// cached app list) has seen the change by then.
     func finished(_ id: Int64) async throws -> Deployment {
-        let events = daemon.context.events.subscribe(deployment: id)
-        if let deployment = try await daemon.context.store.deployment(id), deployment.status.isFinished {
-            return deployment
-        }
-        let waiter = Task { () -> Deployment? in
-            for await event in events {
-                if case .deployment(let deployment) = event, deployment.status.isFinished { return deployment }
-            }
-            return nil
-        }
-        let timeout = Task {
-            try await Task.sleep(for: .seconds(60))
-            waiter.cancel()
-        }
-        defer { timeout.cancel() }
-        guard let deployment = await waiter.value else { throw TestFailure("deployment \(id) did not finish") }
-        return deployment
+        try await waitForFinish(id, engine: daemon)
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 extension TestResponse {

@@ -1,0 +1,142 @@
+import Foundation
+import Pipeline
+import SlipwayAPI
+
+/// What start-up recovery found and did.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Deployments that were running when the daemon stopped, now `interrupted`.
+    public var interrupted: [Int64] = []
+    /// Process groups of steps that outlived the daemon, now ended.
+    public var endedProcessGroups: [Int32] = []
+    /// Release directories that never went live (or were being removed), now gone.
+    public var removedReleases: [String: [Int64]] = [:]
+    /// Temporary links and half-removed trees left by a switch or removal that was cut short.
+    public var removedLeftovers: [String: [String]] = [:]
+    /// Apps whose store disagreed with their `current` link, and the release the link named (the link wins).
+    public var correctedLiveReleases: [String: Int64?] = [:]
+
+    public var isClean: Bool {
+        interrupted.isEmpty && endedProcessGroups.isEmpty && removedReleases.isEmpty && removedLeftovers.isEmpty
+            && correctedLiveReleases.isEmpty
+    }
+
+    /// One line per thing recovery did, for the operator.
+    public var summary: [String] {
+        var lines: [String] = []
+        if !interrupted.isEmpty {
+            lines.append("marked interrupted: deployment \(interrupted.map(String.init).joined(separator: ", "))")
+        }
+        if !endedProcessGroups.isEmpty {
+            let groups = endedProcessGroups.map(String.init).joined(separator: ", ")
+            lines.append("ended the leftover processes of \(endedProcessGroups.count) step(s) (process group \(groups))")
+        }
+        for (app, ids) in removedReleases.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(app): removed releases that never went live: \(ids.map(String.init).joined(separator: ", "))")
+        }
+        for (app, names) in removedLeftovers.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(app): removed what an interrupted switch left: \(names.joined(separator: ", "))")
+        }
+        for (app, live) in correctedLiveReleases.sorted(by: { $0.key < $1.key }) {
+            let now = live.map { "release \($0)" } ?? "no release"
+            lines.append("\(app): the store now agrees with the current link: \(now) is live")
+        }
+        return lines
+    }
+}
+
+/// Brings the store and the disk back into agreement after a stop or a crash. Run it once at start-up, before any
+/// deployment starts.
+struct Recovery: Sendable {
+    let context: DeployContext
+
+    func run(pipelines: [Pipeline]) async throws(StoreError) -> RecoveryReport {
+        var report = RecoveryReport()
+        try await endLeftoverSteps(&report)
+        try await interruptRunningDeployments(pipelines, &report)
+        for pipeline in pipelines {
+            try await reconcileDisk(of: pipeline, &report)
+        }
+        return report
+    }
+
+    /// Steps that outlived the daemon: their process groups get SIGTERM, then SIGKILL.
+    private func endLeftoverSteps(_ report: inout RecoveryReport) async throws(StoreError) {
+        let store = context.store
+        for var step in try await store.runningSteps() {
+            if let group = step.processGroup, ProcessGroup(group).isAlive {
+                await ProcessGroup(group).terminate(grace: context.runner.killGrace)
+                report.endedProcessGroups.append(group)
+            }
+            step.status = .cancelled
+            step.finishedAt = Date()
+            step.processGroup = nil
+            try await store.save(step)
+        }
+    }
+
+    /// Deployments that were running are interrupted; nothing is retried behind the user's back. Any of their step
+    /// processes the store had no group for are found by their environment and ended too.
+    private func interruptRunningDeployments(_ pipelines: [Pipeline], _ report: inout RecoveryReport)
+        async throws(StoreError)
+    {
+        let store = context.store
+        let layouts = Dictionary(pipelines.map { ($0.app, context.layout(for: $0)) }, uniquingKeysWith: { a, _ in a })
+        for var deployment in try await store.deployments(status: .running) {
+            if let layout = layouts[deployment.app] {
+                for group in StrayProcesses.groups(deployment: deployment.id, deployTo: layout.deployTo)
+                where group.isAlive {
+                    await group.terminate(grace: context.runner.killGrace)
+                    if !report.endedProcessGroups.contains(group.id) { report.endedProcessGroups.append(group.id) }
+                }
+            }
+            let now = Date()
+            deployment.status = .interrupted
+            deployment.finishedAt = now
+            deployment.durationMs = deployment.startedAt.map { max(0, Int(now.timeIntervalSince($0) * 1000)) }
+            deployment.error = "the daemon stopped during \(deployment.phase.rawValue)"
+            try await store.save(deployment)
+            for var step in try await store.steps(deployment: deployment.id) where step.status == .pending {
+                step.status = .skipped
+                try await store.save(step)
+            }
+            report.interrupted.append(deployment.id)
+            context.logger.about(app: deployment.app, deployment: deployment.id)
+                .warning("interrupted during \(deployment.phase.rawValue) by the daemon's stop")
+        }
+    }
+
+    /// The `current` link is the truth; releases that never went live are removed.
+    private func reconcileDisk(of pipeline: Pipeline, _ report: inout RecoveryReport) async throws(StoreError) {
+        let store = context.store
+        let layout = context.layout(for: pipeline)
+        let leftovers = await layout.removeLeftovers()
+        if !leftovers.isEmpty { report.removedLeftovers[pipeline.app] = leftovers }
+
+        let live = layout.currentRelease().flatMap { layout.hasRelease($0) ? $0 : nil }
+        let state = try await store.appState(pipeline.app)
+        if state.liveRelease != live {
+            try await store.updateAppState(pipeline.app) { $0.liveRelease = live }
+            report.correctedLiveReleases[pipeline.app] = live
+        }
+        if let live, try await store.release(live) == nil, let built = try await store.deployment(live) {
+            // The switch happened but the daemon stopped before recording it.
+            try await store.save(
+                Release(
+                    id: live, app: pipeline.app, commit: built.commit, message: built.message, author: built.author,
+                    createdAt: built.startedAt ?? built.createdAt, succeeded: false))
+        }
+
+        let known = try await store.releases(ids: layout.releasesOnDisk())
+        var removed: [Int64] = []
+        for id in layout.releasesOnDisk() where id != live {
+            if let release = known[id], release.isKept { continue }
+            await layout.removeRelease(id)
+            removed.append(id)
+        }
+        if !removed.isEmpty { report.removedReleases[pipeline.app] = removed }
+        for var release in try await store.releases(app: pipeline.app) where !layout.hasRelease(release.id) {
+            release.removedAt = Date()
+            try await store.save(release)
+        }
+    }
+}

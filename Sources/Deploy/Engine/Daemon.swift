@@ -1,0 +1,297 @@
+import Foundation
+import GitKit
+import Logging
+import Pipeline
+import ServiceLifecycle
+import SlipwayAPI
+
+/// What `slipway serve` is configured with.
+public struct DaemonConfiguration: Sendable {
+    public var pipelinesDirectory: String
+    public var stateDirectory: String
+    public var jobs: Int
+    public var shutdownGrace: Duration
+    public var credentials: Credentials
+    /// The secret for forge webhooks of apps that have no `webhook_secret` of their own.
+    public var webhookSecret: String?
+    /// This daemon's name among several (`--node`); the host name by default.
+    public var nodeName: String
+    public var environment: [String: String]
+
+    public init(
+        pipelinesDirectory: String, stateDirectory: String, jobs: Int = 2, shutdownGrace: Duration = .seconds(30),
+        credentials: Credentials = .none, webhookSecret: String? = nil,
+        nodeName: String = ProcessInfo.processInfo.hostName,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.pipelinesDirectory = pipelinesDirectory
+        self.stateDirectory = stateDirectory
+        self.jobs = jobs
+        self.shutdownGrace = shutdownGrace
+        self.credentials = credentials
+        self.webhookSecret = webhookSecret?.isEmpty == true ? nil : webhookSecret
+        self.nodeName = nodeName
+        self.environment = environment
+    }
+}
+
+extension DaemonConfiguration {
+    /// Credentials for private repositories, from the daemon's environment (never from pipeline files):
+    /// `SLIPWAY_SSH_KEY` with `SLIPWAY_SSH_PUBLIC_KEY` and `SLIPWAY_SSH_PASSPHRASE` if needed, or a running ssh-agent
+    /// (`SSH_AUTH_SOCK`), and `SLIPWAY_HTTPS_TOKEN` with `SLIPWAY_HTTPS_USERNAME` for HTTPS.
+    public static func credentials(from environment: [String: String]) -> Credentials {
+        var credentials = Credentials()
+        if let key = environment["SLIPWAY_SSH_KEY"], !key.isEmpty {
+            credentials.sshKey = .init(
+                privateKeyPath: key, publicKeyPath: environment["SLIPWAY_SSH_PUBLIC_KEY"],
+                passphrase: environment["SLIPWAY_SSH_PASSPHRASE"])
+        }
+        credentials.useSSHAgent = environment["SSH_AUTH_SOCK"] != nil
+        credentials.httpsToken = environment["SLIPWAY_HTTPS_TOKEN"]
+        if let user = environment["SLIPWAY_HTTPS_USERNAME"], !user.isEmpty { credentials.httpsUsername = user }
+        return credentials
+    }
+}
+
+/// The daemon's core, wired together behind `Engine`: the store, the pipelines, the mirrors, the queue and the
+/// intake. The server and the command line talk to it through `Engine` and nothing else.
+public final class Daemon: Engine {
+    let context: DeployContext
+    let registry: AppRegistry
+    let mirrors: MirrorPool
+    let queue: DeployQueue
+    let intake: Intake
+    private let node: NodeSummary
+
+    /// A daemon on the embedded SQLite store at `<state>/slipway.sqlite`.
+    public convenience init(
+        configuration: DaemonConfiguration, metrics: SlipwayMetrics = .discarding, logger: Logger
+    ) throws(DeployError) {
+        let state = URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL.path
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(path: state + "/slipway.sqlite")
+        } catch {
+            throw .store(error)
+        }
+        self.init(configuration: configuration, store: store, metrics: metrics, logger: logger)
+    }
+
+    public init(
+        configuration: DaemonConfiguration, store: any DeployStore, metrics: SlipwayMetrics = .discarding,
+        logger: Logger
+    ) {
+        let state = URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL.path
+        context = DeployContext(
+            store: store, stateDirectory: state, daemonEnvironment: configuration.environment, metrics: metrics,
+            logger: logger)
+        registry = AppRegistry(
+            directory: configuration.pipelinesDirectory, loader: PipelineLoader(environment: configuration.environment),
+            logger: logger)
+        mirrors = MirrorPool(context: context, credentials: configuration.credentials)
+        queue = DeployQueue(
+            context: context, registry: registry, mirrors: mirrors, jobs: configuration.jobs,
+            shutdownGrace: configuration.shutdownGrace)
+        intake = Intake(
+            context: context, registry: registry, mirrors: mirrors, queue: queue,
+            webhookSecret: configuration.webhookSecret)
+        let now = Date()
+        node = NodeSummary(
+            name: configuration.nodeName, version: SlipwayVersion.current, startedAt: now, lastSeen: now, status: .up)
+    }
+
+    /// Loads the pipelines and brings the store and the disk into agreement. Call once, before serving.
+    @discardableResult
+    public func prepare() async throws(DeployError) -> RecoveryReport {
+        do {
+            try LibGit2.checkVersion()
+        } catch {
+            throw .internalFailure("libgit2 cannot be used: \(error.message)")
+        }
+        await registry.reload(force: true)
+        let report: RecoveryReport
+        do {
+            report = try await Recovery(context: context).run(pipelines: registry.pipelines)
+            try await context.store.pruneDeliveries(olderThan: 7 * 24 * 3600)
+        } catch {
+            throw .store(error)
+        }
+        if !report.isClean {
+            context.logger.notice("recovered after an unclean stop:")
+            for line in report.summary { context.logger.notice("  \(line)") }
+        }
+        return report
+    }
+
+    /// The apps defined by the pipeline files, by name.
+    public var appNames: [String] { registry.all.map(\.name) }
+
+    /// The long-running parts, in start order; the service group stops them in reverse.
+    public var services: [any Service] {
+        [
+            queue,
+            ReloadService(registry: registry, logger: context.logger),
+            PollService(registry: registry, intake: intake, logger: context.logger),
+        ]
+    }
+
+    // MARK: - Engine: what there is to see
+
+    public var appsGeneration: UInt64 { context.events.generation &+ registry.generation }
+
+    public func apps() async throws(DeployError) -> [AppSummary] {
+        let definitions = registry.all
+        let store = context.store
+        return try await DeployError.wrapping {
+            async let latest = store.latestDeployments()
+            async let outcomes = store.latestOutcomes()
+            async let queued = store.queuedCounts()
+            async let states = store.appStates()
+            let (lastDeployments, lastOutcomes, queuedCounts, appStates) = try await (latest, outcomes, queued, states)
+            let live = try await store.releases(ids: definitions.compactMap { appStates[$0.name]?.liveRelease })
+            return definitions.map { definition in
+                summary(
+                    definition, last: lastDeployments[definition.name], outcome: lastOutcomes[definition.name],
+                    queued: queuedCounts[definition.name] ?? 0,
+                    current: appStates[definition.name]?.liveRelease.flatMap { live[$0] })
+            }
+        }
+    }
+
+    public func app(_ name: String) async throws(DeployError) -> AppSummary {
+        guard let definition = registry.app(name) else { throw .unknownApp(name) }
+        let store = context.store
+        return try await DeployError.wrapping {
+            let last = try await store.deployments(app: name, limit: 1, before: nil).first
+            let outcome = try await store.latestOutcomes()[name]
+            let queued = try await store.queuedCounts()[name] ?? 0
+            let live = try await store.appState(name).liveRelease
+            let current = try await live.asyncMap { try await store.release($0) } ?? nil
+            return summary(definition, last: last, outcome: outcome, queued: queued, current: current)
+        }
+    }
+
+    /// `status` tells the truth about the newest finished deployment: `failed` when it failed, including one that
+    /// Slipway rolled back by itself (whose rollback succeeded), until a later deployment succeeds.
+    private func summary(
+        _ definition: AppDefinition, last: Deployment?, outcome: Deployment?, queued: Int, current: Release?
+    ) -> AppSummary {
+        let pipeline = definition.pipeline
+        let status: AppStatus
+        if definition.configError != nil {
+            status = .configError
+        } else if queued > 0 || last?.status == .running || last?.status == .queued {
+            status = .deploying
+        } else if outcome?.status == .failed || outcome?.status == .interrupted {
+            status = .failed
+        } else {
+            status = .idle
+        }
+        let masker = SecretMasker(pipeline?.secrets ?? [])
+        return AppSummary(
+            name: definition.name, repository: pipeline?.shownRepository ?? "", branch: pipeline?.branch ?? "",
+            deployTo: pipeline.map { context.layout(for: $0).deployTo } ?? "", status: status, current: current,
+            lastDeployment: last.map { mask($0, masker) }, queued: queued, configError: definition.configError)
+    }
+
+    public func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [Deployment] {
+        guard let definition = registry.app(app) else { throw .unknownApp(app) }
+        let masker = SecretMasker(definition.pipeline?.secrets ?? [])
+        do {
+            return try await context.store.deployments(app: app, limit: limit, before: before).map { mask($0, masker) }
+        } catch {
+            throw .store(error)
+        }
+    }
+
+    public func deployment(_ id: Int64) async throws(DeployError) -> DeploymentDetail {
+        let store = context.store
+        let found = try await DeployError.wrapping { () -> DeploymentDetail? in
+            guard let deployment = try await store.deployment(id) else { return nil }
+            return DeploymentDetail(deployment: deployment, steps: try await store.steps(deployment: id))
+        }
+        guard var detail = found else { throw .notFound("there is no deployment \(id)") }
+        detail.deployment = masked(detail.deployment)
+        return detail
+    }
+
+    public func releases(app: String) async throws(DeployError) -> [ReleaseSummary] {
+        guard registry.app(app) != nil else { throw .unknownApp(app) }
+        let store = context.store
+        return try await DeployError.wrapping {
+            let live = try await store.appState(app).liveRelease
+            return try await store.releases(app: app).map { ReleaseSummary(release: $0, active: $0.id == live) }
+        }
+    }
+
+    public func nodes() async throws(DeployError) -> [NodeSummary] {
+        var node = self.node
+        node.lastSeen = Date()
+        return [node]
+    }
+
+    public func log(deployment id: Int64) async throws(DeployError) -> LogChunks {
+        _ = try await deployment(id)  // unknown ids are not found, not empty
+        return LogChunks(path: context.logPath(deployment: id))
+    }
+
+    public func followLog(deployment id: Int64, after: Int) async throws(DeployError) -> LogFollow {
+        _ = try await deployment(id)
+        // Subscribe before the file is read, so that nothing written in between is lost.
+        let live = context.events.subscribe(deployment: id)
+        return LogFollow(
+            path: context.logPath(deployment: id), after: after, live: live, deploymentID: id,
+            detail: { [self] in try? await self.deployment(id) })
+    }
+
+    public func events() -> DeploymentEvents {
+        DeploymentEvents(bus: context.events.subscribe(), mask: { [self] in self.masked($0) })
+    }
+
+    // MARK: - Engine: what can be asked
+
+    public func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {
+        masked(try await intake.deploy(app: app, ref: ref))
+    }
+
+    public func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment {
+        masked(try await intake.rollback(app: app, to: target))
+    }
+
+    public func cancel(_ id: Int64) async throws(DeployError) -> Deployment {
+        masked(try await queue.cancel(id))
+    }
+
+    public func push(_ notice: PushNotice) async throws(DeployError) -> [Deployment] {
+        try await intake.pushed(notice).map(masked)
+    }
+
+    public func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome {
+        switch try await intake.deliver(delivery) {
+        case .accepted(let matched, let deployments): .accepted(matched: matched, deployments: deployments.map(masked))
+        case let other: other
+        }
+    }
+
+    // MARK: - Masking
+
+    /// `deployment` as clients see it: its app's secrets in the error read `***`. Everything that leaves the daemon
+    /// goes through this or the listings, which mask the same way; the events stream included.
+    func masked(_ deployment: Deployment) -> Deployment {
+        mask(deployment, SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? []))
+    }
+
+    private func mask(_ deployment: Deployment, _ masker: SecretMasker) -> Deployment {
+        guard !masker.isEmpty, let error = deployment.error else { return deployment }
+        var copy = deployment
+        copy.error = masker.mask(error)
+        return copy
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import SlipwayAPI
+
+/// The one door into the daemon's core. The HTTP server knows Deploy only through this protocol: what there is to
+/// see (apps, deployments, releases, nodes, logs, events) and what can be asked (deploy, roll back, cancel, a push
+/// notice, a forge delivery). `Daemon` is the real implementation; route tests can use a small one of their own.
+///
+/// Every method throws only `DeployError`, whose cases the API maps to its error JSON one by one. What it returns
+/// is masked: a secret of an app's pipeline reads `***` in any deployment's error.
+public protocol Engine: Sendable {
+    /// A number that changes whenever anything `apps()` shows may have changed, for caches of the encoded list.
+    var appsGeneration: UInt64 { get }
+
+    func apps() async throws(DeployError) -> [AppSummary]
+
+    func app(_ name: String) async throws(DeployError) -> AppSummary
+
+    /// An app's deployments, newest first, `limit` at most, older than `before` when given.
+    func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [Deployment]
+
+    func deployment(_ id: Int64) async throws(DeployError) -> DeploymentDetail
+
+    /// The kept releases of an app, newest first.
+    func releases(app: String) async throws(DeployError) -> [ReleaseSummary]
+
+    /// The daemons that share this state of record; with the embedded store, this one.
+    func nodes() async throws(DeployError) -> [NodeSummary]
+
+    /// A deployment's log as it is now, in chunks read from disk as they are asked for.
+    func log(deployment id: Int64) async throws(DeployError) -> LogChunks
+
+    /// A deployment's log followed live: every line after line number `after`, then each new line as it is
+    /// written, then `.end` with the deployment as it finished. It ends without `.end` when the follower falls too
+    /// far behind or the daemon shuts down; a client then asks again with the last line number it got.
+    func followLog(deployment id: Int64, after: Int) async throws(DeployError) -> LogFollow
+
+    /// Every change of any deployment's status or phase, without steps. It ends when the listener falls too far
+    /// behind or the daemon shuts down.
+    func events() -> DeploymentEvents
+
+    /// Deploys a branch, tag or sha of `app` (nil or empty: its branch), fetching first.
+    func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment
+
+    /// Rolls `app` back to a kept release or a commit (nil: the newest succeeded release older than the live one).
+    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment
+
+    /// Cancels a queued deployment at once, or stops a running one's step.
+    func cancel(_ id: Int64) async throws(DeployError) -> Deployment
+
+    /// A notice from the git hook that a ref moved.
+    func push(_ notice: PushNotice) async throws(DeployError) -> [Deployment]
+
+    /// A forge's webhook delivery, not yet authenticated.
+    func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome
+}
+
+/// One app as the API shows it.
+public struct AppSummary: Sendable, Equatable {
+    public var name: String
+    /// With any password in the URL written as `***`.
+    public var repository: String
+    public var branch: String
+    public var deployTo: String
+    public var status: AppStatus
+    public var current: Release?
+    public var lastDeployment: Deployment?
+    public var queued: Int
+    public var configError: String?
+
+    public init(
+        name: String, repository: String, branch: String, deployTo: String, status: AppStatus, current: Release?,
+        lastDeployment: Deployment?, queued: Int, configError: String?
+    ) {
+        self.name = name
+        self.repository = repository
+        self.branch = branch
+        self.deployTo = deployTo
+        self.status = status
+        self.current = current
+        self.lastDeployment = lastDeployment
+        self.queued = queued
+        self.configError = configError
+    }
+}
+
+/// A deployment with its steps.
+public struct DeploymentDetail: Sendable, Equatable {
+    public var deployment: Deployment
+    public var steps: [StepRecord]
+
+    public init(deployment: Deployment, steps: [StepRecord]) {
+        self.deployment = deployment
+        self.steps = steps
+    }
+}
+
+/// A kept release, and whether `current` points at it.
+public struct ReleaseSummary: Sendable, Equatable {
+    public var release: Release
+    public var active: Bool
+
+    public init(release: Release, active: Bool) {
+        self.release = release
+        self.active = active
+    }
+}
+
+/// One daemon that shares the state of record.
+public struct NodeSummary: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var startedAt: Date
+    public var lastSeen: Date
+    public var status: NodeStatus
+
+    public init(name: String, version: String, startedAt: Date, lastSeen: Date, status: NodeStatus) {
+        self.name = name
+        self.version = version
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.status = status
+    }
+}
+
+/// What a rollback was asked to go back to.
+public enum RollbackTarget: Sendable, Equatable {
+    /// A release, by id.
+    case release(Int64)
+    /// A commit, by a sha of 7 or more hex digits.
+    case commit(String)
+}
+
+/// The git hook's notice that `ref` moved from `before` to `after`.
+public struct PushNotice: Sendable, Equatable {
+    public var app: String
+    public var ref: String
+    public var before: String?
+    public var after: String
+
+    public init(app: String, ref: String, before: String? = nil, after: String) {
+        self.app = app
+        self.ref = ref
+        self.before = before
+        self.after = after
+    }
+}
+
+/// A forge's webhook delivery as it arrived: nothing in it is trusted until a secret verifies it.
+public struct ForgeDelivery: Sendable {
+    public var forge: Forge
+    /// The request's headers, by lower-case name.
+    public var headers: [String: String]
+    /// The raw body, over which the signature is checked.
+    public var body: [UInt8]
+
+    public init(forge: Forge, headers: [String: String], body: [UInt8]) {
+        self.forge = forge
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What a forge delivery did, once authenticated.
+public enum ForgeOutcome: Sendable, Equatable {
+    /// GitHub's ping: the webhook is set up.
+    case ping
+    /// An event other than a push, or a delivery id seen before: nothing to do.
+    case ignored
+    /// A push: the apps it matched and the deployments it started.
+    case accepted(matched: [String], deployments: [Deployment])
+}

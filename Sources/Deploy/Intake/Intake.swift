@@ -1,0 +1,188 @@
+import Foundation
+import GitKit
+import Logging
+import Pipeline
+import SlipwayAPI
+
+/// Turns every request to deploy into deployments: notices that a branch moved (the git hook, a forge webhook, a
+/// poll), and deploys and rollbacks asked for by hand.
+///
+/// Every notice goes the same way, one at a time per app: fetch the mirror, read the branch head, and deploy it only
+/// if no notice has seen that head before and a changed file matches the app's `paths:`. Remembering the last head
+/// seen, rather than comparing with what is live, is what makes a rollback stick: the head the app rolled back from
+/// is not deployed again just because it is still the head.
+struct Intake: Sendable {
+    let context: DeployContext
+    let registry: AppRegistry
+    let mirrors: MirrorPool
+    let queue: DeployQueue
+    /// The secret for forge deliveries to apps that have no `webhook_secret` of their own.
+    let webhookSecret: String?
+    let locks = AppLocks()
+    /// Each app's last fetch: when it started and the branch head it found. A notice that waited for the app's lock
+    /// while a fetch started after it arrived needs no fetch of its own: that fetch already saw everything the
+    /// notice is about. A burst of deliveries thus costs two fetches, not one each.
+    let fetchedHeads = Locked([String: FetchedHead]())
+    /// The last head a notice saw, per app, as in the store (which only the intake writes), to spare a read.
+    let seenHeads = Locked([String: SeenHead]())
+
+    struct FetchedHead: Sendable {
+        let started: ContinuousClock.Instant
+        let branch: String
+        let head: OID?
+    }
+
+    struct SeenHead: Sendable {
+        let value: String?
+    }
+
+    /// A push to `notice.ref`. Pushes to other branches, and branch deletions, deploy nothing.
+    func pushed(_ notice: PushNotice, trigger: DeploymentTrigger = .push) async throws(DeployError) -> [Deployment] {
+        let pipeline = try validPipeline(notice.app)
+        guard notice.ref == "refs/heads/\(pipeline.branch)", OID(hex: notice.after)?.isZero != true else { return [] }
+        let arrived = ContinuousClock.now
+        await locks.acquire(notice.app)
+        defer { locks.release(notice.app) }
+        return try await deployHeadIfNew(
+            pipeline, trigger: trigger, ref: notice.ref, before: notice.before.flatMap(OID.init(hex:)),
+            after: OID(hex: notice.after), arrived: arrived)
+    }
+
+    /// A poll: list the remote's heads first, and fetch only if the branch moved.
+    func poll(app: String) async throws(DeployError) -> [Deployment] {
+        let pipeline = try validPipeline(app)
+        await locks.acquire(app)
+        defer { locks.release(app) }
+        let mirror = try await mirrors.mirror(for: pipeline)
+        let remote: OID?
+        do {
+            remote = try await mirror.remoteHead(branch: pipeline.branch)
+        } catch {
+            throw .repositoryUnavailable("listing \(app)'s repository failed: \(error.message)")
+        }
+        let seen = try await lastSeenHead(app)
+        guard let remote, remote.hex != seen else { return [] }
+        return try await deployHeadIfNew(
+            pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, after: nil, arrived: .now)
+    }
+
+    /// A deploy asked for by hand: any branch, tag or sha, fetched first. It ignores `paths:` and what was seen.
+    // Swift 6.3's optimiser crashes (signal 11, splitting this coroutine) in release builds; it is not hot code.
+    @_optimize(none)
+    func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {
+        let pipeline = try validPipeline(app)
+        let revision = ref.map { $0.isEmpty ? pipeline.branch : $0 } ?? pipeline.branch
+        let mirror = try await mirrors.mirror(for: pipeline)
+        try await mirrors.fetch(mirror, app: app)
+        guard let oid = try? await mirror.resolve(revision) else {
+            throw .notFound("no branch, tag or commit '\(revision)' in \(app)'s repository")
+        }
+        let commit = try await read(mirror, app) { try await $0.commit(oid) }
+        return try await queue.submit(
+            DeploymentRequest(
+                app: app, trigger: .manual, ref: revision, commit: oid.hex, message: commit.summary,
+                author: commit.author.name))
+    }
+
+    /// A rollback asked for by hand (or by the dashboard).
+    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment {
+        let pipeline = try validPipeline(app)
+        let planned = try await RollbackPlanner(context: context, mirrors: mirrors).plan(app: pipeline, target: target)
+        return try await queue.submit(planned)
+    }
+
+    // MARK: -
+
+    func validPipeline(_ app: String) throws(DeployError) -> Pipeline {
+        guard let definition = registry.app(app) else { throw .unknownApp(app) }
+        guard let pipeline = definition.pipeline else {
+            throw .configuration("\(app)'s pipeline file is invalid:\n\(definition.configError ?? "")")
+        }
+        return pipeline
+    }
+
+    private func lastSeenHead(_ app: String) async throws(DeployError) -> String? {
+        if let cached = seenHeads.withLock({ $0[app] }) { return cached.value }
+        let stored: String?
+        do {
+            stored = try await context.store.appState(app).lastSeenHead
+        } catch {
+            throw .store(error)
+        }
+        seenHeads.withLock { $0[app] = SeenHead(value: stored) }
+        return stored
+    }
+
+    /// The commit live for `app`, when one is: what `paths:` compares with when no notice has seen a head yet.
+    private func liveCommit(_ app: String) async throws(DeployError) -> OID? {
+        try await DeployError.wrapping {
+            guard let live = try await context.store.appState(app).liveRelease else { return nil }
+            return try await context.store.release(live).flatMap { OID(hex: $0.commit) }
+        }
+    }
+
+    /// Reads from a mirror; a failure there is Slipway's own (the mirror was fetched), not the request's.
+    private func read<T: Sendable>(
+        _ mirror: RepositoryMirror, _ app: String, _ body: (RepositoryMirror) async throws -> T
+    ) async throws(DeployError) -> T {
+        do {
+            return try await body(mirror)
+        } catch {
+            let reason = (error as? GitError)?.message ?? "\(error)"
+            throw .internalFailure("cannot read \(app)'s mirror: \(reason)")
+        }
+    }
+
+    /// Fetch, then deploy the branch head if no notice has seen it and `paths:` wants it. Call with the app's lock.
+    private func deployHeadIfNew(
+        _ pipeline: Pipeline, trigger: DeploymentTrigger, ref: String, before: OID?, after: OID?,
+        arrived: ContinuousClock.Instant
+    ) async throws(DeployError) -> [Deployment] {
+        let app = pipeline.app
+        let mirror = try await mirrors.mirror(for: pipeline)
+        let found: OID?
+        // No fetch is needed when one started after this notice arrived, or when the commit the notice names is the
+        // head the last fetch found (a repeated or redelivered notice).
+        if let fetched = fetchedHeads.withLock({ $0[app] }), fetched.branch == pipeline.branch,
+            fetched.started > arrived || (after != nil && fetched.head == after)
+        {
+            found = fetched.head
+        } else {
+            let started = ContinuousClock.now
+            try await mirrors.fetch(mirror, app: app)
+            found = try await read(mirror, app) { try await $0.head(branch: pipeline.branch) }
+            // Only a fetch that worked can stand in for the notices that waited on it.
+            fetchedHeads.withLock { $0[app] = FetchedHead(started: started, branch: pipeline.branch, head: found) }
+        }
+        guard let head = found else { return [] }
+        let seen = try await lastSeenHead(app)
+        let logger = context.logger.about(app: app)
+        guard head.hex != seen else {
+            logger.debug("head \(head.short) was seen before; nothing to deploy")
+            return []
+        }
+        var wanted = true
+        if !pipeline.paths.isEmpty {
+            // With no head seen yet (a fresh state, or only manual deploys so far), compare with what is live:
+            // only when nothing is live does every file count as changed.
+            var since = seen.flatMap(OID.init(hex:)) ?? before
+            if since == nil { since = try await liveCommit(app) }
+            let changed = try await read(mirror, app) { [since] in try await $0.changedPaths(from: since, to: head) }
+            wanted = pipeline.wantsDeploy(forChangedPaths: changed)
+            if !wanted { logger.info("\(head.short) changes no file under paths: \(pipeline.paths); not deploying") }
+        }
+        do {
+            try await context.store.updateAppState(app) { $0.lastSeenHead = head.hex }
+        } catch {
+            throw .store(error)
+        }
+        seenHeads.withLock { $0[app] = SeenHead(value: head.hex) }
+        guard wanted else { return [] }
+        let commit = try await read(mirror, app) { try await $0.commit(head) }
+        let deployment = try await queue.submit(
+            DeploymentRequest(
+                app: app, trigger: trigger, ref: ref, commit: head.hex, message: commit.summary,
+                author: commit.author.name))
+        return [deployment]
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import GitKit
+
+/// One app's bare mirror under `<state>/repos/<app>.git`, and the only way the daemon touches it.
+///
+/// libgit2 repository handles are single-threaded, so the handle lives inside this actor. The actor runs on a
+/// dispatch queue of its own rather than the shared cooperative pool, because a fetch blocks on the network and an
+/// export on the disk. Its methods throw GitKit's `GitError`; callers say in their own words what a failure means.
+actor RepositoryMirror {
+    nonisolated let path: String
+    private(set) var url: String
+    private let credentials: Credentials
+    private let executor: QueueExecutor
+    private var repository: Repository?
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    init(path: String, url: String, credentials: Credentials = .none) {
+        self.path = path
+        self.url = url
+        self.credentials = credentials
+        self.executor = QueueExecutor(label: "slipway.mirror.\((path as NSString).lastPathComponent)")
+    }
+
+    /// Follows a changed `repository:` in the pipeline file.
+    func setURL(_ url: String) throws(GitError) {
+        guard url != self.url else { return }
+        self.url = url
+        try repository?.setRemoteURL(url)
+    }
+
+    private func open() throws(GitError) -> Repository {
+        if let repository { return repository }
+        let opened: Repository
+        if FileManager.default.fileExists(atPath: path) {
+            opened = try Repository(at: path)
+            if opened.remoteURL() != url { try opened.setRemoteURL(url) }
+        } else {
+            opened = try Repository.createMirror(at: path, of: url)
+        }
+        repository = opened
+        return opened
+    }
+
+    /// Fetches every branch and tag; returns the refs that moved.
+    @discardableResult
+    func fetch() throws(GitError) -> [RefUpdate] {
+        try open().fetch(options: FetchOptions(refspecs: Repository.mirrorRefspecs, credentials: credentials))
+    }
+
+    /// The remote's branch head, without fetching: what a poller checks first.
+    func remoteHead(branch: String) throws(GitError) -> OID? {
+        try Repository.listRemoteHeads(url: url, credentials: credentials)
+            .first { $0.name == "refs/heads/\(branch)" }?.target
+    }
+
+    func resolve(_ revision: String) throws(GitError) -> OID {
+        try open().resolve(revision)
+    }
+
+    /// The mirror's head for `branch`, or nil when the branch does not exist (yet).
+    func head(branch: String) throws(GitError) -> OID? {
+        do {
+            return try open().resolve("refs/heads/\(branch)")
+        } catch where error.code == .notFound {
+            return nil
+        }
+    }
+
+    func contains(_ oid: OID) throws(GitError) -> Bool {
+        try open().contains(oid)
+    }
+
+    func commit(_ oid: OID) throws(GitError) -> Commit {
+        try open().commit(oid)
+    }
+
+    func changedPaths(from old: OID?, to new: OID) throws(GitError) -> [String] {
+        let repository = try open()
+        // A previous head the mirror no longer has (a force-push) means we cannot tell: treat it as a first deploy.
+        if let old, !repository.contains(old) { return try repository.changedPaths(from: nil, to: new) }
+        return try repository.changedPaths(from: old, to: new)
+    }
+
+    /// Exports `commit` into `directory`, which must be empty or missing.
+    func export(_ commit: OID, to directory: String) throws(GitError) -> ExportSummary {
+        try open().export(commit, to: directory)
+    }
+}

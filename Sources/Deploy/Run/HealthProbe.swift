@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import ConnectionText
+import Foundation
+import NIOCore
+import Pipeline
+
+/// Runs a pipeline's health check: tries the probe every `interval` until it passes or `timeout` has gone by.
+struct HealthProbe: Sendable {
+    let check: HealthCheck
+    let runner: StepRunner
+
+    /// The probes' own HTTP client. A refused connection fails the try at once (AsyncHTTPClient's default is to
+    /// keep retrying it until the request's deadline, which made one try take the whole timeout); an idle
+    /// connection to the app is closed soon after the check, and proxies in the environment are not used, since
+    /// the app is usually on the same machine. Redirects are followed.
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .follow(max: 5, allowCycles: false))
+        configuration.connectionPool = .init(idleTimeout: .seconds(5))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// How long one try may take at most, so that a hung app still gets several tries within the timeout.
+    static let longestTry = Duration.seconds(10)
+
+    /// Returns true when the check passed. Every failed try is written to the log, briefly.
+    func run(
+        in directory: String, environment: [String: String], log: DeploymentLog, cancellation: Cancellation
+    ) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + check.timeout
+        var tries = 0
+        while !cancellation.isCancelled {
+            tries += 1
+            let tryLimit = max(min(deadline - clock.now, Self.longestTry), .milliseconds(100))
+            let passed: Bool
+            switch check.probe {
+            case .http(let url):
+                passed = await probe(url: url, timeout: tryLimit, attempt: tries, log: log)
+            case .command(let command):
+                let result = await runner.run(
+                    command, in: directory, environment: environment, timeout: tryLimit, log: log,
+                    cancellation: cancellation)
+                passed = result.status == .succeeded
+                if !passed {
+                    log.note("[slipway] health: try \(tries): exit \(result.exitCode.map(String.init) ?? "none")")
+                }
+            }
+            if passed {
+                log.note("[slipway] health: passed on try \(tries)")
+                return true
+            }
+            if clock.now + check.interval >= deadline { break }
+            await cancellation.sleep(for: check.interval)
+        }
+        let counted = tries == 1 ? "1 try" : "\(tries) tries"
+        log.note("[slipway] health: gave up after \(counted) in \(DurationText.format(check.timeout))")
+        return false
+    }
+
+    private func probe(url: String, timeout: Duration, attempt: Int, log: DeploymentLog) async -> Bool {
+        let request = HTTPClientRequest(url: url)
+        do {
+            let response = try await Self.client.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+            // Only the status matters; reading a little of the body lets the connection be used again.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            if (200..<300).contains(response.status.code) { return true }
+            log.note("[slipway] health: try \(attempt): \(url) answered \(response.status.code)")
+        } catch {
+            log.note("[slipway] health: try \(attempt): \(url): \(describeConnectionFailure(error))")
+        }
+        return false
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import GitKit
+import Pipeline
+
+/// Writes Slipway's git hook into a bare repository (`slipway hook install`).
+public struct HookInstaller: Sendable {
+    /// The `hooks/post-receive` template, with `@SLIPWAY@`, `@SERVER@`, `@TOKEN@` and `@APP@` to fill in.
+    static let template = String(decoding: PackageResources.post_receive, as: UTF8.self)
+
+    public var bareRepository: String
+    public var app: String
+    public var server: String
+    public var token: String?
+    /// The absolute path of the `slipway` binary the hook calls: a git hook cannot count on `PATH`.
+    public var binary: String
+    /// Replace a hook that is already there.
+    public var force: Bool
+
+    public init(bareRepository: String, app: String, server: String, token: String?, binary: String, force: Bool) {
+        self.bareRepository = bareRepository
+        self.app = app
+        self.server = server
+        self.token = token
+        self.binary = binary
+        self.force = force
+    }
+
+    /// Installs the hook and returns the path it was written to. The file appears whole (it is written under a
+    /// temporary name and renamed), and with a token it is readable by its owner only, from the moment it exists.
+    @discardableResult
+    public func install() throws(ClientError) -> String {
+        guard isValidAppName(app) else { throw .usage("'\(app)' is not a valid app name") }
+        let repository: Repository
+        do {
+            repository = try Repository(at: bareRepository)
+        } catch {
+            throw .failed("\(bareRepository) is not a git repository: \(error.message)")
+        }
+        guard repository.isBare else { throw .failed("\(bareRepository) is not a bare repository") }
+        let hooks = URL(fileURLWithPath: repository.gitDirectory).appendingPathComponent("hooks")
+        let target = hooks.appendingPathComponent("post-receive").path
+        if FileManager.default.fileExists(atPath: target) && !force {
+            throw .failed("\(target) already exists; use --force to replace it")
+        }
+        do {
+            try FileManager.default.createDirectory(at: hooks, withIntermediateDirectories: true)
+        } catch {
+            throw .failed("cannot create \(hooks.path): \(error.localizedDescription)")
+        }
+        let mode: mode_t = (token ?? "").isEmpty ? 0o755 : 0o700
+        try Self.writeAtomically(script, to: target, mode: mode)
+        return target
+    }
+
+    /// The hook's text, with every value a single-quoted shell word.
+    public var script: String {
+        Self.template
+            .replacingOccurrences(of: "@SLIPWAY@", with: Self.quote(binary))
+            .replacingOccurrences(of: "@SERVER@", with: Self.quote(server))
+            .replacingOccurrences(of: "@TOKEN@", with: Self.quote(token ?? ""))
+            .replacingOccurrences(of: "@APP@", with: Self.quote(app))
+    }
+
+    /// `'…'` with every `'` written as `'\''`: nothing inside is expanded by the shell, newlines included.
+    public static func quote(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// This process's own binary, by absolute path.
+    public static func executablePath() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    private static func writeAtomically(_ text: String, to target: String, mode: mode_t) throws(ClientError) {
+        let temporary = (target as NSString).deletingLastPathComponent + "/.post-receive.slipway-\(getpid())"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw .failed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        chmod(temporary, mode)  // the umask may have taken bits from the mode
+        guard written == bytes.count, rename(temporary, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .failed("cannot write \(target): \(reason)")
+        }
+    }
+}

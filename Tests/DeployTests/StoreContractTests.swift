@@ -1,0 +1,191 @@
+@testable import Deploy
+import Foundation
+import SlipwayAPI
+import TestSupport
+import Testing
+
+/// What every store must do, whatever it keeps its records in. Each test runs against every kind of store this
+/// machine can run: the embedded SQLite store always, others when their server is available.
+@Suite struct StoreContractTests {
+    /// A store of one kind, opened on a fresh place, and opened again there as after a restart.
+    struct Kind: Sendable, CustomTestStringConvertible {
+        let name: String
+        let open: @Sendable (ScratchDirectory) async throws -> any DeployStore
+
+        var testDescription: String { name }
+
+        static let sqlite = Kind(name: "sqlite") { scratch in try SQLiteStore(path: scratch("slipway.sqlite")) }
+
+        static var all: [Kind] { [.sqlite] }
+    }
+
+    func request(_ app: String, _ commit: String, trigger: DeploymentTrigger = .push) -> DeploymentRequest {
+        DeploymentRequest(app: app, trigger: trigger, ref: "refs/heads/main", commit: commit, message: "m", author: "a")
+    }
+
+    @Test(arguments: Kind.all) func idsIncreaseAcrossAppsAndAreNeverReused(kind: Kind) async throws {
+        let scratch = ScratchDirectory("slipway-store")
+        let store = try await kind.open(scratch)
+        let a = try await store.insert(request("a", "1"))
+        let b = try await store.insert(request("b", "2"))
+        #expect(b.id > a.id)
+        let reopened = try await kind.open(scratch)
+        let c = try await reopened.insert(request("a", "3"))
+        #expect(c.id > b.id)
+    }
+
+    @Test(arguments: Kind.all) func whatIsSavedReadsBackTheSame(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        var deployment = try await store.insert(request("a", String(repeating: "a", count: 40)))
+        #expect(deployment.status == .queued && deployment.phase == .fetch && deployment.trigger == .push)
+        deployment.status = .failed
+        deployment.phase = .health
+        deployment.startedAt = Date(timeIntervalSince1970: 1_795_600_800.5)
+        deployment.finishedAt = Date(timeIntervalSince1970: 1_795_600_801.25)
+        deployment.durationMs = 1377
+        deployment.rolledBackTo = 7
+        deployment.error = "the health check failed after 1s; ünïcode ✓"
+        try await store.save(deployment)
+        let loaded = try #require(try await store.deployment(deployment.id))
+        #expect(loaded == deployment)
+        #expect(try await store.deployment(999_999) == nil)
+    }
+
+    @Test(arguments: Kind.all) func enqueueSupersedesOnlyThatAppsQueuedDeployments(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        var running = try await store.insert(request("a", "1"))
+        running.status = .running
+        try await store.save(running)
+        let (first, _) = try await store.enqueue(request("a", "2"))
+        let (other, _) = try await store.enqueue(request("b", "x"))
+        let (started, _) = try await store.enqueue(request("c", "y"))
+        let (second, superseded) = try await store.enqueue(request("a", "3"))
+        #expect(superseded.map(\.id) == [first.id])
+        #expect(try await store.deployment(first.id)?.status == .superseded)
+        #expect(try await store.deployment(first.id)?.supersededBy == second.id)
+        #expect(try await store.deployment(running.id)?.status == .running, "a running deployment is never superseded")
+        #expect(try await store.deployment(other.id)?.status == .queued, "other apps are not touched")
+        // One the queue has handed to its run is spared, though the store still says queued.
+        let (_, spared) = try await store.enqueue(request("c", "z"), sparing: started.id)
+        #expect(spared.isEmpty)
+        #expect(try await store.queuedCounts() == ["a": 1, "b": 1, "c": 2])
+        #expect(try await store.deployments(status: .queued).map(\.id) == [other.id, started.id, second.id, second.id + 1])
+    }
+
+    @Test(arguments: Kind.all) func listingsAreNewestFirstAndPageByID(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        var ids: [Int64] = []
+        for index in 0..<12 { ids.append(try await store.insert(request(index % 2 == 0 ? "a" : "b", "\(index)")).id) }
+        let a = ids.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        #expect(try await store.deployments(app: "a", limit: 3, before: nil).map(\.id) == Array(a.reversed().prefix(3)))
+        #expect(try await store.deployments(app: "a", limit: 50, before: a[3]).map(\.id) == [a[2], a[1], a[0]])
+        #expect(try await store.latestDeployments().mapValues(\.id) == ["a": a.last!, "b": ids.last!])
+    }
+
+    /// The deployment that decides an app's status: the newest that succeeded, failed or was interrupted, not
+    /// counting automatic rollbacks (whose success does not make a failed deploy good).
+    @Test(arguments: Kind.all) func theLatestOutcomeSkipsAutomaticRollbacksAndUnfinishedOnes(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        func finished(_ app: String, _ status: DeploymentStatus, trigger: DeploymentTrigger = .push) async throws -> Int64 {
+            var deployment = try await store.insert(request(app, "c", trigger: trigger))
+            deployment.status = status
+            try await store.save(deployment)
+            return deployment.id
+        }
+        let failed = try await finished("a", .failed)
+        _ = try await finished("a", .succeeded, trigger: .autoRollback)
+        _ = try await finished("a", .cancelled)
+        _ = try await store.enqueue(request("a", "d"))
+        let good = try await finished("b", .succeeded)
+        let outcomes = try await store.latestOutcomes()
+        #expect(outcomes["a"]?.id == failed)
+        #expect(outcomes["b"]?.id == good)
+        #expect(outcomes["c"] == nil)
+    }
+
+    @Test(arguments: Kind.all) func stepsKeepTheirOrderAndTheirProcessGroupWhileRunning(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        let deployment = try await store.insert(request("a", "1"))
+        var steps = try await store.insertSteps([
+            StepPlan(deploymentId: deployment.id, position: 0, phase: .build, name: "make"),
+            StepPlan(deploymentId: deployment.id, position: 1, phase: .test, name: "check"),
+            StepPlan(deploymentId: deployment.id, position: 2, phase: .health, name: "GET /up"),
+        ])
+        #expect(steps.map(\.status) == [.pending, .pending, .pending])
+        try await store.setProcessGroup(step: steps[0].id, group: 4242)
+        #expect(try await store.steps(deployment: deployment.id)[0].processGroup == nil, "only a running step has one")
+        steps[0].status = .running
+        try await store.save(steps[0])
+        try await store.setProcessGroup(step: steps[0].id, group: 4242)
+        #expect(try await store.runningSteps().map(\.processGroup) == [4242])
+        steps[0].status = .succeeded
+        steps[0].exitCode = 0
+        steps[0].processGroup = nil
+        steps[0].durationMs = 12
+        try await store.save(steps[0])
+        let loaded = try await store.steps(deployment: deployment.id)
+        #expect(loaded.map(\.phase) == [.build, .test, .health])
+        #expect(loaded[0] == steps[0])
+        #expect(try await store.runningSteps().isEmpty)
+    }
+
+    @Test(arguments: Kind.all) func releasesAndAppStates(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        let made = Date(timeIntervalSince1970: 1_795_600_800)
+        for id in [3, 5, 9] as [Int64] {
+            try await store.save(
+                Release(id: id, app: "a", commit: "c\(id)", message: "m", author: "x", createdAt: made, succeeded: id != 5))
+        }
+        var removed = try #require(try await store.release(3))
+        removed.removedAt = made
+        try await store.save(removed)
+        #expect(try await store.releases(app: "a").map(\.id) == [9, 5])
+        #expect(try await store.releases(app: "a", includeRemoved: true).map(\.id) == [9, 5, 3])
+        #expect(try await store.releases(ids: [5, 9, 77]).keys.sorted() == [5, 9])
+        #expect(try await store.appState("a") == AppState(app: "a"))
+        try await store.updateAppState("a") { $0.liveRelease = 9 }
+        let state = try await store.updateAppState("a") { $0.lastSeenHead = "abc" }
+        #expect(state == AppState(app: "a", liveRelease: 9, lastSeenHead: "abc"))
+        #expect(try await store.appStates() == ["a": state])
+    }
+
+    /// Changes to one app's state are transactions: many at once lose none.
+    @Test(arguments: Kind.all) func appStateChangesDoNotLoseEachOther(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        try await store.updateAppState("a") { $0.liveRelease = 0 }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 {
+                group.addTask { _ = try? await store.updateAppState("a") { $0.liveRelease = ($0.liveRelease ?? 0) + 1 } }
+            }
+        }
+        #expect(try await store.appState("a").liveRelease == 50)
+    }
+
+    @Test(arguments: Kind.all) func deliveryIdsAreRecordedOnce(kind: Kind) async throws {
+        let scratch = ScratchDirectory("slipway-store")
+        let store = try await kind.open(scratch)
+        #expect(try await store.recordDelivery(id: "github:abc", provider: "github"))
+        #expect(try await store.recordDelivery(id: "github:abc", provider: "github") == false)
+        #expect(try await store.recordDelivery(id: "gitlab:abc", provider: "gitlab"))
+        // Durable once flushed (at once, on shutdown), and known again after a restart.
+        await store.flushDeliveries()
+        let reopened = try await kind.open(scratch)
+        #expect(try await reopened.recordDelivery(id: "github:abc", provider: "github") == false)
+        try await reopened.pruneDeliveries(olderThan: -1)
+        #expect(try await reopened.recordDelivery(id: "github:abc", provider: "github"), "forgotten after pruning")
+    }
+
+    @Test(arguments: Kind.all) func importedHistoryKeepsEveryField(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        var old = Deployment(
+            id: 0, app: "a", trigger: .webhook, ref: "refs/heads/main", commit: "c", message: "m", author: "x",
+            status: .succeeded, phase: .done, createdAt: Date(timeIntervalSince1970: 1_795_000_000))
+        old.finishedAt = Date(timeIntervalSince1970: 1_795_000_012)
+        old.durationMs = 12_000
+        let imported = try await store.importHistory([old, old])
+        #expect(imported.count == 2 && imported[1].id > imported[0].id)
+        var expected = old
+        expected.id = imported[0].id
+        #expect(try await store.deployment(imported[0].id) == expected)
+    }
+}

@@ -1,0 +1,205 @@
+import Deploy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Prometheus
+import Server
+import SlipwayAPI
+import TestSupport
+import Testing
+
+/// The HTTP layer over an in-memory engine: what each route asks of the engine, and how the engine's answers and
+/// errors reach a client. No daemon, store or git is involved.
+@Suite struct RouteTests {
+    func test(
+        _ engine: MemoryEngine, configuration: ServerConfiguration = ServerConfiguration(),
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let router = buildRouter(
+            engine: engine, configuration: configuration, registry: PrometheusCollectorRegistry(),
+            keepAliveInterval: .seconds(1))
+        try await Application(router: router).test(.router, body)
+    }
+
+    @Test func everyObjectHasEveryFieldOfTheContract() async throws {
+        let engine = MemoryEngine()
+        let deployment = engine.recordDeployment(app: "hello", status: .failed, error: "build step 'make' failed (exit 2)")
+        try await test(engine) { client in
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                let app = try #require((response.json["apps"] as? [[String: Any]])?.first)
+                #expect(Set(app.keys) == [
+                    "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
+                    "config_error",
+                ])
+                #expect(app["current"] is NSNull && app["config_error"] is NSNull)
+                let last = try #require(app["last_deployment"] as? [String: Any])
+                #expect(last["steps"] == nil, "listings carry deployments without steps")
+                #expect(last["error"] as? String == "build step 'make' failed (exit 2)")
+                #expect(last["created_at"] as? String == "2026-11-25T10:00:00Z")
+                #expect(last["started_at"] is NSNull && last["rolled_back_to"] is NSNull)
+            }
+            try await client.execute(uri: "/api/v1/deployments/\(deployment.id)", method: .get) { response in
+                #expect(response.json["steps"] as? [Any] != nil, "one deployment carries its steps")
+                #expect(response.json["short_commit"] as? String == "ccccccc")
+            }
+            try await client.execute(uri: "/api/v1/nodes", method: .get) { response in
+                let node = try #require((response.json["nodes"] as? [[String: Any]])?.first)
+                #expect(Set(node.keys) == ["name", "version", "started_at", "last_seen", "status"])
+                #expect(node["status"] as? String == "up")
+            }
+        }
+    }
+
+    /// Each of Deploy's errors becomes its own status and code, and its words reach the client as they are.
+    @Test(arguments: [
+        (DeployError.unknownApp("nope"), 404, "not_found", "there is no app named 'nope'"),
+        (.notFound("there is no deployment 9"), 404, "not_found", "there is no deployment 9"),
+        (.conflict("release 3 is already live"), 409, "conflict", "release 3 is already live"),
+        (.configuration("hello's pipeline file is invalid"), 409, "conflict", "hello's pipeline file is invalid"),
+        (.invalid("'x' is not a commit sha"), 400, "bad_request", "'x' is not a commit sha"),
+        (.unauthenticated, 401, "unauthorized", "the delivery could not be authenticated"),
+        (.repositoryUnavailable("fetching hello's repository failed: timed out"), 502, "repository_unavailable",
+            "fetching hello's repository failed: timed out"),
+        (.store(.full), 507, "storage_full", "the state disk is full"),
+        (.store(.unavailable("connection refused")), 503, "store_unavailable",
+            "the store cannot be reached just now; try again shortly"),
+        (.store(.failed("SQLITE_CORRUPT: database disk image is malformed")), 500, "internal",
+            "the store could not be read or written"),
+        (.internalFailure("cannot read hello's mirror"), 500, "internal", "cannot read hello's mirror"),
+    ])
+    func everyDeployErrorIsMappedOnPurpose(error: DeployError, status: Int, code: String, message: String) async throws {
+        let engine = MemoryEngine()
+        engine.state.withLock { $0.failure = error }
+        try await test(engine) { client in
+            try await client.execute(uri: "/api/v1/apps/hello", method: .get) { response in
+                #expect(Int(response.status.code) == status)
+                #expect(response.json[path: "error.code"] as? String == code)
+                #expect(response.json[path: "error.message"] as? String == message)
+                #expect(!response.text.contains("SQLITE"))
+            }
+        }
+    }
+
+    @Test func deployRollbackAndCancelAnswer202WithTheDeployment() async throws {
+        let engine = MemoryEngine()
+        try await test(engine) { client in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"ref": "v1.2"}"#)
+            ) { response in
+                #expect(response.status == .accepted)
+                #expect(response.json["status"] as? String == "queued")
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post) { response in
+                #expect(response.status == .conflict, "an empty body asks for the previous release")
+            }
+            try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"to": 1}"#)
+            ) { response in
+                #expect(response.status == .accepted)
+            }
+            try await client.execute(uri: "/api/v1/deployments/1/cancel", method: .post) { response in
+                #expect(response.status == .accepted)
+                #expect(response.json["status"] as? String == "cancelled")
+            }
+            try await client.execute(uri: "/api/v1/deployments/1/cancel", method: .post) { response in
+                #expect(response.status == .conflict)
+            }
+        }
+    }
+
+    @Test func thePushHookHandsTheNoticeToTheEngine() async throws {
+        let engine = MemoryEngine()
+        let after = String(repeating: "b", count: 40)
+        try await test(engine) { client in
+            try await client.execute(
+                uri: "/hooks/push", method: .post,
+                body: jsonBody(["app": "hello", "ref": "refs/heads/main", "before": "0", "after": after])
+            ) { response in
+                #expect(response.status == .accepted)
+                #expect((response.json["deployments"] as? [Any])?.count == 1)
+            }
+        }
+        #expect(engine.state.value.pushes == [PushNotice(app: "hello", ref: "refs/heads/main", before: "0", after: after)])
+    }
+
+    /// A forge delivery reaches the engine with its headers (by lower-case name) and its body as sent; the answer
+    /// follows the engine's outcome.
+    @Test func aForgeDeliveryIsHandedOverWholeAndAnsweredByItsOutcome() async throws {
+        let body = #"{"ref": "refs/heads/main"}"#
+        let outcomes: [(ForgeOutcome, HTTPResponse.Status, String)] = [
+            (.ping, .ok, #"{"status":"ok"}"#),
+            (.ignored, .accepted, #"{"matched":[],"deployments":[]}"#),
+            (.accepted(matched: ["hello"], deployments: []), .accepted, #"{"matched":["hello"],"deployments":[]}"#),
+        ]
+        for (outcome, status, answer) in outcomes {
+            let engine = MemoryEngine(forgeOutcome: outcome)
+            try await test(engine) { client in
+                try await client.execute(
+                    uri: "/hooks/gitea", method: .post,
+                    headers: [HTTPField.Name("X-Gitea-Event")!: "push", HTTPField.Name("X-Gitea-Signature")!: "abc"],
+                    body: ByteBuffer(string: body)
+                ) { response in
+                    #expect(response.status == status)
+                    #expect(response.text == answer)
+                }
+            }
+            let delivery = try #require(engine.state.value.deliveries.first)
+            #expect(delivery.forge == .gitea)
+            #expect(delivery.headers["x-gitea-event"] == "push" && delivery.headers["x-gitea-signature"] == "abc")
+            #expect(delivery.body == Array(body.utf8))
+        }
+    }
+
+    /// The log as text, and as SSE: one event per line with its line number as id, resuming after `Last-Event-ID`,
+    /// then `event: end` with the deployment.
+    @Test func theLogRouteStreamsTextAndEvents() async throws {
+        let engine = MemoryEngine()
+        let deployment = engine.recordDeployment(app: "hello", status: .succeeded, log: ["one", "two", "three"])
+        try await test(engine) { client in
+            try await client.execute(uri: "/api/v1/deployments/\(deployment.id)/log", method: .get) { response in
+                #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
+                #expect(response.text == "one\ntwo\nthree\n")
+            }
+            try await client.execute(
+                uri: "/api/v1/deployments/\(deployment.id)/log", method: .get,
+                headers: [.accept: "text/event-stream", HTTPField.Name("Last-Event-ID")!: "1"]
+            ) { response in
+                #expect(response.headers[.contentType] == "text/event-stream; charset=utf-8")
+                #expect(response.text.hasPrefix("id: 2\ndata: two\n\nid: 3\ndata: three\n\nevent: end\ndata: {"))
+                #expect(!response.text.contains("data: one"))
+            }
+            try await client.execute(uri: "/api/v1/deployments/99/log", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test func theEventStreamCarriesEachDeploymentWithoutSteps() async throws {
+        let engine = MemoryEngine()
+        engine.recordDeployment(app: "hello", status: .running)
+        try await test(engine) { client in
+            try await client.execute(uri: "/api/v1/events", method: .get) { response in
+                #expect(response.text.hasPrefix(": keep-alive\n\nevent: deployment\ndata: {"))
+                #expect(!response.text.contains("\"steps\""))
+            }
+        }
+    }
+
+    /// The list is encoded once per generation of the engine's apps, and again only when that moves.
+    @Test func theAppListIsCachedUntilTheEngineChanges() async throws {
+        let engine = MemoryEngine()
+        try await test(engine) { client in
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect((response.json["apps"] as? [[String: Any]])?.first?["last_deployment"] is NSNull)
+            }
+            engine.recordDeployment(app: "hello", status: .succeeded)
+            try await client.execute(uri: "/api/v1/apps", method: .get) { response in
+                #expect((response.json["apps"] as? [[String: Any]])?.first?["last_deployment"] is [String: Any])
+            }
+        }
+    }
+}
