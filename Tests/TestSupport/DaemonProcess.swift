@@ -14,7 +14,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts `slipway serve` with `arguments` (besides --port) and waits until it listens.
     public init(arguments: [String], environment: [String: String] = [:], logFile: String) throws {
         self.logFile = logFile
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         process.executableURL = URL(fileURLWithPath: productsDirectory + "/slipway")
         process.arguments = ["serve", "--port", "0"] + arguments

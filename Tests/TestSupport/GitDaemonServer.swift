@@ -11,29 +11,45 @@ public final class GitDaemonServer: @unchecked Sendable {
         var lastError: Error?
         for _ in 0..<20 {
             let port = Int.random(in: 20_000...45_000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: execPath + "/git-daemon")
-            process.arguments = [
-                "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(basePath)",
-                basePath,
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
             do {
-                try process.run()
+                if let process = try Self.start(execPath: execPath, basePath: basePath, port: port) {
+                    self.port = port
+                    self.process = process
+                    return
+                }
             } catch {
                 lastError = error
-                continue
             }
-            if Self.waitForListener(port: port, process: process) {
-                self.port = port
-                self.process = process
-                return
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
         }
         throw lastError ?? GitCLI.Failure(arguments: ["daemon"], status: -1, output: "no free port for git daemon")
+    }
+
+    /// `git daemon` on `port` and no other, for a caller that has chosen the port (a benchmark told which to use).
+    public init(basePath: String, port: Int) throws {
+        let execPath = try GitCLI.run(["--exec-path"])
+        guard let process = try Self.start(execPath: execPath, basePath: basePath, port: port) else {
+            throw GitCLI.Failure(arguments: ["daemon", "--port=\(port)"], status: -1, output: "git daemon does not listen")
+        }
+        self.port = port
+        self.process = process
+    }
+
+    /// The daemon binary itself (`git daemon` would put a wrapper in between), once it accepts connections; nil
+    /// when it does not, for example because the port is taken.
+    private static func start(execPath: String, basePath: String, port: Int) throws -> Process? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: execPath + "/git-daemon")
+        process.arguments = [
+            "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port=\(port)", "--base-path=\(basePath)",
+            basePath,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        if waitForListener(port: port, process: process) { return process }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return nil
     }
 
     /// The `git://` URL of `name` under the base path.

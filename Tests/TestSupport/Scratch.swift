@@ -5,8 +5,15 @@ public final class ScratchDirectory: @unchecked Sendable {
     // @unchecked: `path` is immutable; the directory itself belongs to the test that made it.
     public let path: String
 
-    public init(_ label: String = "slipway-test") {
-        var template = Array("\(NSTemporaryDirectory())/\(label)-XXXXXX".utf8CString)
+    public convenience init(_ label: String = "slipway-test") {
+        self.init(label, under: nil)
+    }
+
+    /// A directory under `parent` (nil: the system's temporary directory), for trees that should be written to a
+    /// particular disk, such as a tmpfs. `parent` is created if it is missing.
+    public init(_ label: String, under parent: String?) {
+        if let parent { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        var template = Array("\(parent ?? NSTemporaryDirectory())/\(label)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
         path = URL(fileURLWithPath: String(cString: made!)).standardizedFileURL.path
@@ -19,6 +26,11 @@ public final class ScratchDirectory: @unchecked Sendable {
     /// `path` joined with `component`.
     public func callAsFunction(_ component: String) -> String {
         (path as NSString).appendingPathComponent(component)
+    }
+
+    /// Removes `component` under `path`, with everything in it, if it is there.
+    public func remove(_ component: String) {
+        try? FileManager.default.removeItem(atPath: callAsFunction(component))
     }
 }
 
