@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GitKit
+import TestSupport
 
 /// Exports one commit with GitKit and with `git checkout` into a fresh directory, alternating them.
 struct ExportCase: ParsableCommand {
@@ -17,28 +18,27 @@ struct ExportCase: ParsableCommand {
     func run() throws {
         let repository = try Repository(at: repo)
         let commit = try repository.resolve(rev)
-        let scratch = try makeTemporaryDirectory(under: dir, label: "slipway-bench-export")
-        defer { removeTree(scratch) }
-        let index = (scratch as NSString).appendingPathComponent("throwaway.index")
+        let scratch = ScratchDirectory("slipway-bench-export", under: dir)
+        let index = scratch("throwaway.index")
 
         var ours: [Double] = []
         var theirs: [Double] = []
         var summary = ExportSummary()
         for run in 0..<runs {
-            let target = (scratch as NSString).appendingPathComponent("slipway-\(run)")
+            let target = scratch("slipway-\(run)")
             ours.append(try milliseconds { summary = try repository.export(commit, to: target, threads: threads) })
-            removeTree(target)
+            scratch.remove("slipway-\(run)")
 
-            let gitTarget = (scratch as NSString).appendingPathComponent("git-\(run)")
+            let gitTarget = scratch("git-\(run)")
             try FileManager.default.createDirectory(atPath: gitTarget, withIntermediateDirectories: true)
             theirs.append(
                 try milliseconds {
-                    try Git.run(
+                    try GitCLI.run(
                         ["--work-tree=\(gitTarget)", "checkout", "-f", commit.hex, "--", "."], in: repo,
                         environment: ["GIT_INDEX_FILE": index])
                 })
-            removeTree(gitTarget)
-            removeTree(index)
+            scratch.remove("git-\(run)")
+            scratch.remove("throwaway.index")
             print("run \(run + 1): slipway \(Int(ours.last!)) ms, git \(Int(theirs.last!)) ms")
         }
         let slipway = median(ours)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GitKit
+import TestSupport
 
 enum Transport: String, ExpressibleByArgument, CaseIterable {
     /// The source is a path on this machine: the git hook's case.
@@ -11,43 +12,38 @@ enum Transport: String, ExpressibleByArgument, CaseIterable {
 
 /// A scratch copy of a repository that the fetch cases may add commits to, and serve over `git://`.
 struct BenchSource {
-    let scratch: String
+    let scratch: ScratchDirectory
     let path: String
-    let daemon: GitDaemon?
+    let daemon: GitDaemonServer?
     let url: String
 
     init(copying repo: String, under dir: String?, transport: Transport, port: Int) throws {
-        scratch = try makeTemporaryDirectory(under: dir, label: "slipway-bench-fetch")
-        path = (scratch as NSString).appendingPathComponent("source.git")
-        try Git.run(["clone", "-q", "--bare", repo, path])
+        scratch = ScratchDirectory("slipway-bench-fetch", under: dir)
+        path = scratch("source.git")
+        try GitCLI.run(["clone", "-q", "--bare", repo, path])
         switch transport {
         case .local:
             daemon = nil
             url = path
         case .git:
-            daemon = try GitDaemon(basePath: scratch, port: port)
-            url = "git://127.0.0.1:\(port)/source.git"
+            let server = try GitDaemonServer(basePath: scratch.path, port: port)
+            daemon = server
+            url = server.url("source.git")
         }
     }
 
     /// Adds one commit that changes one file on top of `main`, as a push would.
     func addCommit(_ number: Int) throws {
-        let index = (scratch as NSString).appendingPathComponent("bench.index")
-        let env = ["GIT_INDEX_FILE": index]
-        defer { removeTree(index) }
-        try Git.run(["read-tree", "HEAD"], in: path, environment: env)
-        let blob = try Git.run(
+        let env = ["GIT_INDEX_FILE": scratch("bench.index")]
+        defer { scratch.remove("bench.index") }
+        try GitCLI.run(["read-tree", "HEAD"], in: path, environment: env)
+        let blob = try GitCLI.run(
             ["hash-object", "-w", "--stdin"], in: path, input: Data("bench run \(number)\n".utf8))
-        try Git.run(
+        try GitCLI.run(
             ["update-index", "--add", "--cacheinfo", "100644,\(blob),bench/run.txt"], in: path, environment: env)
-        let tree = try Git.run(["write-tree"], in: path, environment: env)
-        let commit = try Git.run(
-            ["commit-tree", tree, "-p", "HEAD", "-m", "bench \(number)"], in: path,
-            environment: [
-                "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "Bench",
-                "GIT_COMMITTER_EMAIL": "b@example.com",
-            ])
-        try Git.run(["update-ref", "refs/heads/main", commit], in: path)
+        let tree = try GitCLI.run(["write-tree"], in: path, environment: env)
+        let commit = try GitCLI.run(["commit-tree", tree, "-p", "HEAD", "-m", "bench \(number)"], in: path)
+        try GitCLI.run(["update-ref", "refs/heads/main", commit], in: path)
     }
 }
 
@@ -65,9 +61,8 @@ struct FetchCase: ParsableCommand {
 
     func run() throws {
         let source = try BenchSource(copying: repo, under: dir, transport: transport, port: port)
-        defer { removeTree(source.scratch) }
         let refspecs = Repository.mirrorRefspecs
-        func place(_ name: String) -> String { (source.scratch as NSString).appendingPathComponent(name) }
+        func place(_ name: String) -> String { source.scratch(name) }
 
         let mirror = try Repository.createMirror(at: place("slipway.git"), of: source.url)
         try mirror.fetch()
@@ -75,11 +70,11 @@ struct FetchCase: ParsableCommand {
         let copying = try Repository.createMirror(at: place("transport.git"), of: source.url)
         let copyOptions = FetchOptions(readLocalObjectsInPlace: false)
         try copying.fetch(options: copyOptions)
-        try Git.run(["init", "-q", "--bare", place("git.git")])
-        try Git.run(["remote", "add", "origin", source.url], in: place("git.git"))
-        try Git.run(["config", "--replace-all", "remote.origin.fetch", refspecs[0]], in: place("git.git"))
-        try Git.run(["config", "--add", "remote.origin.fetch", refspecs[1]], in: place("git.git"))
-        try Git.run(["fetch", "-q", "origin"], in: place("git.git"))
+        try GitCLI.run(["init", "-q", "--bare", place("git.git")])
+        try GitCLI.run(["remote", "add", "origin", source.url], in: place("git.git"))
+        try GitCLI.run(["config", "--replace-all", "remote.origin.fetch", refspecs[0]], in: place("git.git"))
+        try GitCLI.run(["config", "--add", "remote.origin.fetch", refspecs[1]], in: place("git.git"))
+        try GitCLI.run(["fetch", "-q", "origin"], in: place("git.git"))
 
         var ours: [Double] = []
         var theirs: [Double] = []
@@ -88,17 +83,17 @@ struct FetchCase: ParsableCommand {
             try source.addCommit(run)
             var moved = 0
             ours.append(try milliseconds { moved = try mirror.fetch().count })
-            theirs.append(try milliseconds { try Git.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
+            theirs.append(try milliseconds { try GitCLI.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
             if transport == .local {
                 transportOnly.append(try milliseconds { try copying.fetch(options: copyOptions) })
             }
-            guard moved == 1 else { throw Git.Failure(description: "expected one ref to move, saw \(moved)") }
+            guard moved == 1 else { throw BenchFailure("expected one ref to move, saw \(moved)") }
             print(
                 "run \(run + 1): slipway \(format(ours.last!)) ms, git \(format(theirs.last!)) ms"
                     + (transportOnly.last.map { ", libgit2 local transport \(format($0)) ms" } ?? ""))
         }
-        let commits = Int(try Git.run(["rev-list", "--count", "main"], in: source.path)) ?? 0
-        let refs = try Git.run(["for-each-ref", "--format=x"], in: source.path).split(separator: "\n").count
+        let commits = Int(try GitCLI.run(["rev-list", "--count", "main"], in: source.path)) ?? 0
+        let refs = try GitCLI.run(["for-each-ref", "--format=x"], in: source.path).split(separator: "\n").count
         let slipway = median(ours)
         let git = median(theirs)
         if transport == .local {
@@ -128,13 +123,12 @@ struct LsRemoteCase: ParsableCommand {
 
     func run() throws {
         let source = try BenchSource(copying: repo, under: dir, transport: transport, port: port)
-        defer { removeTree(source.scratch) }
         var ours: [Double] = []
         var theirs: [Double] = []
         var count = 0
         for _ in 0..<runs {
             ours.append(try milliseconds { count = try Repository.listRemoteHeads(url: source.url).count })
-            theirs.append(try milliseconds { try Git.run(["ls-remote", source.url]) })
+            theirs.append(try milliseconds { try GitCLI.run(["ls-remote", source.url]) })
         }
         let slipway = median(ours)
         let git = median(theirs)

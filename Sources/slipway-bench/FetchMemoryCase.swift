@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GitKit
+import TestSupport
 
 /// How much a process grows over many fetches into one mirror. A daemon fetches on every notice for as long as it
 /// runs, and libgit2 1.5 leaks about 90 KB per remote lookup, which GitKit avoids; this case keeps it avoided.
@@ -13,9 +14,8 @@ struct FetchMemoryCase: ParsableCommand {
     @Flag(help: "Fetch through libgit2's transport rather than reading objects in place.") var transport = false
 
     func run() throws {
-        let scratch = try makeTemporaryDirectory(under: nil, label: "slipway-bench-memory")
-        defer { removeTree(scratch) }
-        let mirror = try Repository.createMirror(at: scratch + "/mirror.git", of: repo)
+        let scratch = ScratchDirectory("slipway-bench-memory")
+        let mirror = try Repository.createMirror(at: scratch("mirror.git"), of: repo)
         let options = FetchOptions(readLocalObjectsInPlace: !transport)
         for _ in 0..<20 { try mirror.fetch(options: options) }
         let before = residentKiB()

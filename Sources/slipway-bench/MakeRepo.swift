@@ -21,13 +21,13 @@ struct MakeRepo: ParsableCommand {
         guard !FileManager.default.fileExists(atPath: directory) else {
             throw ValidationError("\(directory) already exists")
         }
-        try Git.run(["init", "-q", "--bare", "-b", "main", directory])
+        try GitCLI.run(["init", "-q", "--bare", "-b", "main", directory])
         var generator = RepositoryGenerator(files: files, averageBytes: averageBytes)
         let stream = generator.fastImportStream(commits: commits, tags: tags, branches: branches)
-        try Git.run(["fast-import", "--quiet", "--done"], in: directory, input: stream)
-        try Git.run(["gc", "-q"], in: directory)
-        let count = try Git.run(["rev-list", "--count", "main"], in: directory)
-        let refs = try Git.run(["for-each-ref", "--format=x"], in: directory).split(separator: "\n").count
+        try GitCLI.run(["fast-import", "--quiet", "--done"], in: directory, input: stream)
+        try GitCLI.run(["gc", "-q"], in: directory)
+        let count = try GitCLI.run(["rev-list", "--count", "main"], in: directory)
+        let refs = try GitCLI.run(["for-each-ref", "--format=x"], in: directory).split(separator: "\n").count
         let bytes = generator.bytesInTree
         print("made \(directory): \(files) files, \(bytes / 1_000_000) MB in the tree, \(count) commits, \(refs) refs")
         report("make-repo", ["files": files, "bytes": bytes, "commits": Int(count) ?? 0, "refs": refs])
