@@ -5,6 +5,8 @@ import Hummingbird
 import Logging
 import Prometheus
 import Server
+import SlipwayAPI
+import TestSupport
 
 /// `GET /api/v1/apps` with many apps and a long history, against a bare Hummingbird route in the same server, both
 /// driven by wrk on loopback in alternating rounds.
@@ -20,35 +22,41 @@ struct APICase: AsyncParsableCommand {
     @Option(help: "Rounds of each route, alternating; medians are reported.") var rounds = 3
 
     func run() async throws {
-        let scratch = try makeTemporaryDirectory(under: nil, label: "slipway-bench-api")
-        defer { removeTree(scratch) }
-        let origin = scratch + "/origin.git"
-        try Git.run(["init", "-q", "--bare", "-b", "main", origin])
-        try FileManager.default.createDirectory(atPath: scratch + "/pipelines", withIntermediateDirectories: true)
+        let scratch = ScratchDirectory("slipway-bench-api")
+        let origin = scratch("origin.git")
+        try GitCLI.run(["init", "-q", "--bare", "-b", "main", origin])
         for index in 0..<apps {
-            try Data("repository: \(origin)\nbuild:\n  - make\n".utf8).write(
-                to: URL(fileURLWithPath: scratch + "/pipelines/app\(index).yml"))
+            try writeFile(scratch("pipelines/app\(index).yml"), "repository: \(origin)\nbuild:\n  - make\n")
         }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let registry = PrometheusCollectorRegistry()
-        let daemon = try Daemon(
-            configuration: DaemonConfiguration(pipelinesDirectory: scratch + "/pipelines", stateDirectory: scratch + "/state"),
-            metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
+        let store = try SQLiteStore(path: scratch("state/slipway.sqlite"))
+        let daemon = Daemon(
+            configuration: DaemonConfiguration(pipelinesDirectory: scratch("pipelines"), stateDirectory: scratch("state")),
+            store: store, metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
+        // Recovery first: it would take the seeded live releases, which have no directories on disk, back out.
         try await daemon.prepare()
-        try await seed(daemon.context.store)
+        try await seed(store)
 
-        let router = buildRouter(daemon: daemon, configuration: ServerConfiguration(), registry: registry)
-        router.get("/bare") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}"))) }
+        let router = buildRouter(engine: daemon, configuration: ServerConfiguration(), registry: registry)
+        router.get("/bare") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let application = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let server = Task { try await application.run() }
-        defer { server.cancel() }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw Git.Failure(description: "the server did not start") }
+        try await runBeside([application], logger: logger) {
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw BenchFailure("the server did not start") }
+            try await measure(port: port)
+        }
+    }
 
+    private func measure(port: Int) async throws {
         let size = try await URLSessionless.get(port: port, path: "/api/v1/apps").count
         var ours: [Double] = []
         var bare: [Double] = []
@@ -68,12 +76,12 @@ struct APICase: AsyncParsableCommand {
     }
 
     /// A history of succeeded deployments, each app's newest one live.
-    func seed(_ store: Store) async throws {
+    func seed(_ store: some DeployStore) async throws {
         var batch: [Deployment] = []
         let start = Date().addingTimeInterval(-Double(deployments) * 60)
         for index in 0..<deployments {
             var deployment = Deployment(
-                app: "app\(index % apps)", trigger: .push, ref: "refs/heads/main",
+                id: 0, app: "app\(index % apps)", trigger: .push, ref: "refs/heads/main",
                 commit: String(format: "%040x", index + 1), message: "Change number \(index) to the service",
                 author: "Ada Lovelace", status: .succeeded, phase: .done, createdAt: start.addingTimeInterval(Double(index) * 60))
             deployment.startedAt = deployment.createdAt
@@ -81,14 +89,15 @@ struct APICase: AsyncParsableCommand {
             deployment.durationMs = 12_000
             batch.append(deployment)
         }
-        let inserted = try await store.insert(contentsOf: batch)
-        let newest = Dictionary(inserted.map { ($0.app, $0) }, uniquingKeysWith: { $0.id! > $1.id! ? $0 : $1 })
+        let imported = try await store.importHistory(batch)
+        let newest = Dictionary(imported.map { ($0.app, $0) }, uniquingKeysWith: { $0.id > $1.id ? $0 : $1 })
         for (app, deployment) in newest {
             try await store.save(
                 Release(
-                    id: deployment.id!, app: app, commit: deployment.commit, message: deployment.message,
-                    author: deployment.author, createdAt: deployment.finishedAt!, succeeded: true))
-            try await store.updateAppState(app) { [id = deployment.id!] in $0.liveRelease = id }
+                    id: deployment.id, app: app, commit: deployment.commit, message: deployment.message,
+                    author: deployment.author, createdAt: deployment.finishedAt ?? deployment.createdAt,
+                    succeeded: true))
+            try await store.updateAppState(app) { [id = deployment.id] in $0.liveRelease = id }
         }
     }
 
@@ -104,8 +113,8 @@ struct APICase: AsyncParsableCommand {
         process.waitUntilExit()
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
             let rate = Double(line.split(separator: " ").last ?? "")
-        else { throw Git.Failure(description: "cannot read wrk's output:\n\(text)") }
-        if text.contains("Non-2xx") { throw Git.Failure(description: "wrk saw errors:\n\(text)") }
+        else { throw BenchFailure("cannot read wrk's output:\n\(text)") }
+        if text.contains("Non-2xx") { throw BenchFailure("wrk saw errors:\n\(text)") }
         return rate
     }
 }
@@ -122,7 +131,7 @@ enum URLSessionless {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Git.Failure(description: "cannot connect to port \(port)") }
+        guard connected == 0 else { throw BenchFailure("cannot connect to port \(port)") }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         var response: [UInt8] = []
