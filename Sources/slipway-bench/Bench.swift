@@ -7,6 +7,9 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slipway-bench",
         abstract: "Measures Slipway against its peers in one run. The last line of each case is one JSON object.",
-        subcommands: [MakeRepo.self, ExportCase.self, FetchCase.self, LsRemoteCase.self, DeployCase.self, APICase.self, FetchMemoryCase.self]
+        subcommands: [
+            MakeRepo.self, ExportCase.self, FetchCase.self, LsRemoteCase.self, DeployCase.self, APICase.self,
+            FetchMemoryCase.self, CrashLoop.self,
+        ]
     )
 }
