@@ -1,13 +1,17 @@
 import Deploy
 import Foundation
-import GitKit
-import Pipeline
+import Logging
+import SlipwayAPI
 import TestSupport
 import Testing
 
 @Suite struct CrashTests {
-    /// A real process runs the engine in a loop; it is killed with SIGKILL at spread-out moments, and after each
-    /// kill recovery runs and the invariants are checked.
+    /// The phases the kills are aimed at, in turn: each has a step long enough to be caught in.
+    static let targets: [DeploymentPhase] = [.build, .test, .migrate, .activate, .health]
+
+    /// The real engine deploys in a loop in another process (`slipway-bench crash-loop`); it is killed with SIGKILL
+    /// in each of the phases above in turn, at a random moment of the phase's step. After each kill the store must
+    /// show the deployment in the phase the kill was aimed at; then recovery runs and the invariants are checked.
     @Test func killingTheEngineAtAnyMomentLeavesCurrentOnACompleteRelease() async throws {
         let bench = productsDirectory + "/slipway-bench"
         try #require(FileManager.default.isExecutableFile(atPath: bench), "build slipway-bench first (swift build --build-tests)")
@@ -20,6 +24,7 @@ import Testing
             try work.commit(version, files: files)
         }
         try GitCLI.run(["clone", "-q", "--bare", work.path, scratch("origin.git")])
+        // Every step sleeps long enough for a kill aimed at its phase to land in it, on a busy machine too.
         try writeFile(
             scratch("pipelines/crash.yml"),
             """
@@ -27,77 +32,198 @@ import Testing
             deploy_to: \(scratch("deploy"))
             keep_releases: 2
             build:
-              - sleep 0.04; touch built
+              - sleep 0.2; touch built
             test:
-              - sleep 0.03
+              - sleep 0.2
             migrate:
-              - sleep 0.02
+              - sleep 0.2
             activate:
-              - sleep 0.03
+              - sleep 0.2
             health:
-              command: test -f built
+              command: sleep 0.2 && test -f built
               interval: 10ms
 
             """)
-        let state = scratch("state")
-        let pipeline = try PipelineLoader().load(file: scratch("pipelines/crash.yml"))
+        let fixture = CrashFixture(
+            bench: bench, pipelines: scratch("pipelines"), state: scratch("state"), deployTo: scratch("deploy"),
+            fileCount: fileCount, logs: scratch.path)
         var random = SystemRandomNumberGenerator()
-        var phasesHit = Set<String>()
+        var phasesHit = Set<DeploymentPhase>()
         let kills = 10
         for kill in 0..<kills {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: bench)
-            process.arguments = ["deploy", "--repo", scratch("origin.git"), "--state", state, "--pipeline", scratch("pipelines/crash.yml"), "--forever"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // Spread the kills over whole deployments: the first one includes start-up and the first fetch.
-            let delay = 300 + (kill * 97) % 400 + Int.random(in: 0..<150, using: &random)
-            try await Task.sleep(for: .milliseconds(delay))
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let target = Self.targets[kill % Self.targets.count]
+            let loop = try fixture.startLoop(log: "crash-loop-\(kill).log")
+            let entered = await loop.waitForLine(timeout: .seconds(60)) { $0.hasSuffix(" running \(target.rawValue)") }
+            try #require(entered != nil, "kill \(kill): no deployment reached \(target.rawValue)\n\(loop.log)")
+            // Somewhere in the phase's step, which sleeps 200 ms.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0..<80, using: &random)))
+            loop.kill()
 
-            let context = DeployContext(store: try Store(path: state + "/slipway.sqlite"), stateDirectory: state)
-            if let running = try await context.store.deployments(status: .running).first {
-                phasesHit.insert(running.phase.rawValue)
-            }
-            _ = try await Recovery(context: context).run(pipelines: [pipeline])
-            try await checkInvariants(context: context, pipeline: pipeline, fileCount: fileCount)
+            let running = try await fixture.store().deployments(status: .running)
+            #expect(running.map(\.phase) == [target], "kill \(kill) was aimed at \(target.rawValue)")
+            phasesHit.formUnion(running.map(\.phase))
+            try await fixture.recover()
+            try await fixture.checkInvariants()
         }
-        print("kills landed in phases: \(phasesHit.sorted())")
-        #expect(phasesHit.count >= 2, "kills landed in \(phasesHit.sorted())")
+        print("kills landed in phases: \(phasesHit.map(\.rawValue).sorted())")
+        #expect(phasesHit == Set(Self.targets), "kills landed in \(phasesHit.map(\.rawValue).sorted())")
 
-        // After all that, the next deploy goes through.
-        let context = DeployContext(store: try Store(path: state + "/slipway.sqlite"), stateDirectory: state)
-        let mirror = Mirror(path: context.mirrorPath(app: "crash"), url: pipeline.repository)
-        let head = try await mirror.resolve("main")
-        let (queued, _) = try await context.store.enqueue(Deployment(app: "crash", trigger: .manual, ref: "main", commit: head.hex))
-        let next = await Deployer(context: context).run(queued, pipeline: pipeline, mirror: mirror)
-        #expect(next.status == .succeeded, "\(next.error ?? "")")
-        try await checkInvariants(context: context, pipeline: pipeline, fileCount: fileCount)
+        // After all that, the next deploy goes through, and a graceful stop lets the one after it finish.
+        let loop = try fixture.startLoop(log: "crash-loop-last.log")
+        let succeeded = await loop.waitForLine(timeout: .seconds(60)) { $0.hasSuffix(" succeeded done") }
+        #expect(succeeded != nil, "no deployment succeeded after the kills\n\(loop.log)")
+        loop.stop()
+        #expect(loop.waitForExit(seconds: 60) == 0, "crash-loop stops cleanly on SIGTERM\n\(loop.log)")
+        let report = try await fixture.recover()
+        #expect(report.isClean, "nothing to recover after a graceful stop: \(report.summary)")
+        try await fixture.checkInvariants()
+    }
+}
+
+/// The crash test's app, its state and its deploy folder, and how to look at them from outside the process.
+private struct CrashFixture {
+    let bench: String
+    let pipelines: String
+    let state: String
+    let deployTo: String
+    let fileCount: Int
+    let logs: String
+    let app = "crash"
+
+    func startLoop(log: String) throws -> CrashLoopProcess {
+        try CrashLoopProcess(
+            bench: bench, arguments: ["--pipelines", pipelines, "--state", state, "--app", app],
+            log: (logs as NSString).appendingPathComponent(log))
     }
 
-    func checkInvariants(context: DeployContext, pipeline: Pipeline, fileCount: Int) async throws {
-        let layout = context.layout(for: pipeline)
-        #expect(try await context.store.deployments(status: .running).isEmpty, "no deployment stays running")
-        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: layout.deployTo))?.filter { $0.hasPrefix(".") } ?? []
+    func store() throws -> SQLiteStore {
+        try SQLiteStore(path: state + "/slipway.sqlite")
+    }
+
+    /// Start-up recovery, as the next start of the daemon runs it: through a daemon that serves nothing.
+    @discardableResult
+    func recover() async throws -> RecoveryReport {
+        var logger = Logger(label: "crash-test")
+        logger.logLevel = .critical
+        let daemon = try Daemon(
+            configuration: DaemonConfiguration(pipelinesDirectory: pipelines, stateDirectory: state), logger: logger)
+        return try await daemon.prepare()
+    }
+
+    func checkInvariants() async throws {
+        let store = try store()
+        #expect(try await store.deployments(status: .running).isEmpty, "no deployment stays running")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: deployTo))?.filter { $0.hasPrefix(".") } ?? []
         #expect(leftovers.isEmpty, "no temporary links or half-removed trees: \(leftovers)")
-        let live = layout.currentRelease()
-        #expect(try await context.store.appState(pipeline.app).liveRelease == live, "the store agrees with current")
+        let live = currentRelease()
+        #expect(try await store.appState(app).liveRelease == live, "the store agrees with current")
         if let live {
             // Complete: every file of the commit is there, all from the same version.
-            let directory = layout.releaseDirectory(live)
+            let directory = "\(deployTo)/releases/\(live)"
             let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/files")
             #expect(files.count == fileCount, "release \(live) is complete")
             let versions = Set(try files.map { try String(contentsOfFile: directory + "/files/" + $0, encoding: .utf8) })
             #expect(versions.count == 1)
-            let release = try #require(try await context.store.release(live), "the live release is recorded")
+            let release = try #require(try await store.release(live), "the live release is recorded")
             #expect(release.isKept)
         }
         // Every directory on disk is a kept release or the live one.
-        let kept = Set(try await context.store.releases(app: pipeline.app).map(\.id))
-        for id in layout.releasesOnDisk() {
+        let kept = Set(try await store.releases(app: app).map(\.id))
+        for id in releasesOnDisk() {
             #expect(kept.contains(id) || id == live, "release \(id) on disk is accounted for")
         }
+    }
+
+    /// The release `current` points at (`releases/<id>`), read from the disk.
+    private func currentRelease() -> Int64? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: deployTo + "/current") else {
+            return nil
+        }
+        let components = target.split(separator: "/")
+        guard components.count == 2, components[0] == "releases" else { return nil }
+        return Int64(components[1])
+    }
+
+    private func releasesOnDisk() -> [Int64] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: deployTo + "/releases")) ?? []).compactMap(Int64.init)
+    }
+}
+
+/// `slipway-bench crash-loop` as a child process, with the event lines it prints (`deployment <id> <status>
+/// <phase>`) and its log.
+private final class CrashLoopProcess: @unchecked Sendable {
+    // @unchecked: the process is only touched by the test that started it; `lines` is Sendable.
+    private let process = Process()
+    private let lines: AsyncStream<String>
+    private let logFile: String
+
+    init(bench: String, arguments: [String], log: String) throws {
+        logFile = log
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: bench)
+        process.arguments = ["crash-loop"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardInput = FileHandle.nullDevice
+        lines = Self.lines(of: output.fileHandleForReading)
+        try process.run()
+    }
+
+    /// What it wrote on stderr.
+    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    /// The first line that `matches`, or nil when the process ended or `timeout` passed first.
+    func waitForLine(timeout: Duration, where matches: @escaping @Sendable (String) -> Bool) async -> String? {
+        await withTaskGroup(of: String?.self) { [lines] group in
+            group.addTask {
+                for await line in lines where matches(line) { return line }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        Foundation.kill(process.processIdentifier, SIGTERM)
+    }
+
+    /// Its exit status, or nil if it is still running after `seconds`.
+    func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill() }
+    }
+
+    /// The lines read from `handle`, by a thread of their own, since reading a pipe blocks.
+    private static func lines(of handle: FileHandle) -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        Thread.detachNewThread {
+            var pending: [UInt8] = []
+            while case let chunk = handle.availableData, !chunk.isEmpty {
+                pending += chunk
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    continuation.yield(String(decoding: pending[..<newline], as: UTF8.self))
+                    pending.removeSubrange(...newline)
+                }
+            }
+            continuation.finish()
+        }
+        return stream
     }
 }
