@@ -10,8 +10,9 @@ import Testing
     static let targets: [DeploymentPhase] = [.build, .test, .migrate, .activate, .health]
 
     /// The real engine deploys in a loop in another process (`slipway-bench crash-loop`); it is killed with SIGKILL
-    /// in each of the phases above in turn, at a random moment of the phase's step. After each kill the store must
-    /// show the deployment in the phase the kill was aimed at; then recovery runs and the invariants are checked.
+    /// in each of the phases above in turn. Every step holds while a file named after its phase exists, so the test
+    /// knows, without timing anything, that the deployment is in the phase it aims at when it kills. After each kill
+    /// the store must show the deployment in that phase; then recovery runs and the invariants are checked.
     @Test func killingTheEngineAtAnyMomentLeavesCurrentOnACompleteRelease() async throws {
         let bench = productsDirectory + "/slipway-bench"
         try #require(FileManager.default.isExecutableFile(atPath: bench), "build slipway-bench first (swift build --build-tests)")
@@ -24,7 +25,10 @@ import Testing
             try work.commit(version, files: files)
         }
         try GitCLI.run(["clone", "-q", "--bare", work.path, scratch("origin.git")])
-        // Every step sleeps long enough for a kill aimed at its phase to land in it, on a busy machine too.
+        // While `hold/<phase>` exists, that phase's step says so in `hold/<phase>.held` and waits.
+        let hold = scratch("hold")
+        try FileManager.default.createDirectory(atPath: hold, withIntermediateDirectories: true)
+        let step = "while [ -f \(hold)/$SLIPWAY_PHASE ]; do touch \(hold)/$SLIPWAY_PHASE.held; sleep 0.01; done"
         try writeFile(
             scratch("pipelines/crash.yml"),
             """
@@ -32,15 +36,15 @@ import Testing
             deploy_to: \(scratch("deploy"))
             keep_releases: 2
             build:
-              - sleep 0.2; touch built
+              - \(step); touch built
             test:
-              - sleep 0.2
+              - \(step)
             migrate:
-              - sleep 0.2
+              - \(step)
             activate:
-              - sleep 0.2
+              - \(step)
             health:
-              command: sleep 0.2 && test -f built
+              command: \(step); test -f built
               interval: 10ms
 
             """)
@@ -52,17 +56,27 @@ import Testing
         let kills = 10
         for kill in 0..<kills {
             let target = Self.targets[kill % Self.targets.count]
+            let held = "\(hold)/\(target.rawValue).held"
+            try writeFile("\(hold)/\(target.rawValue)", "")
             let loop = try fixture.startLoop(log: "crash-loop-\(kill).log")
-            let entered = await loop.waitForLine(timeout: .seconds(60)) { $0.hasSuffix(" running \(target.rawValue)") }
-            try #require(entered != nil, "kill \(kill): no deployment reached \(target.rawValue)\n\(loop.log)")
-            // Somewhere in the phase's step, which sleeps 200 ms.
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0..<80, using: &random)))
+            var waited = 0
+            while !FileManager.default.fileExists(atPath: held), waited < 6000, loop.isRunning {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
+            try #require(FileManager.default.fileExists(atPath: held), "kill \(kill): no step held in \(target.rawValue)\n\(loop.log)")
+            // Somewhere in the held step's loop.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0..<30, using: &random)))
             loop.kill()
 
             let running = try await fixture.store().deployments(status: .running)
             #expect(running.map(\.phase) == [target], "kill \(kill) was aimed at \(target.rawValue)")
             phasesHit.formUnion(running.map(\.phase))
+            // Recovery ends the held step's processes; only then can its files go without one being made again.
             try await fixture.recover()
+            for name in [target.rawValue, target.rawValue + ".held"] {
+                try? FileManager.default.removeItem(atPath: "\(hold)/\(name)")
+            }
             try await fixture.checkInvariants()
         }
         print("kills landed in phases: \(phasesHit.map(\.rawValue).sorted())")
@@ -189,6 +203,8 @@ private final class CrashLoopProcess: @unchecked Sendable {
             return first
         }
     }
+
+    var isRunning: Bool { process.isRunning }
 
     func kill() {
         Foundation.kill(process.processIdentifier, SIGKILL)

@@ -19,7 +19,7 @@ import Testing
           - echo "rollback to $(cat app.txt)" >> "$SLIPWAY_SHARED_DIR/rollbacks"
         health:
           command: test -f healthy
-          timeout: 1s
+          timeout: 5s
           interval: 100ms
 
         """
@@ -171,7 +171,7 @@ import Testing
         try FileManager.default.removeItem(atPath: fixture.work.path + "/healthy")
         let bad = try await fixture.deploy(try fixture.push("unhealthy", files: ["app.txt": "v2"]))
         #expect(bad.status == .failed)
-        #expect(bad.error == "the health check failed after 1s")
+        #expect(bad.error == "the health check failed after 5s")
         #expect(bad.rolledBackTo == good.id)
         #expect(fixture.layout.currentRelease() == good.id)
         #expect(!fixture.layout.hasRelease(bad.id))
@@ -204,7 +204,7 @@ import Testing
         #expect(bad.rolledBackTo == nil)
         #expect(
             bad.error
-                == "the health check failed after 1s; the automatic rollback to release \(good.id) "
+                == "the health check failed after 5s; the automatic rollback to release \(good.id) "
                 + "(deployment \(automatic.id)) failed")
         #expect(fixture.layout.currentRelease() == good.id, "the switch back itself happened")
     }
@@ -217,7 +217,7 @@ import Testing
                   - if [ -f "$SLIPWAY_SHARED_DIR/hang" ] && [ "$(cat app.txt)" = v1 ]; then sleep 300; fi
                 health:
                   command: test -f healthy
-                  timeout: 1s
+                  timeout: 5s
                   interval: 100ms
                 """)
         let good = try await fixture.deploy(try fixture.push("good", files: ["app.txt": "v1", "healthy": ""]))

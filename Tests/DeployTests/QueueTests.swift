@@ -51,7 +51,11 @@ import Testing
         var all: [Int64] = []
         let request = DeploymentRequest(app: "hello", trigger: .manual, ref: "main", commit: sha)
         for _ in 0..<5 {
-            // With the app idle, the queue starts `first` at once; `second` arrives before the run marks it.
+            // With the app idle, the queue starts `first` at once; `second` arrives before the run marks it. (The
+            // app is idle once the queue has taken back the previous run's slot, a moment after its last event.)
+            while await fixture.daemon.queue.runningDeployment(app: "hello") != nil {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let first = try await fixture.daemon.queue.submit(request)
             let second = try await fixture.daemon.queue.submit(request)
             _ = try await fixture.finished(second.id)
@@ -60,6 +64,8 @@ import Testing
         }
         collector.cancel()
         let seen = await collector.value
+        let errors = try await all.asyncMap { try await fixture.store.deployment($0)?.error }
+        #expect(errors.allSatisfy { $0 == nil }, "\(errors)")
         #expect(seen.filter { started.contains($0.id) && $0.status == .superseded }.map(\.id) == [])
         var statuses: [DeploymentStatus] = []
         for id in all { statuses.append(try #require(try await fixture.store.deployment(id)).status) }
@@ -176,5 +182,13 @@ import Testing
         }
         #expect(polled?.trigger == .poll)
         #expect(polled?.message == "polled")
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
     }
 }

@@ -109,7 +109,7 @@ import Testing
         running.startedAt = Date()
         try await fixture.store.save(running)
         _ = try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id))
-        try fixture.layout.switchCurrent(to: running.id)
+        try await fixture.layout.switchCurrent(to: running.id)
 
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
         #expect(report.correctedLiveReleases == ["hello": running.id])

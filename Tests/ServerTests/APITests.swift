@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Server
+import SlipwayClient
 import TestSupport
 import Testing
 import Yams
@@ -134,7 +135,7 @@ import Yams
                 // What the client commands read from it.
                 var parser = EventStreamParser()
                 let events = parser.feed(response.text.utf8)
-                #expect(events.contains(EventStreamParser.Event(name: nil, data: "built \(second)")))
+                #expect(events.contains { $0.name == nil && $0.data == "built \(second)" })
                 let end = try #require(events.last)
                 #expect(end.name == "end" && end.data.contains(#""status":"succeeded""#))
             }
@@ -273,10 +274,11 @@ import Yams
 
     @Test func aLogIsServedWholeLinesOnlyAndBytesThatAreNotUTF8DoNotHideIt() async throws {
         let fixture = try await ServerFixture(apps: ["hello": ""])
-        var deployment = try await fixture.daemon.context.store.insert(
+        var inserted = try await fixture.daemon.context.store.insert(
             DeploymentRequest(app: "hello", trigger: .manual, ref: "main", commit: "abc"))
-        deployment.status = .succeeded
-        try await fixture.daemon.context.store.save(deployment)
+        inserted.status = .succeeded
+        try await fixture.daemon.context.store.save(inserted)
+        let deployment = inserted
         let path = fixture.daemon.context.logPath(deployment: deployment.id)
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -301,7 +303,7 @@ import Yams
     @Test func deploymentsLeaveTheDaemonWithTheirAppsSecretsMasked() async throws {
         let secret = "hush-hush-123"
         let fixture = try await ServerFixture(
-            apps: ["hello": "webhook_secret: \(secret)\nbuild:\n  - false # \(secret)\n"])
+            apps: ["hello": "webhook_secret: \(secret)\nbuild:\n  - \"false # \(secret)\"\n"])
         try fixture.push("x")
         let events = fixture.daemon.events()
         let failed = try await fixture.daemon.deploy(app: "hello", ref: nil)
@@ -390,7 +392,9 @@ import Yams
         try ServerConfiguration(host: "localhost").validate()
     }
 
-    @Test func anAppWithABrokenFileShowsConfigErrorAndKeepsItsLastGoodPipeline() async throws {
+    /// An app whose file breaks keeps its last good pipeline for what the API shows, but a deploy is not made with
+    /// it: the deployment fails at once with the file's error, in its record and its log.
+    @Test func anAppWithABrokenFileShowsConfigErrorAndRefusesToDeployWithAnOlderFile() async throws {
         let fixture = try await ServerFixture(apps: ["hello": "build:\n  - echo good\n"])
         try fixture.push("one")
         try writeFile(fixture.scratch("pipelines/hello.yml"), "repository: \(fixture.origin)\nkepp_releases: 2\n")
@@ -404,13 +408,16 @@ import Yams
             try await client.execute(uri: "/api/v1/apps/broken", method: .get) { response in
                 #expect(response.json["status"] as? String == "config_error")
             }
-            // The last good pipeline still deploys.
             let id = try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post) { response in
                 #expect(response.status == .accepted)
                 return Int64(response.json["id"] as! Int)
             }
-            #expect(try await fixture.finished(id).status == .succeeded)
-            #expect(try String(contentsOfFile: fixture.daemon.context.logPath(deployment: id), encoding: .utf8).contains("good"))
+            let refused = try await fixture.finished(id)
+            #expect(refused.status == .failed)
+            #expect(refused.error?.contains("hello.yml:2:1: unknown key 'kepp_releases'") == true)
+            let log = try String(contentsOfFile: fixture.daemon.context.logPath(deployment: id), encoding: .utf8)
+            #expect(log.contains("hello.yml:2:1: unknown key 'kepp_releases'"))
+            #expect(!log.contains("good"), "nothing of the older file ran")
             // An app whose file was never valid cannot deploy.
             try await client.execute(uri: "/api/v1/apps/broken/deploy", method: .post) { response in
                 #expect(response.status == .conflict)

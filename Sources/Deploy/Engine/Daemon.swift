@@ -120,6 +120,7 @@ public final class Daemon: Engine {
             context.logger.notice("recovered after an unclean stop:")
             for line in report.summary { context.logger.notice("  \(line)") }
         }
+        try await queue.resume()
         return report
     }
 
@@ -211,7 +212,12 @@ public final class Daemon: Engine {
             return DeploymentDetail(deployment: deployment, steps: try await store.steps(deployment: id))
         }
         guard var detail = found else { throw .notFound("there is no deployment \(id)") }
-        detail.deployment = masked(detail.deployment)
+        let masker = SecretMasker(registry.app(detail.deployment.app)?.pipeline?.secrets ?? [])
+        detail.deployment = mask(detail.deployment, masker)
+        // A step is named after its command, which may hold a secret written out.
+        for index in detail.steps.indices where !masker.isEmpty {
+            detail.steps[index].name = masker.mask(detail.steps[index].name)
+        }
         return detail
     }
 

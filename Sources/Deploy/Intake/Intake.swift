@@ -186,3 +186,9 @@ struct Intake: Sendable {
         return [deployment]
     }
 }
+
+extension Intake: CustomStringConvertible {
+    /// Never the webhook secret: ServiceLifecycle logs every service, and the poll service holds the intake, with
+    /// `\(service)` at debug level.
+    var description: String { "Intake" }
+}

@@ -118,11 +118,19 @@ actor DeployQueue: Service {
     /// The id of the deployment running for `app`, if any.
     func runningDeployment(app: String) -> Int64? { running[app]?.id }
 
-    /// Starts the deployments that were waiting when the daemon last stopped. Called once, by `run()`.
-    private func resume() async throws {
+    /// Takes up the deployments that were waiting when the daemon last stopped; they start once `run()` runs.
+    /// Called once, after recovery and before anything can be submitted.
+    func resume() async throws(DeployError) {
         guard !resumed else { return }
         resumed = true
-        for deployment in try await context.store.deployments(status: .queued) {
+        let queued: [Deployment]
+        do {
+            queued = try await context.store.deployments(status: .queued)
+        } catch {
+            throw .store(error)
+        }
+        let known = Set(waiting.keys).union(running.values.map(\.id))
+        for deployment in queued where !known.contains(deployment.id) {
             waiting[deployment.id] = deployment
         }
         pump()
@@ -131,7 +139,6 @@ actor DeployQueue: Service {
     // MARK: - Service
 
     func run() async throws {
-        try await resume()
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await (deployment, control) in starts {

@@ -42,7 +42,9 @@ struct HealthProbe: Sendable {
                     command, in: directory, environment: environment, timeout: tryLimit, log: log,
                     cancellation: cancellation)
                 passed = result.status == .succeeded
-                if !passed {
+                if result.status == .timedOut {
+                    log.note("[slipway] health: try \(tries): no answer within \(DurationText.format(tryLimit))")
+                } else if !passed {
                     log.note("[slipway] health: try \(tries): exit \(result.exitCode.map(String.init) ?? "none")")
                 }
             }
