@@ -172,10 +172,11 @@ class RemoteGone:
         time.sleep(2.5)
         text = self.daemon.log_text()
         for name in self.apps:
-            lines = [line for line in text.splitlines() if "polling %s failed" % name in line]
+            # The daemon logs with the app as metadata: `app=NAME [Deploy] polling failed: why`.
+            lines = [line for line in text.splitlines() if "app=%s " % name in line and "polling failed:" in line]
             self.check(bool(lines), "%s: polling with the remote gone is logged (%d lines)" % (name, len(lines)))
             if lines:
-                message = lines[-1].split("polling %s failed:" % name, 1)[-1].strip()
+                message = lines[-1].split("polling failed:", 1)[-1].strip()
                 self.check(says_why(message), "%s: the poll's log line says why (names the repository and the "
                            "reason): %r" % (name, message[:200]))
         self.note("a failed poll shows only in the daemon's log: the API (app status, deployments) does not show it")
