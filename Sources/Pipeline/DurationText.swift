@@ -28,7 +28,8 @@ public enum DurationText {
         var milliseconds = Int64(duration.milliseconds)
         if milliseconds == 0 { return "0s" }
         var text = ""
-        for (suffix, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000), ("ms", 1)] where milliseconds >= size {
+        for (suffix, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000), ("ms", 1)]
+        where milliseconds >= size {
             text += "\(milliseconds / size)\(suffix)"
             milliseconds %= size
         }

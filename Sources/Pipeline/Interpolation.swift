@@ -19,7 +19,9 @@ enum Interpolation {
         var index = 0
         while index < characters.count {
             let character = characters[index]
-            if character == "$", index + 2 < characters.count, characters[index + 1] == "$", characters[index + 2] == "{" {
+            if character == "$", index + 2 < characters.count, characters[index + 1] == "$",
+                characters[index + 2] == "{"
+            {
                 output += "${"
                 index += 3
                 continue
@@ -45,6 +47,8 @@ enum Interpolation {
     static func isVariableName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)
         else { return false }
-        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+        return name.unicodeScalars.allSatisfy {
+            $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)))
+        }
     }
 }

@@ -92,7 +92,9 @@ public struct Step: Sendable, Equatable {
 
     public static let defaultTimeout = Duration.seconds(30 * 60)
 
-    public init(name: String? = nil, run: String, timeout: Duration = defaultTimeout, environment: [EnvironmentVariable] = []) {
+    public init(
+        name: String? = nil, run: String, timeout: Duration = defaultTimeout, environment: [EnvironmentVariable] = []
+    ) {
         self.name = name ?? Step.defaultName(for: run)
         self.run = run
         self.timeout = timeout

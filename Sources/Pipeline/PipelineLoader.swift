@@ -38,7 +38,9 @@ public struct PipelineLoader: Sendable {
     }
 
     /// Loads pipeline text. Relative local paths in it (`repository`, `deploy_to`) are taken from `baseDirectory`.
-    public func load(yaml: String, app: String, file: String, baseDirectory: String? = nil) throws(PipelineErrors)
+    public func load(
+        yaml: String, app: String, file: String, baseDirectory: String? = nil
+    ) throws(PipelineErrors)
         -> Pipeline
     {
         var decoder = PipelineDecoder(file: file, environment: environment, baseDirectory: baseDirectory)
@@ -68,7 +70,9 @@ public func isValidAppName(_ name: String) -> Bool {
     guard (1...63).contains(bytes.count) else { return false }
     func isLowerAlphanumeric(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
     return isLowerAlphanumeric(bytes[0])
-        && bytes.dropFirst().allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        && bytes.dropFirst().allSatisfy {
+            isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
 }
 
 /// Walks the YAML node tree by hand rather than through `Decodable`, because every error must carry the position
@@ -178,7 +182,9 @@ struct PipelineDecoder {
         if let node = fields["health"] {
             pipeline.health = healthCheck(node)
         }
-        pipeline.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count || ($0.count == $1.count && $0 < $1) }
+        pipeline.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted {
+            $0.count > $1.count || ($0.count == $1.count && $0 < $1)
+        }
         return pipeline
     }
 
@@ -288,7 +294,9 @@ struct PipelineDecoder {
             case .unset(let name, let offset):
                 fail(at: node, offset: offset, "${\(name)} is not set in the daemon's environment")
             case .malformed(let offset):
-                fail(at: node, offset: offset, "a '${' must be followed by a variable name and '}'; write '$${' for a literal")
+                fail(
+                    at: node, offset: offset,
+                    "a '${' must be followed by a variable name and '}'; write '$${' for a literal")
             }
             return nil
         }
@@ -334,7 +342,8 @@ struct PipelineDecoder {
                 }
                 continue
             }
-            guard let fields = mapping(item, allowed: Self.stepKeys, what: "a step (a command, or name/run/timeout/env)")
+            guard
+                let fields = mapping(item, allowed: Self.stepKeys, what: "a step (a command, or name/run/timeout/env)")
             else { continue }
             guard let runNode = fields["run"] else {
                 fail(at: item, "a \(phase) step needs 'run'")
@@ -399,7 +408,8 @@ struct PipelineDecoder {
         if let range = value.range(of: "://") {
             let scheme = value[..<range.lowerBound].lowercased()
             guard ["file", "https", "http", "ssh", "git"].contains(scheme) else {
-                return "'repository' must be a local path or a file://, https://, ssh:// or git:// URL, found '\(scheme)://'"
+                return
+                    "'repository' must be a local path or a file://, https://, ssh:// or git:// URL, found '\(scheme)://'"
             }
         }
         return nil
@@ -488,7 +498,8 @@ struct PipelineDecoder {
             YamlError.composer(let context, let problem, let mark, _):
             var message = "YAML syntax error: \(problem)"
             if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
-            errors.append(PipelineError(file: file, line: max(1, mark.line), column: max(1, mark.column), message: message))
+            errors.append(
+                PipelineError(file: file, line: max(1, mark.line), column: max(1, mark.column), message: message))
         case YamlError.duplicatedKeysInMapping(let duplicates, let context):
             let names = duplicates.map { shown($0) }.joined(separator: ", ")
             errors.append(
@@ -497,7 +508,8 @@ struct PipelineDecoder {
                     message: "duplicate key \(names)"))
         case YamlError.reader(let problem, let offset, _, _):
             let (line, column) = Self.position(ofOffset: offset ?? 0, in: yaml)
-            errors.append(PipelineError(file: file, line: line, column: column, message: "cannot read the YAML: \(problem)"))
+            errors.append(
+                PipelineError(file: file, line: line, column: column, message: "cannot read the YAML: \(problem)"))
         default:
             errors.append(PipelineError(file: file, line: 1, column: 1, message: "cannot parse the YAML: \(error)"))
         }

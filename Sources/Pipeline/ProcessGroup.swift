@@ -20,19 +20,19 @@ public struct ProcessGroup: Sendable, Hashable {
     public var livingMembers: [pid_t] {
         guard id > 1, kill(-id, 0) == 0 || errno == EPERM else { return [] }
         #if os(Linux)
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            // Fields after the command name: state, ppid, pgrp, ...
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] != "Z", fields[0] != "X", pid_t(fields[2]) == id else { return nil }
-            return pid
-        }
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.compactMap { entry -> pid_t? in
+                guard let pid = pid_t(entry),
+                    let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return nil }
+                // Fields after the command name: state, ppid, pgrp, ...
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                guard fields.count > 2, fields[0] != "Z", fields[0] != "X", pid_t(fields[2]) == id else { return nil }
+                return pid
+            }
         #else
-        return [id]
+            return [id]
         #endif
     }
 

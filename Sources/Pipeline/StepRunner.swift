@@ -3,9 +3,9 @@ import SlipwayAPI
 import Subprocess
 
 #if canImport(System)
-import System
+    import System
 #else
-import SystemPackage
+    import SystemPackage
 #endif
 
 /// The outcome of one step.
@@ -100,7 +100,9 @@ public struct StepRunner: Sendable {
         do {
             let result = try await Subprocess.run(
                 .path("/bin/sh"), arguments: ["-c", command],
-                environment: .custom(Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })),
+                environment: .custom(
+                    Dictionary(
+                        uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })),
                 workingDirectory: FilePath(directory), platformOptions: options, input: .none,
                 output: .fileDescriptor(FileDescriptor(rawValue: pipeFDs[1]), closeAfterSpawningProcess: true),
                 error: .fileDescriptor(FileDescriptor(rawValue: errorFD), closeAfterSpawningProcess: true)
@@ -125,7 +127,8 @@ public struct StepRunner: Sendable {
             status = result.terminationStatus
             let group = ProcessGroup(result.processIdentifier.value)
             if group.isAlive {
-                log.note("[slipway] the step left processes running in its group; ending them (use setsid for services)")
+                log.note(
+                    "[slipway] the step left processes running in its group; ending them (use setsid for services)")
                 await group.terminate(grace: killGrace)
             }
         } catch {

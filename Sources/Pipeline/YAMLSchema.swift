@@ -63,7 +63,8 @@ enum YAMLSchema {
             if ["inf", "Inf", "INF", "nan", "NaN", "NAN"].contains(text.rest) { return true }
             guard text.skipRun(while: \.isDigitOrUnderscore) > 0 else { return false }
             if text.atEnd { return true }
-            return text.skip(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) && text.skip(where: \.isSign)
+            return text.skip(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") })
+                && text.skip(where: \.isSign)
                 && text.skipRun(while: \.isDigit) > 0 && text.atEnd
         }
         text.skipSign()
@@ -155,10 +156,15 @@ private struct ByteCursor {
 extension UInt8 {
     fileprivate var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
     fileprivate var isDigitOrUnderscore: Bool { isDigit || self == UInt8(ascii: "_") }
-    fileprivate var isBinaryDigitOrUnderscore: Bool { self == UInt8(ascii: "0") || self == UInt8(ascii: "1") || self == UInt8(ascii: "_") }
-    fileprivate var isOctalDigitOrUnderscore: Bool { (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "7")) || self == UInt8(ascii: "_") }
+    fileprivate var isBinaryDigitOrUnderscore: Bool {
+        self == UInt8(ascii: "0") || self == UInt8(ascii: "1") || self == UInt8(ascii: "_")
+    }
+    fileprivate var isOctalDigitOrUnderscore: Bool {
+        (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "7")) || self == UInt8(ascii: "_")
+    }
     fileprivate var isHexDigitOrUnderscore: Bool {
-        isDigitOrUnderscore || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f")) || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F"))
+        isDigitOrUnderscore || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f"))
+            || (self >= UInt8(ascii: "A") && self <= UInt8(ascii: "F"))
     }
     fileprivate var isSign: Bool { self == UInt8(ascii: "+") || self == UInt8(ascii: "-") }
     fileprivate var isBlank: Bool { self == UInt8(ascii: " ") || self == UInt8(ascii: "\t") }

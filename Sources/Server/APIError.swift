@@ -54,13 +54,16 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .repositoryUnavailable:
             self = APIError(status: .badGateway, code: "repository_unavailable", message: error.description)
         case .store(.full):
-            self = APIError(status: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_full", message: "the state disk is full")
+            self = APIError(
+                status: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_full",
+                message: "the state disk is full")
         case .store(.unavailable):
             self = APIError(
                 status: .serviceUnavailable, code: "store_unavailable",
                 message: "the store cannot be reached just now; try again shortly")
         case .store(.failed):
-            self = APIError(status: .internalServerError, code: "internal", message: "the store could not be read or written")
+            self = APIError(
+                status: .internalServerError, code: "internal", message: "the store could not be read or written")
         case .internalFailure:
             self = APIError(status: .internalServerError, code: "internal", message: error.description)
         }
@@ -93,7 +96,8 @@ struct APIError: Error, HTTPResponseError, Sendable {
         switch error.status {
         case .notFound: self = .notFound(error.body ?? "there is no such route")
         case .methodNotAllowed:
-            self = APIError(status: .methodNotAllowed, code: "method_not_allowed", message: "that method is not allowed here")
+            self = APIError(
+                status: .methodNotAllowed, code: "method_not_allowed", message: "that method is not allowed here")
         case .contentTooLarge: self = .tooLarge(maxBody)
         case .unauthorized: self = .unauthorized(error.body ?? "unauthorized")
         default:

@@ -48,7 +48,9 @@ struct AppsController<E: Engine, Context: RequestContext> {
         }
         var before: Int64?
         if let text = query.get("before") {
-            guard let value = Int64(text), value > 0 else { throw APIError.badRequest("'before' must be a deployment id") }
+            guard let value = Int64(text), value > 0 else {
+                throw APIError.badRequest("'before' must be a deployment id")
+            }
             before = value
         }
         let list = try await engine.deployments(app: try context.pathParameter("app"), limit: limit, before: before)

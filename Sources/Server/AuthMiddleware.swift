@@ -10,7 +10,9 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
     let isPrivate: Bool
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         guard let token, needsToken(request) else { return try await next(request, context) }
@@ -29,7 +31,8 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.method == .get || request.method == .head {
             return isPrivate && segments != ["healthz"] && !segments.isEmpty
         }
-        let isForgeWebhook = segments.count == 2 && segments[0] == "hooks" && Forge(rawValue: String(segments[1])) != nil
+        let isForgeWebhook =
+            segments.count == 2 && segments[0] == "hooks" && Forge(rawValue: String(segments[1])) != nil
         return !isForgeWebhook
     }
 }

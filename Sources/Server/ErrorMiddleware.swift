@@ -5,7 +5,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBody: Int
     let routes: RouteTable
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         do {
@@ -18,7 +20,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 if !allowed.isEmpty {
                     apiError = APIError(
                         status: .methodNotAllowed, code: "method_not_allowed",
-                        message: "\(request.method) is not allowed here; use \(allowed.sorted().joined(separator: " or "))")
+                        message:
+                            "\(request.method) is not allowed here; use \(allowed.sorted().joined(separator: " or "))")
                     var response = try apiError.response(from: request, context: context)
                     response.headers[.allow] = Set(allowed).sorted().joined(separator: ", ")
                     return response

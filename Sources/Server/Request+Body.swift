@@ -20,7 +20,9 @@ extension Request {
     /// Decodes a JSON body; an empty body decodes as `empty`.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int, empty: T) async throws -> T {
         let buffer = try await body(limit: limit)
-        if buffer.readableBytes == 0 || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+        if buffer.readableBytes == 0
+            || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })
+        {
             return empty
         }
         return try APICoding.makeDecoder().decode(T.self, from: Data(buffer.readableBytesView))

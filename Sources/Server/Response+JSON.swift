@@ -15,7 +15,8 @@ extension Response {
 
     /// JSON that is already encoded.
     static func json(bytes: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: bytes))
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: bytes))
     }
 
     static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> Response {

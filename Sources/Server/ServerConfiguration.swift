@@ -26,7 +26,8 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         if token == nil && !Self.isLoopback(host) {
             throw ConfigurationError(
-                message: "refusing to listen on \(host) without a token; set --token or SLIPWAY_TOKEN, or use 127.0.0.1")
+                message: "refusing to listen on \(host) without a token; set --token or SLIPWAY_TOKEN, or use 127.0.0.1"
+            )
         }
         if isPrivate && token == nil {
             throw ConfigurationError(message: "--private needs a token (--token or SLIPWAY_TOKEN)")

@@ -63,10 +63,13 @@ public struct Client: Sendable {
         try await post("/api/v1/apps/\(escaped(app))/deploy", API.DeployRequest(ref: ref), as: API.Deployment.self)
     }
 
-    public func rollback(app: String, to target: API.RollbackRequest.Target?) async throws(ClientError)
+    public func rollback(
+        app: String, to target: API.RollbackRequest.Target?
+    ) async throws(ClientError)
         -> API.Deployment
     {
-        try await post("/api/v1/apps/\(escaped(app))/rollback", API.RollbackRequest(to: target), as: API.Deployment.self)
+        try await post(
+            "/api/v1/apps/\(escaped(app))/rollback", API.RollbackRequest(to: target), as: API.Deployment.self)
     }
 
     public func cancel(_ id: Int64) async throws(ClientError) -> API.Deployment {
@@ -88,7 +91,9 @@ public struct Client: Sendable {
         try decode(type, from: try await send(path))
     }
 
-    private func post<Body: Encodable, T: Decodable>(_ path: String, _ body: Body?, as type: T.Type)
+    private func post<Body: Encodable, T: Decodable>(
+        _ path: String, _ body: Body?, as type: T.Type
+    )
         async throws(ClientError) -> T
     {
         let data: Data?
@@ -110,7 +115,9 @@ public struct Client: Sendable {
 
     /// Sends a request and returns the body of a 2xx answer; anything else becomes a `ClientError` whose message is
     /// the API's own.
-    func send(_ path: String, method: HTTPMethod = .GET, body: Data? = nil, accept: String = "application/json")
+    func send(
+        _ path: String, method: HTTPMethod = .GET, body: Data? = nil, accept: String = "application/json"
+    )
         async throws(ClientError) -> Data
     {
         let response = try await start(path, method: method, body: body, accept: accept, deadline: .now() + .minutes(5))
@@ -145,7 +152,8 @@ public struct Client: Sendable {
         do {
             return try await HTTPClient.shared.execute(request, deadline: deadline)
         } catch {
-            throw .unreachable("cannot reach the daemon at \(server.absoluteString): \(describeConnectionFailure(error))")
+            throw .unreachable(
+                "cannot reach the daemon at \(server.absoluteString): \(describeConnectionFailure(error))")
         }
     }
 
@@ -155,7 +163,8 @@ public struct Client: Sendable {
 
     /// A non-2xx answer: 400 is bad usage, anything else a failed operation, in the API's own words.
     static func failure(status: UInt, body: Data) -> ClientError {
-        let message = (try? APICoding.decode(API.ErrorBody.self, from: body))?.error.message
+        let message =
+            (try? APICoding.decode(API.ErrorBody.self, from: body))?.error.message
             ?? "the daemon answered \(status)"
         return status == 400 ? .usage(message) : .failed(message)
     }

@@ -28,7 +28,8 @@ public struct LogFollower: Sendable {
                 deadline: .distantFuture)
             guard (200..<300).contains(response.status.code) else {
                 let body = try? await response.body.collect(upTo: 1024 * 1024)
-                throw Client.failure(status: response.status.code, body: body.map { Data($0.readableBytesView) } ?? Data())
+                throw Client.failure(
+                    status: response.status.code, body: body.map { Data($0.readableBytesView) } ?? Data())
             }
             var parser = EventStreamParser()
             var progressed = false

@@ -77,7 +77,8 @@ public struct Views: Sendable {
 
     /// The last line of a followed log: how the deployment ended.
     public func outcome(_ deployment: API.Deployment) -> String {
-        var line = "deployment \(deployment.id) \(terminal.colour(deployment.status.rawValue, for: deployment.status.rawValue))"
+        var line =
+            "deployment \(deployment.id) \(terminal.colour(deployment.status.rawValue, for: deployment.status.rawValue))"
         if let error = deployment.error { line += ": \(error)" }
         if let back = deployment.rolledBackTo { line += " (rolled back to release \(back))" }
         return line

@@ -12,7 +12,8 @@ import TestSupport
 /// driven by wrk on loopback in alternating rounds.
 struct APICase: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "api", abstract: "The status API against a bare Hummingbird route in the same binary (wrk on loopback).")
+        commandName: "api",
+        abstract: "The status API against a bare Hummingbird route in the same binary (wrk on loopback).")
 
     @Option(help: "Apps (pipeline files).") var apps = 100
     @Option(help: "Deployments in the store, spread over the apps.") var deployments = 10_000
@@ -33,8 +34,10 @@ struct APICase: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         let store = try SQLiteStore(path: scratch("state/slipway.sqlite"))
         let daemon = Daemon(
-            configuration: DaemonConfiguration(pipelinesDirectory: scratch("pipelines"), stateDirectory: scratch("state")),
-            store: store, metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
+            configuration: DaemonConfiguration(
+                pipelinesDirectory: scratch("pipelines"), stateDirectory: scratch("state")),
+            store: store, metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger
+        )
         // Recovery first: it would take the seeded live releases, which have no directories on disk, back out.
         try await daemon.prepare()
         try await seed(store)
@@ -70,7 +73,8 @@ struct APICase: AsyncParsableCommand {
         report(
             "api",
             [
-                "apps": apps, "deployments": deployments, "body_bytes": size, "slipway_rps": apiRate, "bare_rps": bareRate,
+                "apps": apps, "deployments": deployments, "body_bytes": size, "slipway_rps": apiRate,
+                "bare_rps": bareRate,
                 "ratio": apiRate / bareRate, "goal": 0.5,
             ])
     }
@@ -83,7 +87,8 @@ struct APICase: AsyncParsableCommand {
             var deployment = Deployment(
                 id: 0, app: "app\(index % apps)", trigger: .push, ref: "refs/heads/main",
                 commit: String(format: "%040x", index + 1), message: "Change number \(index) to the service",
-                author: "Ada Lovelace", status: .succeeded, phase: .done, createdAt: start.addingTimeInterval(Double(index) * 60))
+                author: "Ada Lovelace", status: .succeeded, phase: .done,
+                createdAt: start.addingTimeInterval(Double(index) * 60))
             deployment.startedAt = deployment.createdAt
             deployment.finishedAt = deployment.createdAt.addingTimeInterval(12)
             deployment.durationMs = 12_000
@@ -129,7 +134,9 @@ enum URLSessionless {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw BenchFailure("cannot connect to port \(port)") }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)

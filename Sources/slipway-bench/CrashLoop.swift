@@ -49,9 +49,11 @@ private struct Turns: Sendable {
                 guard let head = try await engine.deployAndWait(app: app, ref: nil, onEvent: Self.show) else { return }
                 guard let oid = OID(hex: head.commit), let parent = try Repository(at: mirror).commit(oid).parents.first
                 else { continue }
-                guard try await engine.deployAndWait(app: app, ref: parent.hex, onEvent: Self.show) != nil else { return }
+                guard try await engine.deployAndWait(app: app, ref: parent.hex, onEvent: Self.show) != nil else {
+                    return
+                }
             }
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             // A graceful shutdown cancelled a request halfway: not a failure of the loop.
         }
     }

@@ -27,7 +27,8 @@ struct DeployCase: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let daemon = try Daemon(
-            configuration: DaemonConfiguration(pipelinesDirectory: scratch("pipelines"), stateDirectory: stateDirectory),
+            configuration: DaemonConfiguration(
+                pipelinesDirectory: scratch("pipelines"), stateDirectory: stateDirectory),
             logger: logger)
         try await daemon.prepare()
         let deployments = DeployRuns(
@@ -39,7 +40,8 @@ struct DeployCase: AsyncParsableCommand {
         report(
             "deploy",
             [
-                "files": result.files, "steps": definition.build.count + definition.test.count
+                "files": result.files,
+                "steps": definition.build.count + definition.test.count
                     + definition.migrate.count + definition.activate.count,
                 "total_ms": median(result.totals), "export_ms": median(result.exports),
                 "steps_ms": median(result.steps), "overhead_ms": median(result.overheads), "goal_ms": 50.0,
@@ -62,7 +64,8 @@ struct DeployCase: AsyncParsableCommand {
             }
             return copied
         }
-        let repository = repo.hasPrefix("/") || repo.contains(":") ? repo : FileManager.default.currentDirectoryPath + "/" + repo
+        let repository =
+            repo.hasPrefix("/") || repo.contains(":") ? repo : FileManager.default.currentDirectoryPath + "/" + repo
         var yaml = "repository: \(quoted(repository))\nkeep_releases: 3\n"
         for phase in ["build", "test", "migrate", "activate"] {
             yaml += "\(phase):\n  - name: \(phase)\n    run: \"true\"\n"
@@ -104,7 +107,9 @@ private struct DeployRuns: Sendable {
         for run in 0..<runs {
             let commit = commits[run % commits.count]
             var ended: Deployment?
-            let total = try await asyncMilliseconds { ended = try await engine.deployAndWait(app: app, ref: commit.hex) }
+            let total = try await asyncMilliseconds {
+                ended = try await engine.deployAndWait(app: app, ref: commit.hex)
+            }
             let finished = try succeeded(ended, "deploying \(commit.short)")
             let steps = try await engine.deployment(finished.id).steps.reduce(0.0) { $0 + Double($1.durationMs ?? 0) }
             let export = try milliseconds { _ = try repository.export(commit, to: scratch("export-\(run)")) }

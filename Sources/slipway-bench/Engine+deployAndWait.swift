@@ -5,7 +5,9 @@ extension Engine {
     /// Deploys `ref` of `app` (nil: its branch) and waits for the deployment's final event; returns the deployment
     /// as it ended, or nil when the events ended first (the task was cancelled, or the daemon shut down).
     /// `onEvent` sees every event meanwhile, of any deployment.
-    func deployAndWait(app: String, ref: String?, onEvent: (Deployment) -> Void = { _ in }) async throws
+    func deployAndWait(
+        app: String, ref: String?, onEvent: (Deployment) -> Void = { _ in }
+    ) async throws
         -> Deployment?
     {
         // Subscribed before the deployment exists, so that none of its events can be missed.

@@ -83,7 +83,8 @@ struct FetchCase: ParsableCommand {
             try source.addCommit(run)
             var moved = 0
             ours.append(try milliseconds { moved = try mirror.fetch().count })
-            theirs.append(try milliseconds { try GitCLI.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
+            theirs.append(
+                try milliseconds { try GitCLI.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
             if transport == .local {
                 transportOnly.append(try milliseconds { try copying.fetch(options: copyOptions) })
             }
@@ -134,6 +135,9 @@ struct LsRemoteCase: ParsableCommand {
         let git = median(theirs)
         report(
             "ls-remote",
-            ["transport": transport.rawValue, "refs": count, "slipway_ms": slipway, "git_ms": git, "ratio": slipway / git])
+            [
+                "transport": transport.rawValue, "refs": count, "slipway_ms": slipway, "git_ms": git,
+                "ratio": slipway / git,
+            ])
     }
 }

@@ -21,7 +21,9 @@ struct FetchMemoryCase: ParsableCommand {
         let before = residentKiB()
         for _ in 0..<fetches { try mirror.fetch(options: options) }
         let after = residentKiB()
-        report("fetch-memory", ["fetches": fetches, "transport": transport, "rss_before_kib": before, "growth_kib": after - before])
+        report(
+            "fetch-memory",
+            ["fetches": fetches, "transport": transport, "rss_before_kib": before, "growth_kib": after - before])
     }
 }
 

@@ -80,7 +80,8 @@ struct RepositoryGenerator {
         var time = 1_767_225_600  // 2026-01-01T00:00:00Z
         for commit in 1...max(1, commits) {
             append("commit refs/heads/main\nmark :\(commit)\n")
-            append("author Bench <bench@example.com> \(time) +0000\ncommitter Bench <bench@example.com> \(time) +0000\n")
+            append(
+                "author Bench <bench@example.com> \(time) +0000\ncommitter Bench <bench@example.com> \(time) +0000\n")
             appendData(Data((commit == 1 ? "Add \(files) files" : "Change \(commit)").utf8))
             if commit > 1 { append("from :\(commit - 1)\n") }
             let touched: [Int] =

@@ -54,7 +54,8 @@ struct DeployCommand: AsyncParsableCommand {
 struct RollbackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollback",
-        abstract: "Go back to a kept release without rebuilding (default: the newest succeeded one older than the live one).")
+        abstract:
+            "Go back to a kept release without rebuilding (default: the newest succeeded one older than the live one).")
 
     @OptionGroup var options: ClientOptions
     @Argument(help: "The app.") var app: String

@@ -37,7 +37,8 @@ struct NotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify",
         abstract:
-            "Read 'old new ref' lines on stdin (as a post-receive hook gets them), start the deploy and follow its log.")
+            "Read 'old new ref' lines on stdin (as a post-receive hook gets them), start the deploy and follow its log."
+    )
 
     @OptionGroup var options: ClientOptions
     @Option(help: "The app the repository deploys.") var app: String

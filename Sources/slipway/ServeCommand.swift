@@ -23,7 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port to listen on.") var port = 8080
     @Option(help: "The API token (or SLIPWAY_TOKEN).") var token: String?
-    @Option(help: "The webhook secret for apps without their own (or SLIPWAY_WEBHOOK_SECRET).") var webhookSecret: String?
+    @Option(help: "The webhook secret for apps without their own (or SLIPWAY_WEBHOOK_SECRET).") var webhookSecret:
+        String?
     @Option(help: "How many apps may deploy at the same time.") var jobs = 2
     @Flag(name: .customLong("private"), help: "Require the token for GET requests too.") var isPrivate = false
     @Option(help: "The largest request body, in bytes (suffixes K, M, KiB, MiB).") var maxBody = "5MiB"

@@ -1,15 +1,18 @@
-@testable import Deploy
-import SlipwayAPI
 import Foundation
+import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 /// Matching a webhook's repository URLs to the apps that follow that repository.
 @Suite struct AppRegistryTests {
     func registry(_ apps: [String: String]) async throws -> (AppRegistry, ScratchDirectory) {
         let scratch = ScratchDirectory()
         for (app, repository) in apps {
-            try writeFile(scratch("\(app).yml"), "repository: \(repository)\ndeploy_to: \(scratch.path)/\(app)\nbuild:\n  - \"true\"\n")
+            try writeFile(
+                scratch("\(app).yml"),
+                "repository: \(repository)\ndeploy_to: \(scratch.path)/\(app)\nbuild:\n  - \"true\"\n")
         }
         let registry = AppRegistry(directory: scratch.path)
         await registry.reload(force: true)
@@ -18,12 +21,16 @@ import Testing
 
     @Test func aDeliveryReachesTheAppsThatFollowItsRepositoryHoweverTheURLIsWritten() async throws {
         let (registry, _) = try await registry([
-            "web": "git@github.com:octo-org/hello.git", "worker": "https://github.com/octo-org/hello", "docs": "/srv/git/docs",
+            "web": "git@github.com:octo-org/hello.git", "worker": "https://github.com/octo-org/hello",
+            "docs": "/srv/git/docs",
         ])
         // An scp-like URL and an https one are different keys; a forge's payload names both, so both apps hear it.
         #expect(registry.pipelines(following: ["git@GitHub.com:octo-org/hello"]).map(\.app) == ["web"])
         #expect(registry.pipelines(following: ["https://GITHUB.com/octo-org/hello.git/"]).map(\.app) == ["worker"])
-        #expect(registry.pipelines(following: ["https://github.com/octo-org/hello.git", "git@github.com:octo-org/hello.git"]).map(\.app) == ["web", "worker"])
+        #expect(
+            registry.pipelines(following: [
+                "https://github.com/octo-org/hello.git", "git@github.com:octo-org/hello.git",
+            ]).map(\.app) == ["web", "worker"])
         #expect(registry.pipelines(following: ["file:///srv/git/docs.git"]).map(\.app) == ["docs"])
         #expect(registry.pipelines(following: ["https://github.com/octo-org/Hello"]).isEmpty)
         #expect(registry.pipelines(following: []).isEmpty)

@@ -15,7 +15,9 @@ import Testing
     /// the store must show the deployment in that phase; then recovery runs and the invariants are checked.
     @Test func killingTheEngineAtAnyMomentLeavesCurrentOnACompleteRelease() async throws {
         let bench = productsDirectory + "/slipway-bench"
-        try #require(FileManager.default.isExecutableFile(atPath: bench), "build slipway-bench first (swift build --build-tests)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: bench), "build slipway-bench first (swift build --build-tests)"
+        )
         let scratch = ScratchDirectory("slipway-crash")
         let work = try WorkingRepository(at: scratch("work"))
         let fileCount = 300
@@ -64,7 +66,9 @@ import Testing
                 try await Task.sleep(for: .milliseconds(10))
                 waited += 1
             }
-            try #require(FileManager.default.fileExists(atPath: held), "kill \(kill): no step held in \(target.rawValue)\n\(loop.log)")
+            try #require(
+                FileManager.default.fileExists(atPath: held),
+                "kill \(kill): no step held in \(target.rawValue)\n\(loop.log)")
             // Somewhere in the held step's loop.
             try await Task.sleep(for: .milliseconds(Int.random(in: 0..<30, using: &random)))
             loop.kill()
@@ -127,7 +131,8 @@ private struct CrashFixture {
     func checkInvariants() async throws {
         let store = try store()
         #expect(try await store.deployments(status: .running).isEmpty, "no deployment stays running")
-        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: deployTo))?.filter { $0.hasPrefix(".") } ?? []
+        let leftovers =
+            (try? FileManager.default.contentsOfDirectory(atPath: deployTo))?.filter { $0.hasPrefix(".") } ?? []
         #expect(leftovers.isEmpty, "no temporary links or half-removed trees: \(leftovers)")
         let live = currentRelease()
         #expect(try await store.appState(app).liveRelease == live, "the store agrees with current")
@@ -136,7 +141,8 @@ private struct CrashFixture {
             let directory = "\(deployTo)/releases/\(live)"
             let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/files")
             #expect(files.count == fileCount, "release \(live) is complete")
-            let versions = Set(try files.map { try String(contentsOfFile: directory + "/files/" + $0, encoding: .utf8) })
+            let versions = Set(
+                try files.map { try String(contentsOfFile: directory + "/files/" + $0, encoding: .utf8) })
             #expect(versions.count == 1)
             let release = try #require(try await store.release(live), "the live release is recorded")
             #expect(release.isKept)

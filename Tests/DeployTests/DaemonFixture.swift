@@ -1,9 +1,10 @@
-@testable import Deploy
 import Foundation
 import Logging
 import Prometheus
 import SlipwayAPI
 import TestSupport
+
+@testable import Deploy
 
 /// A daemon over real repositories in a temporary directory, with its queue running, for tests of what lies behind
 /// the engine's door: the intake, the queue, polling.
@@ -41,7 +42,9 @@ final class DaemonFixture: @unchecked Sendable {
         try apps.push(message, files: files)
     }
 
-    func pushed(_ app: String = "hello", ref: String = "refs/heads/main", after sha: String) async throws
+    func pushed(
+        _ app: String = "hello", ref: String = "refs/heads/main", after sha: String
+    ) async throws
         -> [Deployment]
     {
         try await intake.pushed(PushNotice(app: app, ref: ref, after: sha))

@@ -1,9 +1,10 @@
-@testable import Deploy
 import Foundation
 import GitKit
 import Pipeline
 import SlipwayAPI
 import TestSupport
+
+@testable import Deploy
 
 /// An origin repository, a state directory and a pipeline, with helpers to push and deploy through the engine's
 /// one deployment run.

@@ -1,10 +1,11 @@
-@testable import Deploy
-import SlipwayAPI
 import Foundation
 import GitKit
 import Pipeline
+import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 @Suite struct DeployerTests {
     static let recording = """
@@ -34,7 +35,8 @@ import Testing
         #expect(deployment.durationMs != nil && deployment.finishedAt != nil)
         let id = deployment.id
         #expect(fixture.layout.currentRelease() == id)
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: fixture.layout.currentLink) == "releases/\(id)")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: fixture.layout.currentLink) == "releases/\(id)")
         #expect(try String(contentsOfFile: fixture.layout.currentLink + "/app.txt", encoding: .utf8) == "v1")
         #expect(fixture.shared("activations") == ["\(id) v1"])
         let release = try #require(try await fixture.store.release(id))
@@ -51,7 +53,9 @@ import Testing
 
     @Test func stepsSeeTheirEnvironment() async throws {
         let fixture = try await DeployFixture(
-            yaml: "env:\n  GREETING: hi\nbuild:\n  - env | grep -E '^(SLIPWAY_|GREETING)' | sort > \"$SLIPWAY_SHARED_DIR/env-$SLIPWAY_DEPLOYMENT\"\n")
+            yaml:
+                "env:\n  GREETING: hi\nbuild:\n  - env | grep -E '^(SLIPWAY_|GREETING)' | sort > \"$SLIPWAY_SHARED_DIR/env-$SLIPWAY_DEPLOYMENT\"\n"
+        )
         let first = try fixture.push("first", files: ["a": "1"])
         let one = try await fixture.deploy(first)
         let second = try fixture.push("second", files: ["a": "2"])
@@ -143,7 +147,8 @@ import Testing
 
     @Test func anHTTPHealthCheckRetriesUntilTheAppAnswers2xx() async throws {
         let app = try StatusServer(statuses: [503, 503, 204])
-        let fixture = try await DeployFixture(yaml: "health:\n  http: \(app.url())\n  timeout: 10s\n  interval: 100ms\n")
+        let fixture = try await DeployFixture(
+            yaml: "health:\n  http: \(app.url())\n  timeout: 10s\n  interval: 100ms\n")
         let deployment = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         #expect(deployment.status == .succeeded, "\(deployment.error ?? "")")
         #expect(app.requests == 3)
@@ -156,7 +161,8 @@ import Testing
 
     @Test func anHTTPHealthCheckNobodyAnswersFailsWithTheReason() async throws {
         // Port 9 (discard) has no listener on loopback: every try is refused.
-        let fixture = try await DeployFixture(yaml: "health:\n  http: http://127.0.0.1:9/up\n  timeout: 3s\n  interval: 200ms\n")
+        let fixture = try await DeployFixture(
+            yaml: "health:\n  http: http://127.0.0.1:9/up\n  timeout: 3s\n  interval: 200ms\n")
         let deployment = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         #expect(deployment.status == .failed)
         #expect(deployment.error == "the health check failed after 3s")
@@ -242,7 +248,9 @@ import Testing
         #expect(automatic.status == .cancelled)
         #expect(try await fixture.steps(automatic).first?.status == .cancelled)
         #expect(bad.status == .failed && bad.rolledBackTo == nil)
-        #expect(bad.error?.hasSuffix("the automatic rollback to release \(good.id) (deployment \(automatic.id)) cancelled") == true)
+        #expect(
+            bad.error?.hasSuffix("the automatic rollback to release \(good.id) (deployment \(automatic.id)) cancelled")
+                == true)
     }
 
     /// A deployment cancelled in activate must not stay live: its automatic rollback still runs to the end.
@@ -361,7 +369,9 @@ import Testing
             try await planner.plan(app: fixture.pipeline, target: nil)
         }
         let only = try await fixture.deploy(try fixture.push("one", files: ["app.txt": "v1", "healthy": ""]))
-        await #expect(throws: DeployError.conflict("hello has no succeeded release older than the live one (\(only.id))")) {
+        await #expect(
+            throws: DeployError.conflict("hello has no succeeded release older than the live one (\(only.id))")
+        ) {
             try await planner.plan(app: fixture.pipeline, target: nil)
         }
         await #expect(throws: DeployError.conflict("release \(only.id) is already live")) {
@@ -395,7 +405,8 @@ import Testing
     }
 
     @Test func sharedIsKeptAcrossReleases() async throws {
-        let fixture = try await DeployFixture(yaml: "build:\n  - echo $SLIPWAY_DEPLOYMENT >> \"$SLIPWAY_SHARED_DIR/uploads.txt\"\n")
+        let fixture = try await DeployFixture(
+            yaml: "build:\n  - echo $SLIPWAY_DEPLOYMENT >> \"$SLIPWAY_SHARED_DIR/uploads.txt\"\n")
         _ = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         _ = try await fixture.deploy(try fixture.push("two", files: ["a": "2"]))
         #expect(fixture.shared("uploads.txt").count == 2)

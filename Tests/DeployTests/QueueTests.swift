@@ -1,9 +1,10 @@
-@testable import Deploy
 import Foundation
 import GitKit
 import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 /// The queue and the intake behind the engine: one deployment at a time per app, superseding, cancelling, notices,
 /// `paths:` and polling. Builds that must overlap wait for files the test makes, never for time to pass.
@@ -75,7 +76,8 @@ import Testing
     /// Two apps build at the same time while the second deployment of one of them waits for the first: the builds
     /// hold until both have started, which they can only do side by side.
     @Test func oneAtATimePerAppButAppsSideBySide() async throws {
-        let build = "build:\n  - touch \"$SLIPWAY_SHARED_DIR/started-$SLIPWAY_DEPLOYMENT\"\n"
+        let build =
+            "build:\n  - touch \"$SLIPWAY_SHARED_DIR/started-$SLIPWAY_DEPLOYMENT\"\n"
             + "  - while [ ! -f \"$SLIPWAY_SHARED_DIR/go\" ]; do sleep 0.02; done\n"
         let fixture = try await DaemonFixture(apps: ["one": build, "two": build])
         try fixture.push("x")
@@ -151,7 +153,8 @@ import Testing
         #expect(made.count == 1, "twenty notices of one push make one deployment")
         let metrics = fixture.registry.emitToString()
         let line = try #require(
-            metrics.split(separator: "\n").first { $0.hasPrefix("slipway_fetch_duration_seconds_count{app=\"hello\"}") })
+            metrics.split(separator: "\n").first { $0.hasPrefix("slipway_fetch_duration_seconds_count{app=\"hello\"}") }
+        )
         #expect(line.split(separator: " ").last == "1")
     }
 
@@ -172,7 +175,8 @@ import Testing
         let fixture = try await DaemonFixture(apps: ["hello": "poll: 200ms\n"])
         try fixture.push("polled")
         let events = fixture.daemon.events()
-        let service = PollService(registry: fixture.daemon.registry, intake: fixture.intake, logger: fixture.daemon.context.logger)
+        let service = PollService(
+            registry: fixture.daemon.registry, intake: fixture.intake, logger: fixture.daemon.context.logger)
         let task = Task { try await service.run() }
         defer { task.cancel() }
         var polled: Deployment?

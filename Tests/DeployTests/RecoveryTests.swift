@@ -1,9 +1,10 @@
-@testable import Deploy
-import SlipwayAPI
 import Foundation
 import Pipeline
+import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 @Suite struct RecoveryTests {
     @Test func aCleanStateNeedsNothing() async throws {
@@ -18,12 +19,14 @@ import Testing
         let live = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         let sha = try fixture.push("two", files: ["a": "2"])
         // A deployment the daemon was running when it died: exported, not switched, with a step still going.
-        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
+        var (running, _) = try await fixture.store.enqueue(
+            DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
         running.status = .running
         running.phase = .build
         running.startedAt = Date()
         try await fixture.store.save(running)
-        try FileManager.default.createDirectory(atPath: fixture.layout.releaseDirectory(running.id), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: fixture.layout.releaseDirectory(running.id), withIntermediateDirectories: true)
         // A step process that outlived the daemon, in a process group of its own.
         let pidFile = fixture.scratch("orphan.pid")
         let orphan = Process()
@@ -33,7 +36,9 @@ import Testing
         var group: Int32?
         for _ in 0..<100 where group == nil {
             try await Task.sleep(for: .milliseconds(20))
-            group = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            group = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         let orphanGroup = try #require(group)
         #expect(ProcessGroup(orphanGroup).isAlive)
@@ -64,12 +69,14 @@ import Testing
     @Test func stepProcessesWithNoRecordedGroupAreFoundByTheirEnvironment() async throws {
         let fixture = try await DeployFixture(yaml: "build:\n  - \"true\"\n")
         let sha = try fixture.push("one", files: ["a": "1"])
-        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
+        var (running, _) = try await fixture.store.enqueue(
+            DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
         running.status = .running
         running.phase = .health
         try await fixture.store.save(running)
         let marker = [
-            "SLIPWAY_DEPLOYMENT": String(running.id), "SLIPWAY_DEPLOY_TO": fixture.layout.deployTo, "PATH": "/usr/bin:/bin",
+            "SLIPWAY_DEPLOYMENT": String(running.id), "SLIPWAY_DEPLOY_TO": fixture.layout.deployTo,
+            "PATH": "/usr/bin:/bin",
         ]
         // A health command the daemon never recorded a group for, in a group of its own as steps are...
         let step = Process()
@@ -86,7 +93,9 @@ import Testing
         var servicePID: pid_t?
         for _ in 0..<100 where servicePID == nil {
             try await Task.sleep(for: .milliseconds(20))
-            servicePID = (try? String(contentsOfFile: fixture.scratch("service.pid"), encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            servicePID = (try? String(contentsOfFile: fixture.scratch("service.pid"), encoding: .utf8)).flatMap {
+                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         let serviceID = try #require(servicePID)
         defer { kill(serviceID, SIGKILL) }
@@ -103,12 +112,14 @@ import Testing
         let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         let sha = try fixture.push("two", files: ["a": "2"])
         // The daemon switched `current` and died before it could record the release.
-        var (running, _) = try await fixture.store.enqueue(DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha, message: "two", author: "Ada"))
+        var (running, _) = try await fixture.store.enqueue(
+            DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha, message: "two", author: "Ada"))
         running.status = .running
         running.phase = .switch
         running.startedAt = Date()
         try await fixture.store.save(running)
-        _ = try await fixture.mirror.export(try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id))
+        _ = try await fixture.mirror.export(
+            try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id))
         try await fixture.layout.switchCurrent(to: running.id)
 
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])

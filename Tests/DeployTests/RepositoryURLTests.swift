@@ -1,6 +1,7 @@
-@testable import Deploy
 import SlipwayAPI
 import Testing
+
+@testable import Deploy
 
 @Suite struct RepositoryURLTests {
     @Test(arguments: [
@@ -23,7 +24,8 @@ import Testing
 
     @Test func theSameRepositoryWrittenTwoWaysMatches() {
         #expect(RepositoryURL.normalize("file:///srv/git/app.git") == RepositoryURL.normalize("/srv/git/app"))
-        #expect(RepositoryURL.normalize("https://GITHUB.com/o/r.git") == RepositoryURL.normalize("https://github.com/o/r/"))
+        #expect(
+            RepositoryURL.normalize("https://GITHUB.com/o/r.git") == RepositoryURL.normalize("https://github.com/o/r/"))
         #expect(RepositoryURL.normalize("https://github.com/o/R") != RepositoryURL.normalize("https://github.com/o/r"))
     }
 }

@@ -1,9 +1,10 @@
-@testable import Deploy
-import SlipwayAPI
 import Foundation
 import GRDB
+import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 /// What the embedded store does beyond the contract: SQLite's file, its text timestamps, its indexes.
 @Suite struct SQLiteStoreTests {
@@ -37,7 +38,8 @@ import Testing
             ("1795600800.5", 1_795_600_800.5),
         ] {
             try await queue.write { db in
-                try db.execute(sql: "UPDATE deployment SET created_at = \(stored) WHERE id = ?", arguments: [inserted.id])
+                try db.execute(
+                    sql: "UPDATE deployment SET created_at = \(stored) WHERE id = ?", arguments: [inserted.id])
             }
             let reloaded = try #require(try await store.deployment(inserted.id))
             #expect(reloaded.createdAt.timeIntervalSince1970 == expected, "\(stored)")
@@ -64,11 +66,14 @@ import Testing
         let queue = try DatabaseQueue(path: scratch("slipway.sqlite"))
         func plan(_ sql: String) throws -> String {
             try queue.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(
+                    separator: "; ")
             }
         }
         let paging = try plan("SELECT * FROM deployment WHERE app = 'app7' AND id < 50000 ORDER BY id DESC LIMIT 50")
-        #expect(paging.contains("USING INDEX deployment_app_id") || paging.contains("USING COVERING INDEX deployment_app_id"), "\(paging)")
+        #expect(
+            paging.contains("USING INDEX deployment_app_id")
+                || paging.contains("USING COVERING INDEX deployment_app_id"), "\(paging)")
         #expect(!paging.contains("TEMP B-TREE"), "\(paging)")
         let newest = try plan("SELECT * FROM deployment WHERE id IN (SELECT MAX(id) FROM deployment GROUP BY app)")
         #expect(newest.contains("deployment_app_id"), "\(newest)")

@@ -1,8 +1,9 @@
-@testable import Deploy
 import Foundation
 import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 /// What every store must do, whatever it keeps its records in. Each test runs against every kind of store this
 /// machine can run: the embedded SQLite store always, others when their server is available.
@@ -69,7 +70,8 @@ import Testing
         let (_, spared) = try await store.enqueue(request("c", "z"), sparing: started.id)
         #expect(spared.isEmpty)
         #expect(try await store.queuedCounts() == ["a": 1, "b": 1, "c": 2])
-        #expect(try await store.deployments(status: .queued).map(\.id) == [other.id, started.id, second.id, second.id + 1])
+        #expect(
+            try await store.deployments(status: .queued).map(\.id) == [other.id, started.id, second.id, second.id + 1])
     }
 
     @Test(arguments: Kind.all) func listingsAreNewestFirstAndPageByID(kind: Kind) async throws {
@@ -86,7 +88,9 @@ import Testing
     /// counting automatic rollbacks (whose success does not make a failed deploy good).
     @Test(arguments: Kind.all) func theLatestOutcomeSkipsAutomaticRollbacksAndUnfinishedOnes(kind: Kind) async throws {
         let store = try await kind.open(ScratchDirectory("slipway-store"))
-        func finished(_ app: String, _ status: DeploymentStatus, trigger: DeploymentTrigger = .push) async throws -> Int64 {
+        func finished(
+            _ app: String, _ status: DeploymentStatus, trigger: DeploymentTrigger = .push
+        ) async throws -> Int64 {
             var deployment = try await store.insert(request(app, "c", trigger: trigger))
             deployment.status = status
             try await store.save(deployment)
@@ -134,7 +138,8 @@ import Testing
         let made = Date(timeIntervalSince1970: 1_795_600_800)
         for id in [3, 5, 9] as [Int64] {
             try await store.save(
-                Release(id: id, app: "a", commit: "c\(id)", message: "m", author: "x", createdAt: made, succeeded: id != 5))
+                Release(
+                    id: id, app: "a", commit: "c\(id)", message: "m", author: "x", createdAt: made, succeeded: id != 5))
         }
         var removed = try #require(try await store.release(3))
         removed.removedAt = made
@@ -155,7 +160,9 @@ import Testing
         try await store.updateAppState("a") { $0.liveRelease = 0 }
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<50 {
-                group.addTask { _ = try? await store.updateAppState("a") { $0.liveRelease = ($0.liveRelease ?? 0) + 1 } }
+                group.addTask {
+                    _ = try? await store.updateAppState("a") { $0.liveRelease = ($0.liveRelease ?? 0) + 1 }
+                }
             }
         }
         #expect(try await store.appState("a").liveRelease == 50)

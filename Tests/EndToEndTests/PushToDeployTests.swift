@@ -9,7 +9,9 @@ import Testing
     func setUp(_ pipeline: String, app: String = "hello") throws -> (origin: String, work: WorkingRepository) {
         let origin = scratch("\(app).git")
         try GitCLI.run(["init", "-q", "--bare", "-b", "main", origin])
-        try writeFile(scratch("pipelines/\(app).yml"), "repository: \(origin)\ndeploy_to: \(scratch("deploy/\(app)"))\n" + pipeline)
+        try writeFile(
+            scratch("pipelines/\(app).yml"),
+            "repository: \(origin)\ndeploy_to: \(scratch("deploy/\(app)"))\n" + pipeline)
         let work = try WorkingRepository(at: scratch("work-\(app)"))
         try work.git("remote", "add", "origin", origin)
         return (origin, work)
@@ -18,7 +20,11 @@ import Testing
     func push(_ work: WorkingRepository, _ message: String, files: [String: String]) throws -> String {
         try work.commit(message, files: files)
         // git prints the hook's output (remote: lines) on stderr.
-        let (status, output) = try runProcess("/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:main"], environment: GitCLI.environment.merging(ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }) { a, _ in a })
+        let (status, output) = try runProcess(
+            "/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:main"],
+            environment: GitCLI.environment.merging(
+                ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
+            ) { a, _ in a })
         #expect(status == 0, "\(output)")
         return output
     }
@@ -36,7 +42,8 @@ import Testing
 
             """)
         let daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon.log"))
         let env = ["SLIPWAY_SERVER": daemon.url]
         let install = try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url])
         #expect(install.status == 0, "\(install.output)")
@@ -44,11 +51,15 @@ import Testing
         #expect(refused.status == 1 && refused.output.contains("--force"))
         // With a token the hook is the owner's alone; --force replaces it (and this test's daemon needs none).
         let hook = origin + "/hooks/post-receive"
-        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--token", "t0k3n", "--force"]).status == 0)
+        #expect(
+            try slipway([
+                "hook", "install", origin, "--app", "hello", "--server", daemon.url, "--token", "t0k3n", "--force",
+            ]).status == 0)
         let withToken = try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int
         #expect(withToken == 0o700)
         #expect(try String(contentsOfFile: hook, encoding: .utf8).contains("'t0k3n'"))
-        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--force"]).status == 0)
+        #expect(
+            try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--force"]).status == 0)
         #expect(try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int == 0o755)
 
         // 1. A good push: the pusher sees the log and the outcome.
@@ -59,12 +70,15 @@ import Testing
         let apps = try await daemon.request("/api/v1/apps/hello").json
         #expect(apps["status"] as? String == "idle")
         let firstID = try #require((apps["current"] as? [String: Any])?["id"] as? Int)
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current")) == "releases/\(firstID)")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current"))
+                == "releases/\(firstID)")
         #expect(try String(contentsOfFile: scratch("deploy/hello/current/index.html"), encoding: .utf8) == "v1")
 
         let second = try push(work, "second", files: ["index.html": "v2"])
         #expect(second.contains("succeeded"))
-        let secondID = try #require(((try await daemon.request("/api/v1/apps/hello").json)["current"] as? [String: Any])?["id"] as? Int)
+        let secondID = try #require(
+            ((try await daemon.request("/api/v1/apps/hello").json)["current"] as? [String: Any])?["id"] as? Int)
 
         // 2. A push whose test fails: the pusher is told, and current does not move.
         let failing = try push(work, "breaks the test", files: ["FAIL": "x"])
@@ -74,14 +88,18 @@ import Testing
         let afterFailure = try await daemon.request("/api/v1/apps/hello").json
         #expect(afterFailure["status"] as? String == "failed")
         #expect((afterFailure["last_deployment"] as? [String: Any])?["status"] as? String == "failed")
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current")) == "releases/\(secondID)")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current"))
+                == "releases/\(secondID)")
 
         // 3. Roll back with the CLI: to the release before the live one, without building.
         let rollback = try slipway(["rollback", "hello", "--wait"], environment: env)
         #expect(rollback.status == 0, "\(rollback.output)")
         #expect(rollback.output.contains("rollback to"))
         #expect(rollback.output.contains("succeeded"))
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current")) == "releases/\(firstID)")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current"))
+                == "releases/\(firstID)")
 
         let status = try slipway(["status"], environment: env)
         #expect(status.status == 0)
@@ -99,15 +117,21 @@ import Testing
 
     @Test func aKillDuringAStepThenARestartLeavesNothingRunning() async throws {
         let (_, work) = try setUp("build:\n  - echo $$ > \"$SLIPWAY_SHARED_DIR/pgid\"; sleep 300\n", app: "slow")
-        try writeFile(scratch("pipelines/quick.yml"), "repository: \(scratch("slow.git"))\ndeploy_to: \(scratch("deploy/quick"))\nbuild:\n  - \"true\"\n")
+        try writeFile(
+            scratch("pipelines/quick.yml"),
+            "repository: \(scratch("slow.git"))\ndeploy_to: \(scratch("deploy/quick"))\nbuild:\n  - \"true\"\n")
         var daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon1.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon1.log"))
         try work.commit("slow", files: ["a": "1"])
         try work.git("push", "-q", "origin", "HEAD:main")
         let sha = try work.head()
-        let pushed = try await daemon.request("/hooks/push", method: "POST", body: ["app": "slow", "ref": "refs/heads/main", "after": sha])
+        let pushed = try await daemon.request(
+            "/hooks/push", method: "POST", body: ["app": "slow", "ref": "refs/heads/main", "after": sha])
         let id = try #require(((pushed.json["deployments"] as? [[String: Any]])?.first)?["id"] as? Int)
-        try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["phase"] as? String) == "build" && ($0["status"] as? String) == "running" }
+        try await daemon.wait(for: "/api/v1/deployments/\(id)") {
+            ($0["phase"] as? String) == "build" && ($0["status"] as? String) == "running"
+        }
         let stepGroup = try #require(try await processID(writtenTo: scratch("deploy/slow/shared/pgid")))
 
         daemon.signal(SIGKILL)
@@ -115,7 +139,8 @@ import Testing
         #expect(kill(-stepGroup, 0) == 0, "the step outlived the daemon")
 
         daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon2.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon2.log"))
         let after = try await daemon.request("/api/v1/deployments/\(id)").json
         #expect(after["status"] as? String == "interrupted")
         #expect(after["error"] as? String == "the daemon stopped during build")
@@ -127,7 +152,8 @@ import Testing
         // The next push deploys.
         try work.commit("next", files: ["b": "2"])
         try work.git("push", "-q", "origin", "HEAD:main")
-        let next = try await daemon.request("/hooks/push", method: "POST", body: ["app": "quick", "ref": "refs/heads/main", "after": try work.head()])
+        let next = try await daemon.request(
+            "/hooks/push", method: "POST", body: ["app": "quick", "ref": "refs/heads/main", "after": try work.head()])
         let nextID = try #require(((next.json["deployments"] as? [[String: Any]])?.first)?["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(nextID)") { ($0["status"] as? String) == "succeeded" }
     }
@@ -135,7 +161,8 @@ import Testing
     @Test func sigtermLetsARunningDeploymentFinishAndSighupReloads() async throws {
         let (_, work) = try setUp("build:\n  - sleep 1\n")
         let daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon.log"))
         try work.commit("one", files: ["a": "1"])
         try work.git("push", "-q", "origin", "HEAD:main")
 
@@ -154,7 +181,9 @@ import Testing
         #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
         daemon.signal(SIGHUP)
         try await daemon.wait(for: "/api/v1/apps/hello") { ($0["status"] as? String) == "config_error" }
-        try writeFile(scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy/hello"))\nbuild:\n  - sleep 1\n")
+        try writeFile(
+            scratch("pipelines/hello.yml"),
+            "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy/hello"))\nbuild:\n  - sleep 1\n")
         daemon.signal(SIGHUP)
         try await daemon.wait(for: "/api/v1/apps/hello") { ($0["status"] as? String) == "idle" }
 
@@ -165,7 +194,8 @@ import Testing
         let status = daemon.waitForExit(seconds: 30)
         #expect(status == 0, "\(daemon.log)")
         let restarted = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon2.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon2.log"))
         let finished = try await restarted.request("/api/v1/deployments/\(id)").json
         #expect(finished["status"] as? String == "succeeded", "the running deployment was allowed to finish")
     }
@@ -185,7 +215,9 @@ import Testing
         let unreachable = try slipway(["status", "--server", "http://127.0.0.1:9"])
         #expect(unreachable.status == 3)
         #expect(unreachable.output.contains("cannot reach the daemon"))
-        #expect(try slipway(["serve", "--host", "0.0.0.0", "--pipelines", scratch("pipelines")]).status == 2, "no token, no public address")
+        #expect(
+            try slipway(["serve", "--host", "0.0.0.0", "--pipelines", scratch("pipelines")]).status == 2,
+            "no token, no public address")
         #expect(try slipway(["--version"]).status == 0)
     }
 }
@@ -201,7 +233,8 @@ import Testing
         try GitCLI.run(["clone", "-q", "--bare", work.path, scratch("origin.git")])
         let bench = productsDirectory + "/slipway-bench"
         let (status, output) = try runProcess(
-            bench, ["fetch-memory", "--repo", scratch("origin.git"), "--fetches", "500"] + (transport ? ["--transport"] : []))
+            bench,
+            ["fetch-memory", "--repo", scratch("origin.git"), "--fetches", "500"] + (transport ? ["--transport"] : []))
         #expect(status == 0, "\(output)")
         let line = try #require(output.split(separator: "\n").last)
         let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

@@ -9,7 +9,8 @@ import Testing
 
     @Test func secretsComeFromTheEnvironmentAndStayOutOfTheLog() async throws {
         try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
-        try writeFile(scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\n")
+        try writeFile(
+            scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\n")
         let daemon = try DaemonProcess(
             arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--log-level", "debug"],
             environment: ["SLIPWAY_TOKEN": "env-token-1234", "SLIPWAY_WEBHOOK_SECRET": "env-hook-secret"],
@@ -17,10 +18,13 @@ import Testing
 
         // SLIPWAY_TOKEN guards every change, through the API and through the client, which reads it too.
         #expect(try await daemon.request("/api/v1/deployments/999/cancel", method: "POST").status == 401)
-        #expect(try await daemon.request("/api/v1/deployments/999/cancel", method: "POST", token: "env-token-1234").status == 404)
+        #expect(
+            try await daemon.request("/api/v1/deployments/999/cancel", method: "POST", token: "env-token-1234").status
+                == 404)
         let refused = try slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": ""])
         #expect(refused.status == 1 && refused.output.contains("token"), "\(refused.output)")
-        let allowed = try slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": "env-token-1234"])
+        let allowed = try slipway(
+            ["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": "env-token-1234"])
         #expect(allowed.status == 1 && allowed.output.contains("999"), "the daemon looked for it: \(allowed.output)")
 
         // SLIPWAY_WEBHOOK_SECRET verifies deliveries for apps without a secret of their own.
@@ -69,7 +73,8 @@ import Testing
         _ = try work.git("remote", "add", "origin", scratch("hello.git"))
         try work.commit("first", files: ["index.txt": "hello"])
         _ = try work.git("push", "-q", "origin", "HEAD:main")
-        let pushed = try await daemon.request("/hooks/push", method: "POST", body: ["app": "hello", "ref": "refs/heads/main", "after": try work.head()])
+        let pushed = try await daemon.request(
+            "/hooks/push", method: "POST", body: ["app": "hello", "ref": "refs/heads/main", "after": try work.head()])
         let id = try #require(((pushed.json["deployments"] as? [[String: Any]])?.first)?["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["status"] as? String) == "succeeded" }
         let live = try String(contentsOfFile: scratch("state/apps/hello/current/index.txt"), encoding: .utf8)
@@ -84,7 +89,8 @@ import Testing
     @Test func sigintStopsARunningStepWhenTheGraceRunsOutAndKeepsTheQueue() async throws {
         try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
         // The first build hangs until it is stopped; every later one passes.
-        let build = #"if [ ! -e "$SLIPWAY_SHARED_DIR/hung" ]; then touch "$SLIPWAY_SHARED_DIR/hung"; echo $$ > "$SLIPWAY_SHARED_DIR/pid"; sleep 300; fi"#
+        let build =
+            #"if [ ! -e "$SLIPWAY_SHARED_DIR/hung" ]; then touch "$SLIPWAY_SHARED_DIR/hung"; echo $$ > "$SLIPWAY_SHARED_DIR/pid"; sleep 300; fi"#
         try writeFile(
             scratch("pipelines/hello.yml"),
             "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\nbuild:\n  - '\(build)'\n")
@@ -95,9 +101,11 @@ import Testing
         let arguments = ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--shutdown-grace", "1s"]
         let daemon = try DaemonProcess(arguments: arguments, logFile: scratch("daemon1.log"))
 
-        let running = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
+        let running = try #require(
+            try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(running)") { ($0["phase"] as? String) == "build" }
-        let queued = try #require(try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
+        let queued = try #require(
+            try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
         let step = try #require(try await processID(writtenTo: scratch("deploy/shared/pid")))
 
         daemon.signal(SIGINT)
@@ -111,4 +119,3 @@ import Testing
         #expect(try String(contentsOfFile: scratch("deploy/current/index.txt"), encoding: .utf8) == "hello")
     }
 }
-

@@ -17,9 +17,11 @@ import Testing
 
     @Test func statusIsColouredOnATerminalUnlessNoColorIsSet() async throws {
         try GitCLI.run(["init", "-q", "--bare", "-b", "main", scratch("hello.git")])
-        try writeFile(scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\n")
+        try writeFile(
+            scratch("pipelines/hello.yml"), "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\n")
         let daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon.log"))
         let arguments = ["status", "--server", daemon.url]
         let green = "\u{1B}[32midle"
 

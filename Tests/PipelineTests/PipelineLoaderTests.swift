@@ -22,7 +22,9 @@ import Testing
         #expect(pipeline.test == [Step(name: "unit", run: "make test", timeout: .seconds(300))])
         #expect(pipeline.migrate.map(\.run) == ["./bin/migrate"])
         #expect(pipeline.activate.map(\.run) == ["./bin/restart"])
-        #expect(pipeline.health == HealthCheck(probe: .http("http://127.0.0.1:9000/up"), timeout: .seconds(30), interval: .seconds(1)))
+        #expect(
+            pipeline.health
+                == HealthCheck(probe: .http("http://127.0.0.1:9000/up"), timeout: .seconds(30), interval: .seconds(1)))
         #expect(pipeline.rollback.map(\.run) == ["./bin/migrate --to-current"])
         #expect(pipeline.secrets == ["s3cr3t-value"])
     }
@@ -68,7 +70,8 @@ import Testing
             baseDirectory: "/etc/slipway/pipelines")
         #expect(pipeline.repository == "/etc/slipway/git/app.git")
         #expect(pipeline.deployTo == "/home/deploy/apps/a")
-        let remote = try loader.load(yaml: "repository: https://github.com/a/b.git\n", app: "a", file: "a.yml", baseDirectory: "/x")
+        let remote = try loader.load(
+            yaml: "repository: https://github.com/a/b.git\n", app: "a", file: "a.yml", baseDirectory: "/x")
         #expect(remote.repository == "https://github.com/a/b.git")
     }
 
@@ -85,10 +88,13 @@ import Testing
     }
 
     /// Every broken file in the test data names its expected first error in its first line.
-    @Test(arguments: try! FileManager.default.contentsOfDirectory(atPath: fixtures.appendingPathComponent("broken").path).sorted())
+    @Test(
+        arguments: try! FileManager.default.contentsOfDirectory(atPath: fixtures.appendingPathComponent("broken").path)
+            .sorted())
     func brokenFilesGiveAPositionedError(name: String) throws {
         let path = Self.fixtures.appendingPathComponent("broken/\(name)").path
-        let firstLine = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)).prefix { $0 != 10 }, as: UTF8.self)
+        let firstLine = String(
+            decoding: try Data(contentsOf: URL(fileURLWithPath: path)).prefix { $0 != 10 }, as: UTF8.self)
         let expectation = firstLine.dropFirst("# expect: ".count)
         let position = String(expectation.prefix { $0 != " " })
         let message = String(expectation.dropFirst(position.count + 1))
@@ -100,11 +106,15 @@ import Testing
     }
 
     @Test func theExamplePipelinesInTheRepositoryValidate() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let directory = root.appendingPathComponent("pipelines").path
         let files = try PipelineLoader.pipelineFiles(in: directory)
         #expect(!files.isEmpty, "pipelines/ holds examples")
-        let lenient = PipelineLoader(environment: ProcessInfo.processInfo.environment.merging(["DEMO_WEBHOOK_SECRET": "x", "SHOP_WEBHOOK_SECRET": "x", "SHOP_DATABASE_URL": "x"]) { a, _ in a })
+        let lenient = PipelineLoader(
+            environment: ProcessInfo.processInfo.environment.merging([
+                "DEMO_WEBHOOK_SECRET": "x", "SHOP_WEBHOOK_SECRET": "x", "SHOP_DATABASE_URL": "x",
+            ]) { a, _ in a })
         for file in files {
             #expect(throws: Never.self, "\(file)") { try lenient.load(file: file) }
         }
@@ -112,7 +122,8 @@ import Testing
 
     @Test func aliasesCannotBlowAPipelineUp() throws {
         // A "billion laughs": 2,000 references to a 100 KB string.
-        let yaml = "repository: /x\nenv:\n  BIG: &big \"" + String(repeating: "t", count: 100_000) + "\"\nbuild:\n"
+        let yaml =
+            "repository: /x\nenv:\n  BIG: &big \"" + String(repeating: "t", count: 100_000) + "\"\nbuild:\n"
             + String(repeating: "  - *big\n", count: 2000)
         let error = #expect(throws: PipelineErrors.self) { try loader.load(yaml: yaml, app: "bomb", file: "bomb.yml") }
         #expect(error?.errors.first?.message.contains("too large once its aliases are expanded") == true)
@@ -124,7 +135,10 @@ import Testing
     }
 
     @Test func everyErrorStaysOnOneLine() throws {
-        for yaml in ["repository: /x\nbuild: |\n  block\n  text\n", "repository: /x\nbranch: \"a\\nb\"\n", "repository: /x\npoll: |\n  5\n  m\n"] {
+        for yaml in [
+            "repository: /x\nbuild: |\n  block\n  text\n", "repository: /x\nbranch: \"a\\nb\"\n",
+            "repository: /x\npoll: |\n  5\n  m\n",
+        ] {
             let error = #expect(throws: PipelineErrors.self) { try loader.load(yaml: yaml, app: "a", file: "a.yml") }
             for problem in error?.errors ?? [] {
                 #expect(!problem.description.contains("\n"), "\(problem.description)")

@@ -21,9 +21,11 @@ import Testing
         let log = try log()
         let ok = await runner.run("exit 0", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
         #expect(ok.status == .succeeded && ok.exitCode == 0)
-        let failed = await runner.run("exit 3", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
+        let failed = await runner.run(
+            "exit 3", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
         #expect(failed.status == .failed && failed.exitCode == 3)
-        let killed = await runner.run("kill -9 $$", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
+        let killed = await runner.run(
+            "kill -9 $$", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
         #expect(killed.status == .failed && killed.exitCode == 137)
         #expect(failed.finishedAt >= failed.startedAt)
     }
@@ -40,7 +42,9 @@ import Testing
 
     @Test func buildsTheEnvironmentInTheContractOrder() async throws {
         var pipeline = Pipeline(app: "a", repository: "/r")
-        pipeline.environment = [EnvironmentVariable("APP_ENV", "production"), EnvironmentVariable("SHARED", "pipeline")]
+        pipeline.environment = [
+            EnvironmentVariable("APP_ENV", "production"), EnvironmentVariable("SHARED", "pipeline"),
+        ]
         let step = Step(run: "env", environment: [EnvironmentVariable("SHARED", "step")])
         let env = StepRunner.environment(
             daemon: ["PATH": "/bin:/usr/bin", "HOME": "/home/d", "LANG": "C.UTF-8", "SECRET_DAEMON_VAR": "leak"],
@@ -132,7 +136,8 @@ import Testing
         #expect(try contents(log).contains("detached"))
         #expect(try contents(log).contains("stopped reading"))
         // The step came back while the escaped process still lives: it did not wait for it.
-        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(kill(pid, 0) == 0)
         kill(pid, SIGKILL)
     }
@@ -186,7 +191,9 @@ import Testing
                     return starts ? result.status : nil
                 }
             }
-            return try await group.reduce(into: 0) { count, status in count += status.map { $0 == .succeeded ? 0 : 1 } ?? 0 }
+            return try await group.reduce(into: 0) { count, status in
+                count += status.map { $0 == .succeeded ? 0 : 1 } ?? 0
+            }
         }
         #expect(failed == 0)
     }

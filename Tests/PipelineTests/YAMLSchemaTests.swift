@@ -1,7 +1,8 @@
-@testable import Pipeline
 import TestSupport
 import Testing
 import Yams
+
+@testable import Pipeline
 
 @Suite struct YAMLSchemaTests {
     static let samples = [
@@ -20,8 +21,10 @@ import Yams
     /// Thousands of scalars built from the pieces the rules are made of, each resolved both ways.
     @Test func generatedScalarsResolveAsYamsDefaultResolverDoes() {
         let pieces = [
-            "0", "1", "5", "7", "9", "12", "60", "2026", "_", "+", "-", ".", ":", "e", "E", "x", "b", "o", "0x", "0b", "0o",
-            "T", "t", "Z", " ", "\t", "inf", "Inf", "nan", "NaN", "<<", "=", "~", "null", "true", "ON", "a", "f", "F", "ß",
+            "0", "1", "5", "7", "9", "12", "60", "2026", "_", "+", "-", ".", ":", "e", "E", "x", "b", "o", "0x", "0b",
+            "0o",
+            "T", "t", "Z", " ", "\t", "inf", "Inf", "nan", "NaN", "<<", "=", "~", "null", "true", "ON", "a", "f", "F",
+            "ß",
             // Larger pieces, so that times and numbers with more parts come up often.
             "2026-", "11-", "1-", "25", "10:00", ":00", ":5", ".5", "+01", "-1:30", "e-3",
         ]
@@ -36,7 +39,8 @@ import Yams
         for index in 0..<20_000 {
             let text =
                 index.isMultiple(of: 2)
-                ? (0..<Int.random(in: 1...9, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+                ? (0..<Int.random(in: 1...9, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }
+                    .joined()
                 : timestampParts.map { $0.randomElement(using: &generator)! }.joined()
             if YAMLSchema.tag(of: Node(text)) != Resolver.default.resolveTag(of: Node(text)) { mismatches.append(text) }
         }
@@ -45,7 +49,10 @@ import Yams
 
     @Test func explicitTagsAndQuotesWin() throws {
         let root = try #require(try Yams.compose(yaml: "a: !!str 5\nb: '5'\nc: 5\nd: [x]\ne: {f: g}\n", .basic))
-        guard case .mapping(let mapping) = root else { Issue.record("not a mapping"); return }
+        guard case .mapping(let mapping) = root else {
+            Issue.record("not a mapping")
+            return
+        }
         let tags = Dictionary(uniqueKeysWithValues: mapping.map { ($0.key.string ?? "", YAMLSchema.tag(of: $0.value)) })
         #expect(tags == ["a": .str, "b": .str, "c": .int, "d": .seq, "e": .map])
     }

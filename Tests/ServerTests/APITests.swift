@@ -1,15 +1,16 @@
-@testable import Deploy
-import SlipwayAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Server
+import SlipwayAPI
 import SlipwayClient
 import TestSupport
 import Testing
 import Yams
+
+@testable import Deploy
 
 @Suite struct APITests {
     @Test func healthMetricsDashboardAndOpenAPI() async throws {
@@ -41,13 +42,19 @@ import Yams
         let paths = try #require(document["paths"] as? [String: Any])
         var documented: Set<String> = []
         for (path, item) in paths {
-            for method in (item as? [String: Any])?.keys ?? [:].keys where ["get", "post", "put", "delete", "patch"].contains(method) {
+            for method in (item as? [String: Any])?.keys ?? [:].keys
+            where ["get", "post", "put", "delete", "patch"].contains(method) {
                 documented.insert("\(method.uppercased()) \(path)")
             }
         }
-        let served = Set(fixture.router.routes.map { "\($0.method) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
-        #expect(served.subtracting(documented).isEmpty, "routes missing from openapi.yaml: \(served.subtracting(documented).sorted())")
-        #expect(documented.subtracting(served).isEmpty, "documented routes the server lacks: \(documented.subtracting(served).sorted())")
+        let served = Set(
+            fixture.router.routes.map { "\($0.method) \($0.path.description.hasPrefix("/") ? "" : "/")\($0.path)" })
+        #expect(
+            served.subtracting(documented).isEmpty,
+            "routes missing from openapi.yaml: \(served.subtracting(documented).sorted())")
+        #expect(
+            documented.subtracting(served).isEmpty,
+            "documented routes the server lacks: \(documented.subtracting(served).sorted())")
         #expect(served.count >= 19)
     }
 
@@ -59,7 +66,11 @@ import Yams
                 let apps = try #require(response.json["apps"] as? [[String: Any]])
                 #expect(apps.map { $0["name"] as? String } == ["hello", "other"])
                 let hello = apps[0]
-                #expect(Set(hello.keys) == ["name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued", "config_error"])
+                #expect(
+                    Set(hello.keys) == [
+                        "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
+                        "config_error",
+                    ])
                 #expect(hello["status"] as? String == "idle")
                 #expect(hello["current"] is NSNull)
                 #expect(hello["last_deployment"] is NSNull)
@@ -106,7 +117,9 @@ import Yams
             }
 
             let second = try fixture.push("second")
-            let secondID = try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "main"])) { response in
+            let secondID = try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "main"])
+            ) { response in
                 #expect(response.json["commit"] as? String == second)
                 return Int64(response.json["id"] as! Int)
             }
@@ -116,7 +129,10 @@ import Yams
                 #expect(response.status == .ok)
                 let steps = try #require(response.json["steps"] as? [[String: Any]])
                 #expect(steps.count == 1)
-                #expect(Set(steps[0].keys) == ["phase", "name", "status", "exit_code", "started_at", "finished_at", "duration_ms"])
+                #expect(
+                    Set(steps[0].keys) == [
+                        "phase", "name", "status", "exit_code", "started_at", "finished_at", "duration_ms",
+                    ])
                 #expect(steps[0]["status"] as? String == "succeeded")
                 let created = try #require(response.json["created_at"] as? String)
                 #expect(created.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil)
@@ -151,10 +167,15 @@ import Yams
                 let releases = try #require(response.json["releases"] as? [[String: Any]])
                 #expect(releases.map { $0["id"] as? Int } == [Int(secondID), Int(firstID)])
                 #expect(releases.map { $0["active"] as? Bool } == [true, false])
-                #expect(Set(releases[0].keys) == ["id", "commit", "short_commit", "message", "author", "created_at", "active"])
+                #expect(
+                    Set(releases[0].keys) == [
+                        "id", "commit", "short_commit", "message", "author", "created_at", "active",
+                    ])
             }
 
-            let rollbackID = try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": Int(firstID)])) { response in
+            let rollbackID = try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": Int(firstID)])
+            ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.json["kind"] as? String == "rollback")
                 #expect(response.json["commit"] as? String == first)
@@ -166,7 +187,9 @@ import Yams
                 #expect(response.json[path: "last_deployment.id"] as? Int == Int(rollbackID))
             }
             // By commit: back to the second.
-            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": String(second.prefix(9))])) { response in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": String(second.prefix(9))])
+            ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.json["commit"] as? String == second)
             }
@@ -215,7 +238,8 @@ import Yams
                 let page = try #require(response.json["deployments"] as? [[String: Any]])
                 #expect(page.map { Int64($0["id"] as! Int) } == [ids[4], ids[3]])
             }
-            try await client.execute(uri: "/api/v1/apps/hello/deployments?limit=2&before=\(ids[3])", method: .get) { response in
+            try await client.execute(uri: "/api/v1/apps/hello/deployments?limit=2&before=\(ids[3])", method: .get) {
+                response in
                 let page = try #require(response.json["deployments"] as? [[String: Any]])
                 #expect(page.map { Int64($0["id"] as! Int) } == [ids[2], ids[1]])
             }
@@ -237,20 +261,27 @@ import Yams
         let fixture = try await ServerFixture(configuration: configuration)
         try fixture.push("one")
         try await fixture.test { client in
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: ByteBuffer(string: "{not json")) { response in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, body: ByteBuffer(string: "{not json")
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect((response.json[path: "error.message"] as? String)?.contains("not valid JSON") == true)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": 42])) { response in
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": 42])) {
+                response in
                 #expect(response.status == .badRequest)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "no-such-branch"])) { response in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "no-such-branch"])
+            ) { response in
                 #expect(response.status == .notFound)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": "zz"])) { response in
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": "zz"])) {
+                response in
                 #expect(response.status == .badRequest)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": ["x"]])) { response in
+            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": ["x"]])) {
+                response in
                 #expect(response.status == .badRequest)
             }
             let big = ByteBuffer(string: "{\"ref\": \"" + String(repeating: "a", count: 4096) + "\"}")
@@ -261,7 +292,10 @@ import Yams
             try await client.execute(uri: "/hooks/github", method: .post, body: big) { response in
                 #expect(response.status == .contentTooLarge)
             }
-            try await client.execute(uri: "/hooks/push", method: .post, body: jsonBody(["app": "nope", "ref": "refs/heads/main", "after": String(repeating: "a", count: 40)])) { response in
+            try await client.execute(
+                uri: "/hooks/push", method: .post,
+                body: jsonBody(["app": "nope", "ref": "refs/heads/main", "after": String(repeating: "a", count: 40)])
+            ) { response in
                 #expect(response.status == .notFound)
             }
             try await client.execute(uri: "/hooks/push", method: .post, body: jsonBody(["app": "hello"])) { response in
@@ -345,18 +379,24 @@ import Yams
                 #expect(response.status == .ok, "reading needs no token without --private")
             }
             for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "s3cret-token"]] {
-                try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, headers: headers) { response in
+                try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, headers: headers) {
+                    response in
                     #expect(response.status == .unauthorized)
                     #expect(response.json[path: "error.code"] as? String == "unauthorized")
                 }
                 // The router ignores empty segments, so these reach the same handlers and must be guarded too.
-                for uri in ["/hooks/push", "/hooks/push/", "/hooks//push", "//api/v1/apps/hello/deploy", "/api/v1//apps/hello/deploy/"] {
+                for uri in [
+                    "/hooks/push", "/hooks/push/", "/hooks//push", "//api/v1/apps/hello/deploy",
+                    "/api/v1//apps/hello/deploy/",
+                ] {
                     try await client.execute(uri: uri, method: .post, headers: headers) { response in
                         #expect(response.status == .unauthorized, "\(uri)")
                     }
                 }
             }
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.authorization: "Bearer s3cret-token"]) { response in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.authorization: "Bearer s3cret-token"]
+            ) { response in
                 #expect(response.status == .accepted)
             }
         }
@@ -366,12 +406,16 @@ import Yams
     @Test func privateModeGuardsReadsToo() async throws {
         let fixture = try await ServerFixture(configuration: ServerConfiguration(token: "tok", isPrivate: true))
         try await fixture.test { client in
-            for uri in ["/api/v1/apps", "/api/v1/apps/hello", "/metrics", "/api/v1/openapi.yaml", "/api/v1/events", "/healthz/x", "//api/v1/apps"] {
+            for uri in [
+                "/api/v1/apps", "/api/v1/apps/hello", "/metrics", "/api/v1/openapi.yaml", "/api/v1/events",
+                "/healthz/x", "//api/v1/apps",
+            ] {
                 try await client.execute(uri: uri, method: .get) { response in
                     #expect(response.status == .unauthorized, "\(uri)")
                 }
             }
-            try await client.execute(uri: "/api/v1/apps", method: .get, headers: [.authorization: "Bearer tok"]) { response in
+            try await client.execute(uri: "/api/v1/apps", method: .get, headers: [.authorization: "Bearer tok"]) {
+                response in
                 #expect(response.status == .ok)
             }
             for uri in ["/healthz", "/"] {
@@ -403,7 +447,9 @@ import Yams
         try await fixture.test { client in
             try await client.execute(uri: "/api/v1/apps/hello", method: .get) { response in
                 #expect(response.json["status"] as? String == "config_error")
-                #expect((response.json["config_error"] as? String)?.contains("hello.yml:2:1: unknown key 'kepp_releases'") == true)
+                #expect(
+                    (response.json["config_error"] as? String)?.contains("hello.yml:2:1: unknown key 'kepp_releases'")
+                        == true)
             }
             try await client.execute(uri: "/api/v1/apps/broken", method: .get) { response in
                 #expect(response.json["status"] as? String == "config_error")
@@ -434,7 +480,10 @@ import Yams
         let deployment = try await fixture.daemon.intake.deploy(app: "hello", ref: nil)
         _ = try await fixture.finished(deployment.id)
         try await fixture.test { client in
-            try await client.execute(uri: "/hooks/github", method: .post, headers: [HTTPField.Name("X-GitHub-Event")!: "push"], body: jsonBody([:])) { _ in }
+            try await client.execute(
+                uri: "/hooks/github", method: .post, headers: [HTTPField.Name("X-GitHub-Event")!: "push"],
+                body: jsonBody([:])
+            ) { _ in }
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = response.text
                 #expect(text.contains(#"slipway_deployments_total{app="hello",kind="deploy",status="succeeded"} 1"#))
@@ -450,7 +499,8 @@ import Yams
 extension ServerFixture {
     var openAPIText: String {
         get throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
             return try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
         }
     }

@@ -25,7 +25,9 @@ import Testing
 
         let written = lines.text.value.split(separator: "\n").map(String.init)
         #expect(written.count == 2)
-        #expect(written.first?.hasSuffix("info slipway: app=worker hb.request.id=7 [ServerTests] deploying") == true, "\(written)")
+        #expect(
+            written.first?.hasSuffix("info slipway: app=worker hb.request.id=7 [ServerTests] deploying") == true,
+            "\(written)")
         #expect(written.last?.hasSuffix("warning slipway: app=web [ServerTests] plain") == true, "\(written)")
         #expect(logger[metadataKey: "app"] == "web")
         #expect(logger.logLevel == .info)

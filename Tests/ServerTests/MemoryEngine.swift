@@ -36,7 +36,8 @@ final class MemoryEngine: Engine, @unchecked Sendable {
 
     /// Makes `app` look as if `commit` had been deployed with `log` as its log; returns the deployment.
     @discardableResult
-    func recordDeployment(app: String, status: DeploymentStatus, log: [String] = [], error: String? = nil) -> Deployment {
+    func recordDeployment(app: String, status: DeploymentStatus, log: [String] = [], error: String? = nil) -> Deployment
+    {
         state.withLock { state in
             var deployment = Deployment(
                 id: state.nextID, app: app, trigger: .manual, ref: "main", commit: String(repeating: "c", count: 40),
@@ -91,38 +92,43 @@ final class MemoryEngine: Engine, @unchecked Sendable {
     func nodes() async throws(DeployError) -> [NodeSummary] {
         try check()
         let start = Date(timeIntervalSince1970: 1_795_600_800)
-        return [NodeSummary(name: "memory", version: SlipwayVersion.current, startedAt: start, lastSeen: start, status: .up)]
+        return [
+            NodeSummary(name: "memory", version: SlipwayVersion.current, startedAt: start, lastSeen: start, status: .up)
+        ]
     }
 
     func log(deployment id: Int64) async throws(DeployError) -> LogChunks {
         _ = try await deployment(id)
         let text = (state.value.logs[id] ?? []).map { $0 + "\n" }.joined()
-        return LogChunks(AsyncStream { continuation in
-            continuation.yield(Array(text.utf8))
-            continuation.finish()
-        })
+        return LogChunks(
+            AsyncStream { continuation in
+                continuation.yield(Array(text.utf8))
+                continuation.finish()
+            })
     }
 
     /// The recorded lines after `after`, then the end: the deployment as recorded.
     func followLog(deployment id: Int64, after: Int) async throws(DeployError) -> LogFollow {
         let detail = try await deployment(id)
         let lines = state.value.logs[id] ?? []
-        return LogFollow(AsyncStream { continuation in
-            for (index, line) in lines.enumerated() where index + 1 > after {
-                continuation.yield(.line(number: index + 1, text: line))
-            }
-            continuation.yield(.end(detail))
-            continuation.finish()
-        })
+        return LogFollow(
+            AsyncStream { continuation in
+                for (index, line) in lines.enumerated() where index + 1 > after {
+                    continuation.yield(.line(number: index + 1, text: line))
+                }
+                continuation.yield(.end(detail))
+                continuation.finish()
+            })
     }
 
     /// Every recorded deployment once, then the end of the stream.
     func events() -> DeploymentEvents {
         let all = state.value.deployments.values.map(\.deployment).sorted { $0.id < $1.id }
-        return DeploymentEvents(AsyncStream { continuation in
-            for deployment in all { continuation.yield(deployment) }
-            continuation.finish()
-        })
+        return DeploymentEvents(
+            AsyncStream { continuation in
+                for deployment in all { continuation.yield(deployment) }
+                continuation.finish()
+            })
     }
 
     func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {

@@ -31,14 +31,16 @@ import Testing
 
     @Test func everyObjectHasEveryFieldOfTheContract() async throws {
         let engine = MemoryEngine()
-        let deployment = engine.recordDeployment(app: "hello", status: .failed, error: "build step 'make' failed (exit 2)")
+        let deployment = engine.recordDeployment(
+            app: "hello", status: .failed, error: "build step 'make' failed (exit 2)")
         try await test(engine) { client in
             try await client.execute(uri: "/api/v1/apps", method: .get) { response in
                 let app = try #require((response.json["apps"] as? [[String: Any]])?.first)
-                #expect(Set(app.keys) == [
-                    "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
-                    "config_error",
-                ])
+                #expect(
+                    Set(app.keys) == [
+                        "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
+                        "config_error",
+                    ])
                 #expect(app["current"] is NSNull && app["config_error"] is NSNull)
                 let last = try #require(app["last_deployment"] as? [String: Any])
                 #expect(last["steps"] == nil, "listings carry deployments without steps")
@@ -66,16 +68,23 @@ import Testing
         (.configuration("hello's pipeline file is invalid"), 409, "conflict", "hello's pipeline file is invalid"),
         (.invalid("'x' is not a commit sha"), 400, "bad_request", "'x' is not a commit sha"),
         (.unauthenticated, 401, "unauthorized", "the delivery could not be authenticated"),
-        (.repositoryUnavailable("fetching hello's repository failed: timed out"), 502, "repository_unavailable",
-            "fetching hello's repository failed: timed out"),
+        (
+            .repositoryUnavailable("fetching hello's repository failed: timed out"), 502, "repository_unavailable",
+            "fetching hello's repository failed: timed out"
+        ),
         (.store(.full), 507, "storage_full", "the state disk is full"),
-        (.store(.unavailable("connection refused")), 503, "store_unavailable",
-            "the store cannot be reached just now; try again shortly"),
-        (.store(.failed("SQLITE_CORRUPT: database disk image is malformed")), 500, "internal",
-            "the store could not be read or written"),
+        (
+            .store(.unavailable("connection refused")), 503, "store_unavailable",
+            "the store cannot be reached just now; try again shortly"
+        ),
+        (
+            .store(.failed("SQLITE_CORRUPT: database disk image is malformed")), 500, "internal",
+            "the store could not be read or written"
+        ),
         (.internalFailure("cannot read hello's mirror"), 500, "internal", "cannot read hello's mirror"),
     ])
-    func everyDeployErrorIsMappedOnPurpose(error: DeployError, status: Int, code: String, message: String) async throws {
+    func everyDeployErrorIsMappedOnPurpose(error: DeployError, status: Int, code: String, message: String) async throws
+    {
         let engine = MemoryEngine()
         engine.state.withLock { $0.failure = error }
         try await test(engine) { client in
@@ -129,7 +138,8 @@ import Testing
                 #expect((response.json["deployments"] as? [Any])?.count == 1)
             }
         }
-        #expect(engine.state.value.pushes == [PushNotice(app: "hello", ref: "refs/heads/main", before: "0", after: after)])
+        #expect(
+            engine.state.value.pushes == [PushNotice(app: "hello", ref: "refs/heads/main", before: "0", after: after)])
     }
 
     /// A forge delivery reaches the engine with its headers (by lower-case name) and its body as sent; the answer

@@ -1,4 +1,3 @@
-@testable import Deploy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,6 +9,8 @@ import Prometheus
 import Server
 import SlipwayAPI
 import TestSupport
+
+@testable import Deploy
 
 /// A real daemon over real repositories in a temporary directory, with its queue running and its router ready for
 /// in-memory requests.

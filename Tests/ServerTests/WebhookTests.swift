@@ -1,14 +1,15 @@
 import Crypto
-@testable import Deploy
-import SlipwayAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Server
+import SlipwayAPI
 import TestSupport
 import Testing
+
+@testable import Deploy
 
 /// Payloads shaped like each forge's documented push example, trimmed to a realistic core. The repository's
 /// clone URL is the test's origin (a `file://` URL), because the daemon fetches from it.
@@ -17,13 +18,15 @@ import Testing
     static let forges = ["github", "gitlab", "gitea", "bitbucket"]
 
     func deliver(
-        _ client: any TestClientProtocol, _ forge: String, payload: [String: Any], secret: String?, delivery: String = UUID().uuidString,
+        _ client: any TestClientProtocol, _ forge: String, payload: [String: Any], secret: String?,
+        delivery: String = UUID().uuidString,
         event: String? = nil, tamper: Bool = false
     ) async throws -> TestResponse {
         var body = Array(try JSONSerialization.data(withJSONObject: payload))
         let headers = ForgeExamples.headers(forge, event: event, body: body, secret: secret, delivery: delivery)
         if tamper { body.append(contentsOf: Array(" ".utf8)) }
-        return try await client.execute(uri: "/hooks/\(forge)", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+        return try await client.execute(
+            uri: "/hooks/\(forge)", method: .post, headers: headers, body: ByteBuffer(bytes: body))
     }
 
     @Test(arguments: forges)
@@ -55,7 +58,8 @@ import Testing
             // token rather than signing the body, so an altered body is not something it can detect.)
             let second = try fixture.push("second")
             let next = ForgeExamples.payload(forge, ref: "refs/heads/main", before: first, after: second, cloneURL: url)
-            let attempts = forge == "gitlab" ? [("wrong-secret", false)] : [("daemon-secret", true), ("wrong-secret", false)]
+            let attempts =
+                forge == "gitlab" ? [("wrong-secret", false)] : [("daemon-secret", true), ("wrong-secret", false)]
             for (secret, tamper) in attempts {
                 let bad = try await deliver(client, forge, payload: next, secret: secret, tamper: tamper)
                 #expect(bad.status == .unauthorized)
@@ -65,14 +69,22 @@ import Testing
             #expect(unsigned.status == .unauthorized)
 
             // A push to a branch nobody follows.
-            let other = ForgeExamples.payload(forge, ref: "refs/heads/feature", before: zeros, after: second, cloneURL: url)
+            let other = ForgeExamples.payload(
+                forge, ref: "refs/heads/feature", before: zeros, after: second, cloneURL: url)
             let elsewhere = try await deliver(client, forge, payload: other, secret: "daemon-secret")
             #expect(elsewhere.status == .accepted)
             #expect(elsewhere.json["matched"] as? [String] == [])
 
             // An event that is not a push; for GitHub, a ping.
-            let event = forge == "github" ? "ping" : (forge == "gitlab" ? "Tag Push Hook" : (forge == "gitea" ? "issues" : "repo:fork"))
-            let notPush = try await deliver(client, forge, payload: ["zen": "Keep it simple.", "repository": push["repository"] ?? [:], "project": push["project"] ?? [:]], secret: "daemon-secret", event: event)
+            let event =
+                forge == "github"
+                ? "ping" : (forge == "gitlab" ? "Tag Push Hook" : (forge == "gitea" ? "issues" : "repo:fork"))
+            let notPush = try await deliver(
+                client, forge,
+                payload: [
+                    "zen": "Keep it simple.", "repository": push["repository"] ?? [:],
+                    "project": push["project"] ?? [:],
+                ], secret: "daemon-secret", event: event)
             if forge == "github" {
                 #expect(notPush.status == .ok)
                 #expect(notPush.json["status"] as? String == "ok")
@@ -92,7 +104,9 @@ import Testing
         let sha = try fixture.push("first")
         let origin = fixture.origin
         try await fixture.test { client in
-            let payload = ForgeExamples.github(ref: "refs/heads/main", before: String(repeating: "0", count: 40), after: sha, cloneURL: "file://" + origin)
+            let payload = ForgeExamples.github(
+                ref: "refs/heads/main", before: String(repeating: "0", count: 40), after: sha,
+                cloneURL: "file://" + origin)
             // The daemon's secret does not reach an app with its own, and the forge is told the delivery failed.
             let withDaemonSecret = try await deliver(client, "github", payload: payload, secret: "daemon-secret")
             #expect(withDaemonSecret.status == .unauthorized)
@@ -106,7 +120,9 @@ import Testing
         let sha = try fixture.push("first")
         let origin = fixture.origin
         try await fixture.test { client in
-            let payload = ForgeExamples.github(ref: "refs/heads/main", before: String(repeating: "0", count: 40), after: sha, cloneURL: "file://" + origin)
+            let payload = ForgeExamples.github(
+                ref: "refs/heads/main", before: String(repeating: "0", count: 40), after: sha,
+                cloneURL: "file://" + origin)
             let response = try await deliver(client, "github", payload: payload, secret: "anything")
             #expect(response.status == .unauthorized)
         }
@@ -118,7 +134,9 @@ import Testing
             for body in ["", "{", "[]", "null", "{\"ref\": 5}", String(repeating: "[", count: 10_000), "\u{FF}\u{FE}"] {
                 let bytes = Array(body.utf8)
                 let headers = ForgeExamples.headers("github", body: bytes, secret: "s", delivery: UUID().uuidString)
-                try await client.execute(uri: "/hooks/github", method: .post, headers: headers, body: ByteBuffer(bytes: bytes)) { response in
+                try await client.execute(
+                    uri: "/hooks/github", method: .post, headers: headers, body: ByteBuffer(bytes: bytes)
+                ) { response in
                     #expect(response.status == .badRequest, "\(body.prefix(20))")
                 }
             }

@@ -14,7 +14,8 @@ import Testing
     @Test(arguments: awkward) func quotedValuesReachTheHookAsGiven(value: String) throws {
         let scratch = ScratchDirectory("slipway-hook")
         // A stand-in for the slipway binary, in a folder whose name is itself awkward, that records what it got.
-        let folder = scratch("bin " + value.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "\n", with: "_"))
+        let folder = scratch(
+            "bin " + value.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "\n", with: "_"))
         let binary = folder + "/slip'way $x"
         try writeFile(
             binary,
@@ -31,7 +32,8 @@ import Testing
             "/bin/sh", [scratch("hook")], environment: ["OUT": scratch.path, "PATH": "/usr/bin:/bin"], input: "",
             directory: scratch.path)
         #expect(run.status == 0, "\(run.output)")
-        let arguments = try String(contentsOfFile: scratch("args"), encoding: .utf8).split(separator: "\0").map(String.init)
+        let arguments = try String(contentsOfFile: scratch("args"), encoding: .utf8).split(separator: "\0").map(
+            String.init)
         #expect(arguments == ["notify", "--app", "hello"])
         let environment = try String(contentsOfFile: scratch("env"), encoding: .utf8)
             .split(separator: "\0", omittingEmptySubsequences: false).map(String.init)

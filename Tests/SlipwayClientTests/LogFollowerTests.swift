@@ -2,21 +2,25 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Pipeline
 import SlipwayAPI
 import SlipwayClient
-import Pipeline
 import Testing
 
 /// The follower against a server that cuts the stream before the deployment's end, as the daemon does to a
 /// follower that falls behind: it asks again from the last line it got, and loses and repeats nothing.
 @Suite struct LogFollowerTests {
     static let finished = API.Deployment(
-        id: 7, app: "hello", kind: .deploy, trigger: .push, ref: "refs/heads/main", commit: String(repeating: "a", count: 40),
-        message: "m", author: "a", status: .succeeded, phase: .done, createdAt: Date(timeIntervalSince1970: 1_795_600_800),
+        id: 7, app: "hello", kind: .deploy, trigger: .push, ref: "refs/heads/main",
+        commit: String(repeating: "a", count: 40),
+        message: "m", author: "a", status: .succeeded, phase: .done,
+        createdAt: Date(timeIntervalSince1970: 1_795_600_800),
         startedAt: nil, finishedAt: nil, durationMs: 10, supersededBy: nil, rolledBackTo: nil, error: nil)
 
     /// Serves the log in pieces, each request after `Last-Event-ID`, ending the stream after every second line.
-    static func serve(lines: [String], requests: Locked<[String?]>, port: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    static func serve(
+        lines: [String], requests: Locked<[String?]>, port: @escaping @Sendable (Int) -> Void
+    ) -> some ApplicationProtocol {
         let router = Router()
         router.get("/api/v1/deployments/7/log") { request, _ -> Response in
             let resume = request.headers[HTTPField.Name("Last-Event-ID")!]
@@ -27,9 +31,12 @@ import Testing
                 text += "id: \(index + 1)\ndata: \(line)\n\n"
             }
             if after + 2 >= lines.count {
-                text += "event: end\ndata: " + String(decoding: try APICoding.encode(Self.finished), as: UTF8.self) + "\n\n"
+                text +=
+                    "event: end\ndata: " + String(decoding: try APICoding.encode(Self.finished), as: UTF8.self) + "\n\n"
             }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         return Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),

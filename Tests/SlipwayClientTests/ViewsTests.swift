@@ -44,7 +44,8 @@ import Testing
         #expect(
             views.outcome(rolledBack)
                 == "deployment 8 failed: the health check failed after 30s (rolled back to release 7)")
-        #expect(views.queued(Self.deployment(9, status: .queued)) == "deployment 9: deploy 0123456 Fix the thing (queued)")
+        #expect(
+            views.queued(Self.deployment(9, status: .queued)) == "deployment 9: deploy 0123456 Fix the thing (queued)")
     }
 
     @Test func relativeTimes() {

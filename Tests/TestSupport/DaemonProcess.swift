@@ -33,7 +33,8 @@ public final class DaemonProcess: @unchecked Sendable {
         }
         guard let found else {
             process.terminate()
-            throw GitCLI.Failure(arguments: ["serve"], status: -1, output: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
+            throw GitCLI.Failure(
+                arguments: ["serve"], status: -1, output: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
         }
         port = found
     }
@@ -65,7 +66,8 @@ public final class DaemonProcess: @unchecked Sendable {
         headers: [String: String] = [:]
     ) async throws -> (status: Int, json: [String: Any]) {
         let encoded = try body.map { try JSONSerialization.data(withJSONObject: $0) }
-        let (status, data) = try await send(path, method: method, body: rawBody ?? encoded, token: token, headers: headers)
+        let (status, data) = try await send(
+            path, method: method, body: rawBody ?? encoded, token: token, headers: headers)
         return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
     }
 
@@ -76,7 +78,9 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Through AsyncHTTPClient, as the `slipway` client does, so that nothing linking this module (slipway-bench
     /// does, for SplitMix64) loads FoundationNetworking and libcurl.
-    private func send(_ path: String, method: String, body: Data?, token: String?, headers: [String: String])
+    private func send(
+        _ path: String, method: String, body: Data?, token: String?, headers: [String: String]
+    )
         async throws -> (status: Int, data: Data)
     {
         var request = HTTPClientRequest(url: url + path)
@@ -91,7 +95,9 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Polls `GET path` until `condition` holds for its JSON, for at most `seconds`.
     @discardableResult
-    public func wait(for path: String, seconds: Double = 30, until condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+    public func wait(
+        for path: String, seconds: Double = 30, until condition: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(seconds)
         var last: [String: Any] = [:]
         while Date() < deadline {
@@ -99,13 +105,16 @@ public final class DaemonProcess: @unchecked Sendable {
             if condition(last) { return last }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw GitCLI.Failure(arguments: ["wait", path], status: -1, output: "condition not met; last answer: \(last)\nlog:\n\(log)")
+        throw GitCLI.Failure(
+            arguments: ["wait", path], status: -1, output: "condition not met; last answer: \(last)\nlog:\n\(log)")
     }
 }
 
 /// Runs the real `slipway` command line.
 @discardableResult
-public func slipway(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
+public func slipway(
+    _ arguments: [String], environment: [String: String] = [:], input: String? = nil
+) throws -> (status: Int32, output: String) {
     try runProcess(
         productsDirectory + "/slipway", arguments,
         environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, input: input)

@@ -4,7 +4,9 @@ import SlipwayAPI
 
 /// Waits for a deployment's final status through the engine's events, which is what everything that follows events
 /// (the cached app list, the dashboard) sees.
-public func waitForFinish(_ id: Int64, engine: some Engine, timeout: Duration = .seconds(60)) async throws
+public func waitForFinish(
+    _ id: Int64, engine: some Engine, timeout: Duration = .seconds(60)
+) async throws
     -> Deployment
 {
     try await waitFor(id, engine: engine, timeout: timeout) { $0.status.isFinished }

@@ -16,7 +16,9 @@ public enum ForgeExamples {
             "pusher": ["name": "octocat", "email": "octocat@github.com"],
             "sender": ["login": "octocat", "id": 583231],
             "head_commit": ["id": after, "message": "Update README", "timestamp": "2026-11-25T10:00:00Z"],
-            "commits": [["id": after, "message": "Update README", "added": [], "removed": [], "modified": ["README.md"]]],
+            "commits": [
+                ["id": after, "message": "Update README", "added": [], "removed": [], "modified": ["README.md"]]
+            ],
         ]
     }
 
@@ -26,14 +28,18 @@ public enum ForgeExamples {
             "checkout_sha": after, "user_id": 4, "user_name": "John Smith", "user_username": "jsmith",
             "project_id": 15,
             "project": [
-                "id": 15, "name": "Hello", "web_url": "http://example.com/mike/hello", "git_ssh_url": "git@example.com:mike/hello.git",
-                "git_http_url": cloneURL, "namespace": "Mike", "path_with_namespace": "mike/hello", "default_branch": "main",
+                "id": 15, "name": "Hello", "web_url": "http://example.com/mike/hello",
+                "git_ssh_url": "git@example.com:mike/hello.git",
+                "git_http_url": cloneURL, "namespace": "Mike", "path_with_namespace": "mike/hello",
+                "default_branch": "main",
             ] as [String: Any],
             "repository": [
                 "name": "Hello", "url": "git@example.com:mike/hello.git", "homepage": "http://example.com/mike/hello",
                 "git_http_url": cloneURL, "git_ssh_url": "git@example.com:mike/hello.git",
             ],
-            "commits": [["id": after, "message": "Update Catalan translation", "timestamp": "2026-11-25T10:00:00+02:00"]],
+            "commits": [
+                ["id": after, "message": "Update Catalan translation", "timestamp": "2026-11-25T10:00:00+02:00"]
+            ],
             "total_commits_count": 1,
         ]
     }
@@ -42,10 +48,17 @@ public enum ForgeExamples {
         [
             "ref": ref, "before": before, "after": after,
             "compare_url": "http://localhost:3000/gitea/webhooks/compare/\(before)...\(after)",
-            "commits": [["id": after, "message": "Webhooks Yay!", "url": "http://localhost:3000/gitea/webhooks/commit/\(after)"]],
+            "commits": [
+                [
+                    "id": after, "message": "Webhooks Yay!",
+                    "url": "http://localhost:3000/gitea/webhooks/commit/\(after)",
+                ]
+            ],
             "repository": [
-                "id": 140, "name": "webhooks", "full_name": "gitea/webhooks", "html_url": "http://localhost:3000/gitea/webhooks",
-                "ssh_url": "ssh://gitea@localhost:2222/gitea/webhooks.git", "clone_url": cloneURL, "default_branch": "main",
+                "id": 140, "name": "webhooks", "full_name": "gitea/webhooks",
+                "html_url": "http://localhost:3000/gitea/webhooks",
+                "ssh_url": "ssh://gitea@localhost:2222/gitea/webhooks.git", "clone_url": cloneURL,
+                "default_branch": "main",
                 "owner": ["id": 1, "login": "gitea"],
             ] as [String: Any],
             "pusher": ["id": 1, "login": "gitea"], "sender": ["id": 1, "login": "gitea"],
@@ -58,14 +71,21 @@ public enum ForgeExamples {
         return [
             "actor": ["display_name": "Emma", "type": "user"],
             "repository": [
-                "type": "repository", "name": "hello", "full_name": "team/hello", "uuid": "{0f0a1c1e-7b4a-4b1a-9f6f-2a4d3e2b1c0d}",
-                "links": ["html": ["href": "https://bitbucket.org/team/hello"], "clone": [["name": "https", "href": cloneURL]]],
+                "type": "repository", "name": "hello", "full_name": "team/hello",
+                "uuid": "{0f0a1c1e-7b4a-4b1a-9f6f-2a4d3e2b1c0d}",
+                "links": [
+                    "html": ["href": "https://bitbucket.org/team/hello"],
+                    "clone": [["name": "https", "href": cloneURL]],
+                ],
             ] as [String: Any],
             "push": [
                 "changes": [
                     [
                         "old": ["type": "branch", "name": branch, "target": ["type": "commit", "hash": before]],
-                        "new": ["type": "branch", "name": branch, "target": ["type": "commit", "hash": after, "message": "Update"]],
+                        "new": [
+                            "type": "branch", "name": branch,
+                            "target": ["type": "commit", "hash": after, "message": "Update"],
+                        ],
                         "created": false, "closed": false, "forced": false,
                     ] as [String: Any]
                 ]
@@ -73,7 +93,9 @@ public enum ForgeExamples {
         ]
     }
 
-    public static func payload(_ forge: String, ref: String, before: String, after: String, cloneURL: String) -> [String: Any] {
+    public static func payload(
+        _ forge: String, ref: String, before: String, after: String, cloneURL: String
+    ) -> [String: Any] {
         switch forge {
         case "github": github(ref: ref, before: before, after: after, cloneURL: cloneURL)
         case "gitlab": gitlab(ref: ref, before: before, after: after, cloneURL: cloneURL)
@@ -83,7 +105,9 @@ public enum ForgeExamples {
     }
 
     /// The headers a forge sends: its event header, a delivery id, and its signature of `body` with `secret`.
-    public static func headers(_ forge: String, event: String? = nil, body: [UInt8], secret: String?, delivery: String) -> HTTPFields {
+    public static func headers(
+        _ forge: String, event: String? = nil, body: [UInt8], secret: String?, delivery: String
+    ) -> HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         func set(_ name: String, _ value: String) { headers[HTTPField.Name(name)!] = value }
         let signature = secret.map { secret in

@@ -20,7 +20,8 @@ public enum GitCLI {
     /// Runs git with `arguments` in `directory` and returns what it printed on stdout, trimmed.
     @discardableResult
     public static func run(
-        _ arguments: [String], in directory: String? = nil, input: Data? = nil, environment extra: [String: String] = [:]
+        _ arguments: [String], in directory: String? = nil, input: Data? = nil,
+        environment extra: [String: String] = [:]
     ) throws -> String {
         let data = try runData(arguments, in: directory, input: input, environment: extra)
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -28,7 +29,8 @@ public enum GitCLI {
 
     /// Runs git and returns its raw stdout.
     public static func runData(
-        _ arguments: [String], in directory: String? = nil, input: Data? = nil, environment extra: [String: String] = [:]
+        _ arguments: [String], in directory: String? = nil, input: Data? = nil,
+        environment extra: [String: String] = [:]
     ) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
@@ -74,9 +76,11 @@ public struct WorkingRepository: Sendable {
 
     /// Writes `files` (path to contents) and commits them all with `message`; returns the new commit's sha.
     @discardableResult
-    public func commit(_ message: String, files: [String: String] = [:], executable: Set<String> = []) throws -> String {
+    public func commit(_ message: String, files: [String: String] = [:], executable: Set<String> = []) throws -> String
+    {
         for (name, contents) in files {
-            try writeFile((path as NSString).appendingPathComponent(name), contents, executable: executable.contains(name))
+            try writeFile(
+                (path as NSString).appendingPathComponent(name), contents, executable: executable.contains(name))
         }
         try GitCLI.run(["add", "-A"], in: path)
         try GitCLI.run(["commit", "-q", "--allow-empty", "-m", message], in: path)

@@ -28,7 +28,8 @@ public final class GitDaemonServer: @unchecked Sendable {
     public init(basePath: String, port: Int) throws {
         let execPath = try GitCLI.run(["--exec-path"])
         guard let process = try Self.start(execPath: execPath, basePath: basePath, port: port) else {
-            throw GitCLI.Failure(arguments: ["daemon", "--port=\(port)"], status: -1, output: "git daemon does not listen")
+            throw GitCLI.Failure(
+                arguments: ["daemon", "--port=\(port)"], status: -1, output: "git daemon does not listen")
         }
         self.port = port
         self.process = process

@@ -20,7 +20,9 @@ public final class StatusServer: Sendable {
                 bind(socket, $0, length) == 0 && listen(socket, 16) == 0 && getsockname(socket, $0, &length) == 0
             }
         }
-        guard bound else { throw GitCLI.Failure(arguments: ["listen"], status: errno, output: "cannot listen on loopback") }
+        guard bound else {
+            throw GitCLI.Failure(arguments: ["listen"], status: errno, output: "cannot listen on loopback")
+        }
         self.socket = socket
         port = Int(UInt16(bigEndian: address.sin_port))
         // The thread holds the socket and the script, not the server, so that the server's deinit can stop it.
@@ -50,7 +52,8 @@ public final class StatusServer: Sendable {
                 request += buffer[0..<count]
             }
             let status = script.next()
-            let answer = Array("HTTP/1.1 \(status) Status\r\nContent-Length: 3\r\nConnection: close\r\n\r\n\(status)".utf8)
+            let answer = Array(
+                "HTTP/1.1 \(status) Status\r\nContent-Length: 3\r\nConnection: close\r\n\r\n\(status)".utf8)
             _ = answer.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
         }
     }

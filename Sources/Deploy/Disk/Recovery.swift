@@ -28,10 +28,12 @@ public struct RecoveryReport: Sendable, Equatable {
         }
         if !endedProcessGroups.isEmpty {
             let groups = endedProcessGroups.map(String.init).joined(separator: ", ")
-            lines.append("ended the leftover processes of \(endedProcessGroups.count) step(s) (process group \(groups))")
+            lines.append(
+                "ended the leftover processes of \(endedProcessGroups.count) step(s) (process group \(groups))")
         }
         for (app, ids) in removedReleases.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(app): removed releases that never went live: \(ids.map(String.init).joined(separator: ", "))")
+            lines.append(
+                "\(app): removed releases that never went live: \(ids.map(String.init).joined(separator: ", "))")
         }
         for (app, names) in removedLeftovers.sorted(by: { $0.key < $1.key }) {
             lines.append("\(app): removed what an interrupted switch left: \(names.joined(separator: ", "))")
@@ -76,7 +78,9 @@ struct Recovery: Sendable {
 
     /// Deployments that were running are interrupted; nothing is retried behind the user's back. Any of their step
     /// processes the store had no group for are found by their environment and ended too.
-    private func interruptRunningDeployments(_ pipelines: [Pipeline], _ report: inout RecoveryReport)
+    private func interruptRunningDeployments(
+        _ pipelines: [Pipeline], _ report: inout RecoveryReport
+    )
         async throws(StoreError)
     {
         let store = context.store

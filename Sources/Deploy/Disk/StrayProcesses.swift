@@ -18,12 +18,12 @@ enum StrayProcesses {
     /// The process groups to end for a deployment that was interrupted.
     static func groups(deployment: Int64, deployTo: String) -> [ProcessGroup] {
         #if os(Linux)
-        let marked = markedProcesses(deployment: deployment, deployTo: deployTo)
-        let markedIDs = Set(marked.map(\.pid))
-        let groups = Set(marked.filter { !markedIDs.contains($0.session) }.map(\.group))
-        return groups.sorted().map(ProcessGroup.init)
+            let marked = markedProcesses(deployment: deployment, deployTo: deployTo)
+            let markedIDs = Set(marked.map(\.pid))
+            let groups = Set(marked.filter { !markedIDs.contains($0.session) }.map(\.group))
+            return groups.sorted().map(ProcessGroup.init)
         #else
-        return []
+            return []
         #endif
     }
 

@@ -15,7 +15,8 @@ struct DeployContext: Sendable {
     var logger: Logger
 
     init(
-        store: any DeployStore, events: EventBus = EventBus(), stateDirectory: String, runner: StepRunner = StepRunner(),
+        store: any DeployStore, events: EventBus = EventBus(), stateDirectory: String,
+        runner: StepRunner = StepRunner(),
         daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment,
         metrics: SlipwayMetrics = .discarding, logger: Logger = Logger(label: "slipway")
     ) {

@@ -31,7 +31,9 @@ public struct DeploymentEvents: AsyncSequence, Sendable {
         private var stream: AsyncStream<Deployment>.Iterator?
         private let mask: @Sendable (Deployment) -> Deployment
 
-        fileprivate init(bus: AsyncStream<EventBus.Event>.Iterator, mask: @escaping @Sendable (Deployment) -> Deployment) {
+        fileprivate init(
+            bus: AsyncStream<EventBus.Event>.Iterator, mask: @escaping @Sendable (Deployment) -> Deployment
+        ) {
             self.bus = bus
             self.mask = mask
         }

@@ -33,14 +33,19 @@ public struct SlipwayMetrics: Sendable {
             [("app", deployment.app), ("kind", deployment.kind.rawValue), ("status", deployment.status.rawValue)]
         ).increment()
         if let duration = deployment.durationMs {
-            CoreMetrics.Timer(label: "slipway_deployment_duration_seconds", dimensions: [("app", deployment.app)], factory: factory)
-                .recordMilliseconds(duration)
+            CoreMetrics.Timer(
+                label: "slipway_deployment_duration_seconds", dimensions: [("app", deployment.app)], factory: factory
+            )
+            .recordMilliseconds(duration)
         }
     }
 
     func stepFinished(app: String, phase: StepPhase, duration: Duration) {
-        CoreMetrics.Timer(label: "slipway_step_duration_seconds", dimensions: [("app", app), ("phase", phase.rawValue)], factory: factory)
-            .record(duration: duration)
+        CoreMetrics.Timer(
+            label: "slipway_step_duration_seconds", dimensions: [("app", app), ("phase", phase.rawValue)],
+            factory: factory
+        )
+        .record(duration: duration)
     }
 
     func webhookDelivery(provider: String, result: String) {

@@ -76,7 +76,9 @@ actor AppRegistry {
         defer {
             snapshot.withLock { $0 = apps }
             byRepository.withLock { index in
-                index = Dictionary(grouping: apps.values.compactMap(\.pipeline)) { RepositoryURL.normalize($0.repository) }
+                index = Dictionary(grouping: apps.values.compactMap(\.pipeline)) {
+                    RepositoryURL.normalize($0.repository)
+                }
             }
         }
         var seen: Set<String> = []
@@ -94,7 +96,9 @@ actor AppRegistry {
                 logger.info("loaded pipeline \(file)")
             } catch {
                 definition.configError = error.description
-                logger.error("pipeline \(file) is invalid; \(definition.pipeline == nil ? "the app cannot deploy" : "keeping its last good version"):\n\(error.description)")
+                logger.error(
+                    "pipeline \(file) is invalid; \(definition.pipeline == nil ? "the app cannot deploy" : "keeping its last good version"):\n\(error.description)"
+                )
             }
             if apps[name] != definition {
                 apps[name] = definition

@@ -42,7 +42,8 @@ public enum Forge: String, CaseIterable, Sendable {
             guard let token = headers["x-gitlab-token"] else { return false }
             return constantTimeEquals(token, secret)
         case .github:
-            return Self.verifyHMAC(headers["x-hub-signature-256"], prefix: "sha256=", body: delivery.body, secret: secret)
+            return Self.verifyHMAC(
+                headers["x-hub-signature-256"], prefix: "sha256=", body: delivery.body, secret: secret)
         case .gitea:
             return Self.verifyHMAC(headers["x-gitea-signature"], prefix: "", body: delivery.body, secret: secret)
         case .bitbucket:

@@ -62,7 +62,10 @@ struct ForgePayload: Decodable {
         case .bitbucket:
             urls += ([repository?.htmlLink] + (repository?.cloneLinks ?? [])).compactMap { $0 }.filter { !$0.isEmpty }
             if let fullName = repository?.fields["full_name"] {
-                urls += ["https://bitbucket.org/\(fullName)", "git@bitbucket.org:\(fullName)", "ssh://git@bitbucket.org/\(fullName)"]
+                urls += [
+                    "https://bitbucket.org/\(fullName)", "git@bitbucket.org:\(fullName)",
+                    "ssh://git@bitbucket.org/\(fullName)",
+                ]
             }
         }
         return urls

@@ -62,7 +62,7 @@ actor RepositoryMirror {
     func head(branch: String) throws(GitError) -> OID? {
         do {
             return try open().resolve("refs/heads/\(branch)")
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             return nil
         }
     }

@@ -68,7 +68,8 @@ final class DeploymentRun {
                 path: context.logPath(deployment: id), secrets: pipeline.secrets,
                 onLine: { number, line in events.publish(.log(deployment: id, number: number, line: line)) })
         } catch {
-            return await failWithoutLog(deployment, reason: "cannot open its log: \(error.localizedDescription)", context)
+            return await failWithoutLog(
+                deployment, reason: "cannot open its log: \(error.localizedDescription)", context)
         }
         let run = DeploymentRun(
             deployment: deployment, plan: plan, pipeline: pipeline, mirror: mirror, mirrors: mirrors,
@@ -265,7 +266,9 @@ final class DeploymentRun {
             log.note("==> removed releases/\(failedRelease)")
         }
         guard outcome.status == .succeeded else {
-            log.note("==> the automatic rollback to release \(previous.id) ended \(outcome.status.rawValue) in deployment \(rollback.id)")
+            log.note(
+                "==> the automatic rollback to release \(previous.id) ended \(outcome.status.rawValue) in deployment \(rollback.id)"
+            )
             throw DeploymentFailure(
                 message: "\(failure.message); the automatic rollback to release \(previous.id) "
                     + "(deployment \(rollback.id)) \(outcome.status.rawValue)",
@@ -520,7 +523,9 @@ final class DeploymentRun {
     }
 
     /// A deployment whose log cannot even be opened fails at once.
-    private static func failWithoutLog(_ deployment: Deployment, reason: String, _ context: DeployContext) async
+    private static func failWithoutLog(
+        _ deployment: Deployment, reason: String, _ context: DeployContext
+    ) async
         -> Deployment
     {
         var failed = deployment

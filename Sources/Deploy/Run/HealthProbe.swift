@@ -63,7 +63,8 @@ struct HealthProbe: Sendable {
     private func probe(url: String, timeout: Duration, attempt: Int, log: DeploymentLog) async -> Bool {
         let request = HTTPClientRequest(url: url)
         do {
-            let response = try await Self.client.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+            let response = try await Self.client.execute(
+                request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
             // Only the status matters; reading a little of the body lets the connection be used again.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             if (200..<300).contains(response.status.code) { return true }

@@ -12,7 +12,10 @@ struct RollbackPlanner: Sendable {
         let store = context.store
         let layout = context.layout(for: pipeline)
         let (live, releases) = try await DeployError.wrapping {
-            (try await store.appState(pipeline.app).liveRelease, try await store.releases(app: pipeline.app, includeRemoved: true))
+            (
+                try await store.appState(pipeline.app).liveRelease,
+                try await store.releases(app: pipeline.app, includeRemoved: true)
+            )
         }
 
         func request(to release: Release, ref: String) -> DeploymentRequest {

@@ -12,7 +12,9 @@ public protocol DeployStore: Sendable {
     /// Inserts a queued deployment. Every deployment of the same app still queued becomes `superseded` by it, in
     /// the same transaction, except `sparing`: one the queue has already started, which the store may not yet show
     /// as running. Returns the new deployment and the ones it superseded.
-    func enqueue(_ request: DeploymentRequest, sparing: Int64?) async throws(StoreError)
+    func enqueue(
+        _ request: DeploymentRequest, sparing: Int64?
+    ) async throws(StoreError)
         -> (deployment: Deployment, superseded: [Deployment])
 
     /// Inserts a deployment that runs at once, bypassing the queue (an automatic rollback).
@@ -74,7 +76,9 @@ public protocol DeployStore: Sendable {
 
     /// Changes one app's state in a transaction and returns it as changed.
     @discardableResult
-    func updateAppState(_ app: String, _ change: @Sendable @escaping (inout AppState) -> Void)
+    func updateAppState(
+        _ app: String, _ change: @Sendable @escaping (inout AppState) -> Void
+    )
         async throws(StoreError) -> AppState
 
     // MARK: Webhook deliveries
@@ -98,7 +102,9 @@ extension DeployStore {
         try await releases(app: app, includeRemoved: false)
     }
 
-    public func enqueue(_ request: DeploymentRequest) async throws(StoreError)
+    public func enqueue(
+        _ request: DeploymentRequest
+    ) async throws(StoreError)
         -> (deployment: Deployment, superseded: [Deployment])
     {
         try await enqueue(request, sparing: nil)

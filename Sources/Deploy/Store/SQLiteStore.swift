@@ -51,12 +51,15 @@ public final class SQLiteStore: DeployStore {
 
     // MARK: - Deployments
 
-    public func enqueue(_ request: DeploymentRequest, sparing: Int64?) async throws(StoreError)
+    public func enqueue(
+        _ request: DeploymentRequest, sparing: Int64?
+    ) async throws(StoreError)
         -> (deployment: Deployment, superseded: [Deployment])
     {
         try await write { db in
             let inserted = try Self.insert(request, status: .queued, into: db)
-            var superseded = try Deployment
+            var superseded =
+                try Deployment
                 .filter(Column("app") == request.app && Column("status") == DeploymentStatus.queued.rawValue)
                 .filter(Column("id") < inserted.id && Column("id") != (sparing ?? -1))
                 .fetchAll(db)
@@ -89,7 +92,9 @@ public final class SQLiteStore: DeployStore {
         }
     }
 
-    private static func insert(_ request: DeploymentRequest, status: DeploymentStatus, into db: Database) throws
+    private static func insert(
+        _ request: DeploymentRequest, status: DeploymentStatus, into db: Database
+    ) throws
         -> Deployment
     {
         let created = Date()
@@ -241,7 +246,9 @@ public final class SQLiteStore: DeployStore {
     }
 
     @discardableResult
-    public func updateAppState(_ app: String, _ change: @Sendable @escaping (inout AppState) -> Void)
+    public func updateAppState(
+        _ app: String, _ change: @Sendable @escaping (inout AppState) -> Void
+    )
         async throws(StoreError) -> AppState
     {
         try await write { db in
