@@ -27,14 +27,14 @@ struct AppsController<E: Engine, Context: RequestContext> {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let generation = engine.appsGeneration
         if let cached = listCache.bytes(for: generation) { return .json(bytes: cached) }
-        let apps = try await engine.apps().map(API.App.init)
+        let apps = try await engine.apps()
         let buffer = ByteBuffer(bytes: try APICoding.encode(API.AppList(apps: apps)))
         listCache.store(buffer, for: generation)
         return .json(bytes: buffer)
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
-        try .json(API.App(try await engine.app(try context.pathParameter("app"))))
+        try .json(try await engine.app(try context.pathParameter("app")))
     }
 
     @Sendable func deployments(_ request: Request, context: Context) async throws -> Response {
@@ -54,19 +54,19 @@ struct AppsController<E: Engine, Context: RequestContext> {
             before = value
         }
         let list = try await engine.deployments(app: try context.pathParameter("app"), limit: limit, before: before)
-        return try .json(API.DeploymentList(deployments: list.map { API.Deployment($0) }))
+        return try .json(API.DeploymentList(deployments: list))
     }
 
     @Sendable func releases(_ request: Request, context: Context) async throws -> Response {
         let releases = try await engine.releases(app: try context.pathParameter("app"))
-        return try .json(API.ReleaseList(releases: releases.map { API.Release($0.release, active: $0.active) }))
+        return try .json(API.ReleaseList(releases: releases))
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
         let app = try context.pathParameter("app")
         let body = try await request.decodeJSON(API.DeployRequest.self, limit: maxBody, empty: API.DeployRequest())
         let deployment = try await engine.deploy(app: app, ref: body.ref)
-        return try .json(API.Deployment(deployment), status: .accepted)
+        return try .json(deployment, status: .accepted)
     }
 
     @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
@@ -79,10 +79,10 @@ struct AppsController<E: Engine, Context: RequestContext> {
         case nil: target = nil
         }
         let deployment = try await engine.rollback(app: app, to: target)
-        return try .json(API.Deployment(deployment), status: .accepted)
+        return try .json(deployment, status: .accepted)
     }
 
     @Sendable func nodes(_ request: Request, context: Context) async throws -> Response {
-        try .json(API.NodeList(nodes: try await engine.nodes().map(API.Node.init)))
+        try .json(API.NodeList(nodes: try await engine.nodes()))
     }
 }

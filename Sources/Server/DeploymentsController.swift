@@ -22,11 +22,11 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
-        try .json(API.Deployment(try await engine.deployment(try context.idParameter())))
+        try .json(try await engine.deployment(try context.idParameter()))
     }
 
     @Sendable func cancel(_ request: Request, context: Context) async throws -> Response {
-        try .json(API.Deployment(try await engine.cancel(try context.idParameter())), status: .accepted)
+        try .json(try await engine.cancel(try context.idParameter()), status: .accepted)
     }
 
     /// The log as text, streamed from disk; or with `Accept: text/event-stream`, followed live: every line after
@@ -56,7 +56,7 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
                     case .element(.line(let number, let text)):
                         try await writer.write(SSE.event(id: number, data: text))
                     case .element(.end(let detail)):
-                        let end = String(decoding: try APICoding.encode(API.Deployment(detail)), as: UTF8.self)
+                        let end = String(decoding: try APICoding.encode(detail), as: UTF8.self)
                         try await writer.write(SSE.event("end", data: end))
                     }
                 }
@@ -77,7 +77,7 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
                     case .keepAlive:
                         try await writer.write(SSE.keepAlive)
                     case .element(let deployment):
-                        let data = String(decoding: try APICoding.encode(API.Deployment(deployment)), as: UTF8.self)
+                        let data = String(decoding: try APICoding.encode(deployment), as: UTF8.self)
                         try await writer.write(SSE.event("deployment", data: data))
                     }
                 }

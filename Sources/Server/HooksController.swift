@@ -28,7 +28,7 @@ struct HooksController<E: Engine, Context: RequestContext> {
         }
         let deployments = try await engine.push(
             PushNotice(app: body.app, ref: body.ref, before: body.before, after: body.after))
-        return try .json(API.DeploymentList(deployments: deployments.map { API.Deployment($0) }), status: .accepted)
+        return try .json(API.DeploymentList(deployments: deployments), status: .accepted)
     }
 
     func forge(_ forge: Forge, _ request: Request, _ context: Context) async throws -> Response {
@@ -45,7 +45,7 @@ struct HooksController<E: Engine, Context: RequestContext> {
         case .accepted(let matched, let deployments) where deployments.isEmpty:
             return Self.matchedOnly(matched)
         case .accepted(let matched, let deployments):
-            let result = API.WebhookResult(matched: matched, deployments: deployments.map { API.Deployment($0) })
+            let result = API.WebhookResult(matched: matched, deployments: deployments)
             return try .json(result, status: .accepted)
         }
     }

@@ -59,7 +59,7 @@ private struct Turns: Sendable {
     }
 
     /// One line per event, written at once (not through stdio's buffer), since the process may be killed any time.
-    private static func show(_ deployment: Deployment) {
+    private static func show(_ deployment: API.Deployment) {
         let line = "deployment \(deployment.id) \(deployment.status.rawValue) \(deployment.phase.rawValue)\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }

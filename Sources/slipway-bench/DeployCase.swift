@@ -106,12 +106,13 @@ private struct DeployRuns: Sendable {
         var result = Result()
         for run in 0..<runs {
             let commit = commits[run % commits.count]
-            var ended: Deployment?
+            var ended: API.Deployment?
             let total = try await asyncMilliseconds {
                 ended = try await engine.deployAndWait(app: app, ref: commit.hex)
             }
             let finished = try succeeded(ended, "deploying \(commit.short)")
-            let steps = try await engine.deployment(finished.id).steps.reduce(0.0) { $0 + Double($1.durationMs ?? 0) }
+            let steps =
+                try await engine.deployment(finished.id).steps?.reduce(0.0) { $0 + Double($1.durationMs ?? 0) } ?? 0
             let export = try milliseconds { _ = try repository.export(commit, to: scratch("export-\(run)")) }
             scratch.remove("export-\(run)")
             result.totals.append(total)
@@ -126,7 +127,7 @@ private struct DeployRuns: Sendable {
         return result
     }
 
-    private func succeeded(_ deployment: Deployment?, _ what: String) throws -> Deployment {
+    private func succeeded(_ deployment: API.Deployment?, _ what: String) throws -> API.Deployment {
         guard let deployment else { throw BenchFailure("\(what): the daemon stopped before it finished") }
         guard deployment.status == .succeeded else {
             throw BenchFailure(

@@ -6,9 +6,9 @@ extension Engine {
     /// as it ended, or nil when the events ended first (the task was cancelled, or the daemon shut down).
     /// `onEvent` sees every event meanwhile, of any deployment.
     func deployAndWait(
-        app: String, ref: String?, onEvent: (Deployment) -> Void = { _ in }
+        app: String, ref: String?, onEvent: (API.Deployment) -> Void = { _ in }
     ) async throws
-        -> Deployment?
+        -> API.Deployment?
     {
         // Subscribed before the deployment exists, so that none of its events can be missed.
         var events = events().makeAsyncIterator()

@@ -51,7 +51,7 @@ final class DaemonFixture: @unchecked Sendable {
     }
 
     /// Waits until the deployment has finished and returns it, by its event.
-    func finished(_ id: Int64) async throws -> Deployment {
+    func finished(_ id: Int64) async throws -> API.Deployment {
         try await waitForFinish(id, engine: daemon)
     }
 

@@ -43,8 +43,8 @@ import Testing
         let fixture = try await DaemonFixture(apps: ["hello": "build:\n  - true\n"])
         let sha = try fixture.push("x")
         let events = fixture.daemon.events()
-        let collector = Task { () -> [Deployment] in
-            var seen: [Deployment] = []
+        let collector = Task { () -> [API.Deployment] in
+            var seen: [API.Deployment] = []
             for await deployment in events { seen.append(deployment) }
             return seen
         }
@@ -179,7 +179,7 @@ import Testing
             registry: fixture.daemon.registry, intake: fixture.intake, logger: fixture.daemon.context.logger)
         let task = Task { try await service.run() }
         defer { task.cancel() }
-        var polled: Deployment?
+        var polled: API.Deployment?
         for await deployment in events where deployment.app == "hello" {
             polled = deployment
             break

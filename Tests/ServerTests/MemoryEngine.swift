@@ -8,9 +8,9 @@ import SlipwayAPI
 final class MemoryEngine: Engine, @unchecked Sendable {
     // @unchecked: every mutable field is behind `state`.
     struct State {
-        var apps: [String: AppSummary] = [:]
-        var deployments: [Int64: DeploymentDetail] = [:]
-        var releases: [String: [ReleaseSummary]] = [:]
+        var apps: [String: API.App] = [:]
+        var deployments: [Int64: API.Deployment] = [:]
+        var releases: [String: [API.Release]] = [:]
         var logs: [Int64: [String]] = [:]
         var deliveries: [ForgeDelivery] = []
         var pushes: [PushNotice] = []
@@ -27,27 +27,31 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         self.forgeOutcome = forgeOutcome
         state.withLock { state in
             for name in apps {
-                state.apps[name] = AppSummary(
+                state.apps[name] = API.App(
                     name: name, repository: "/srv/git/\(name).git", branch: "main", deployTo: "/srv/\(name)",
                     status: .idle, current: nil, lastDeployment: nil, queued: 0, configError: nil)
             }
         }
     }
 
-    /// Makes `app` look as if `commit` had been deployed with `log` as its log; returns the deployment.
+    /// Makes `app` look as if a deployment had reached `status`, with `log` as its log; returns the deployment.
     @discardableResult
-    func recordDeployment(app: String, status: DeploymentStatus, log: [String] = [], error: String? = nil) -> Deployment
+    func recordDeployment(
+        app: String, status: DeploymentStatus, log: [String] = [], error: String? = nil
+    )
+        -> API.Deployment
     {
         state.withLock { state in
-            var deployment = Deployment(
-                id: state.nextID, app: app, trigger: .manual, ref: "main", commit: String(repeating: "c", count: 40),
-                message: "a change", author: "Ada", status: status, phase: status == .succeeded ? .done : .build,
-                createdAt: Date(timeIntervalSince1970: 1_795_600_800))
-            deployment.error = error
+            var deployment = API.Deployment(
+                id: state.nextID, app: app, kind: .deploy, trigger: .manual, ref: "main",
+                commit: String(repeating: "c", count: 40), message: "a change", author: "Ada", status: status,
+                phase: status == .succeeded ? .done : .build, createdAt: Date(timeIntervalSince1970: 1_795_600_800),
+                startedAt: nil, finishedAt: nil, durationMs: nil, supersededBy: nil, rolledBackTo: nil, error: error)
             state.nextID += 1
-            state.deployments[deployment.id] = DeploymentDetail(deployment: deployment, steps: [])
-            state.logs[deployment.id] = log
             state.apps[app]?.lastDeployment = deployment
+            deployment.steps = []
+            state.deployments[deployment.id] = deployment
+            state.logs[deployment.id] = log
             state.generation += 1
             return deployment
         }
@@ -57,7 +61,7 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         if let failure = state.value.failure { throw failure }
     }
 
-    private func known(_ app: String) throws(DeployError) -> AppSummary {
+    private func known(_ app: String) throws(DeployError) -> API.App {
         try check()
         guard let summary = state.value.apps[app] else { throw .unknownApp(app) }
         return summary
@@ -65,35 +69,35 @@ final class MemoryEngine: Engine, @unchecked Sendable {
 
     var appsGeneration: UInt64 { state.value.generation }
 
-    func apps() async throws(DeployError) -> [AppSummary] {
+    func apps() async throws(DeployError) -> [API.App] {
         try check()
         return state.value.apps.values.sorted { $0.name < $1.name }
     }
 
-    func app(_ name: String) async throws(DeployError) -> AppSummary { try known(name) }
+    func app(_ name: String) async throws(DeployError) -> API.App { try known(name) }
 
-    func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [Deployment] {
+    func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [API.Deployment] {
         _ = try known(app)
-        return state.value.deployments.values.map(\.deployment)
+        return state.value.deployments.values.map { $0 }
             .filter { $0.app == app && $0.id < (before ?? .max) }.sorted { $0.id > $1.id }.prefix(limit).map { $0 }
     }
 
-    func deployment(_ id: Int64) async throws(DeployError) -> DeploymentDetail {
+    func deployment(_ id: Int64) async throws(DeployError) -> API.Deployment {
         try check()
-        guard let detail = state.value.deployments[id] else { throw .notFound("there is no deployment \(id)") }
-        return detail
+        guard let deployment = state.value.deployments[id] else { throw .notFound("there is no deployment \(id)") }
+        return deployment
     }
 
-    func releases(app: String) async throws(DeployError) -> [ReleaseSummary] {
+    func releases(app: String) async throws(DeployError) -> [API.Release] {
         _ = try known(app)
         return state.value.releases[app] ?? []
     }
 
-    func nodes() async throws(DeployError) -> [NodeSummary] {
+    func nodes() async throws(DeployError) -> [API.Node] {
         try check()
         let start = Date(timeIntervalSince1970: 1_795_600_800)
         return [
-            NodeSummary(name: "memory", version: SlipwayVersion.current, startedAt: start, lastSeen: start, status: .up)
+            API.Node(name: "memory", version: SlipwayVersion.current, startedAt: start, lastSeen: start, status: .up)
         ]
     }
 
@@ -109,21 +113,25 @@ final class MemoryEngine: Engine, @unchecked Sendable {
 
     /// The recorded lines after `after`, then the end: the deployment as recorded.
     func followLog(deployment id: Int64, after: Int) async throws(DeployError) -> LogFollow {
-        let detail = try await deployment(id)
+        let final = try await deployment(id)
         let lines = state.value.logs[id] ?? []
         return LogFollow(
             AsyncStream { continuation in
                 for (index, line) in lines.enumerated() where index + 1 > after {
                     continuation.yield(.line(number: index + 1, text: line))
                 }
-                continuation.yield(.end(detail))
+                continuation.yield(.end(final))
                 continuation.finish()
             })
     }
 
     /// Every recorded deployment once, then the end of the stream.
     func events() -> DeploymentEvents {
-        let all = state.value.deployments.values.map(\.deployment).sorted { $0.id < $1.id }
+        let all = state.value.deployments.values.sorted { $0.id < $1.id }.map { deployment in
+            var listed = deployment
+            listed.steps = nil
+            return listed
+        }
         return DeploymentEvents(
             AsyncStream { continuation in
                 for deployment in all { continuation.yield(deployment) }
@@ -131,28 +139,29 @@ final class MemoryEngine: Engine, @unchecked Sendable {
             })
     }
 
-    func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {
+    func deploy(app: String, ref: String?) async throws(DeployError) -> API.Deployment {
         _ = try known(app)
         return recordDeployment(app: app, status: .queued)
     }
 
-    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment {
+    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> API.Deployment {
         _ = try known(app)
         guard target != nil else { throw .conflict("\(app) has no live release to roll back from") }
         return recordDeployment(app: app, status: .queued)
     }
 
-    func cancel(_ id: Int64) async throws(DeployError) -> Deployment {
-        var detail = try await deployment(id)
-        guard !detail.deployment.status.isFinished else {
-            throw .conflict("deployment \(id) has already finished (\(detail.deployment.status.rawValue))")
+    func cancel(_ id: Int64) async throws(DeployError) -> API.Deployment {
+        var deployment = try await deployment(id)
+        guard !deployment.status.isFinished else {
+            throw .conflict("deployment \(id) has already finished (\(deployment.status.rawValue))")
         }
-        detail.deployment.status = .cancelled
-        state.withLock { $0.deployments[id] = detail }
-        return detail.deployment
+        deployment.status = .cancelled
+        state.withLock { [deployment] in $0.deployments[id] = deployment }
+        deployment.steps = nil
+        return deployment
     }
 
-    func push(_ notice: PushNotice) async throws(DeployError) -> [Deployment] {
+    func push(_ notice: PushNotice) async throws(DeployError) -> [API.Deployment] {
         _ = try known(notice.app)
         state.withLock { $0.pushes.append(notice) }
         return [recordDeployment(app: notice.app, status: .queued)]

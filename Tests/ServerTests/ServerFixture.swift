@@ -66,7 +66,7 @@ final class ServerFixture: @unchecked Sendable {
 
     /// Waits until the deployment has finished and returns it, by its event: everything that follows events (the
     /// cached app list) has seen the change by then.
-    func finished(_ id: Int64) async throws -> Deployment {
+    func finished(_ id: Int64) async throws -> API.Deployment {
         try await waitForFinish(id, engine: daemon)
     }
 }

@@ -7,7 +7,7 @@ import SlipwayAPI
 public func waitForFinish(
     _ id: Int64, engine: some Engine, timeout: Duration = .seconds(60)
 ) async throws
-    -> Deployment
+    -> API.Deployment
 {
     try await waitFor(id, engine: engine, timeout: timeout) { $0.status.isFinished }
 }
@@ -21,12 +21,12 @@ public func waitForStart(_ id: Int64, engine: some Engine, timeout: Duration = .
 /// that no change is missed in between.
 public func waitFor(
     _ id: Int64, engine: some Engine, timeout: Duration = .seconds(60),
-    _ condition: @escaping @Sendable (Deployment) -> Bool
-) async throws -> Deployment {
+    _ condition: @escaping @Sendable (API.Deployment) -> Bool
+) async throws -> API.Deployment {
     let events = engine.events()
-    let stored = try await engine.deployment(id).deployment
+    let stored = try await engine.deployment(id)
     if condition(stored) { return stored }
-    return try await withThrowingTaskGroup(of: Deployment?.self) { group in
+    return try await withThrowingTaskGroup(of: API.Deployment?.self) { group in
         group.addTask {
             for await deployment in events where deployment.id == id && condition(deployment) { return deployment }
             return nil

@@ -61,7 +61,8 @@ public final class Daemon: Engine {
     let mirrors: MirrorPool
     let queue: DeployQueue
     let intake: Intake
-    private let node: NodeSummary
+    private let nodeName: String
+    private let startedAt = Date()
 
     /// A daemon on the embedded SQLite store at `<state>/slipway.sqlite`.
     public convenience init(
@@ -95,9 +96,7 @@ public final class Daemon: Engine {
         intake = Intake(
             context: context, registry: registry, mirrors: mirrors, queue: queue,
             webhookSecret: configuration.webhookSecret)
-        let now = Date()
-        node = NodeSummary(
-            name: configuration.nodeName, version: SlipwayVersion.current, startedAt: now, lastSeen: now, status: .up)
+        nodeName = configuration.nodeName
     }
 
     /// Loads the pipelines and brings the store and the disk into agreement. Call once, before serving.
@@ -140,7 +139,7 @@ public final class Daemon: Engine {
 
     public var appsGeneration: UInt64 { context.events.generation &+ registry.generation }
 
-    public func apps() async throws(DeployError) -> [AppSummary] {
+    public func apps() async throws(DeployError) -> [API.App] {
         let definitions = registry.all
         let store = context.store
         return try await DeployError.wrapping {
@@ -159,7 +158,7 @@ public final class Daemon: Engine {
         }
     }
 
-    public func app(_ name: String) async throws(DeployError) -> AppSummary {
+    public func app(_ name: String) async throws(DeployError) -> API.App {
         guard let definition = registry.app(name) else { throw .unknownApp(name) }
         let store = context.store
         return try await DeployError.wrapping {
@@ -176,7 +175,7 @@ public final class Daemon: Engine {
     /// Slipway rolled back by itself (whose rollback succeeded), until a later deployment succeeds.
     private func summary(
         _ definition: AppDefinition, last: Deployment?, outcome: Deployment?, queued: Int, current: Release?
-    ) -> AppSummary {
+    ) -> API.App {
         let pipeline = definition.pipeline
         let status: AppStatus
         if definition.configError != nil {
@@ -189,51 +188,53 @@ public final class Daemon: Engine {
             status = .idle
         }
         let masker = SecretMasker(pipeline?.secrets ?? [])
-        return AppSummary(
+        return API.App(
             name: definition.name, repository: pipeline?.shownRepository ?? "", branch: pipeline?.branch ?? "",
-            deployTo: pipeline.map { context.layout(for: $0).deployTo } ?? "", status: status, current: current,
-            lastDeployment: last.map { mask($0, masker) }, queued: queued, configError: definition.configError)
+            deployTo: pipeline.map { context.layout(for: $0).deployTo } ?? "", status: status,
+            current: current.map { API.Release($0, active: true) },
+            lastDeployment: last.map { API.Deployment(mask($0, masker)) }, queued: queued,
+            configError: definition.configError)
     }
 
-    public func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [Deployment] {
+    public func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [API.Deployment] {
         guard let definition = registry.app(app) else { throw .unknownApp(app) }
         let masker = SecretMasker(definition.pipeline?.secrets ?? [])
         do {
-            return try await context.store.deployments(app: app, limit: limit, before: before).map { mask($0, masker) }
+            return try await context.store.deployments(app: app, limit: limit, before: before)
+                .map { API.Deployment(mask($0, masker)) }
         } catch {
             throw .store(error)
         }
     }
 
-    public func deployment(_ id: Int64) async throws(DeployError) -> DeploymentDetail {
+    public func deployment(_ id: Int64) async throws(DeployError) -> API.Deployment {
         let store = context.store
-        let found = try await DeployError.wrapping { () -> DeploymentDetail? in
+        let found = try await DeployError.wrapping { () -> (Deployment, [StepRecord])? in
             guard let deployment = try await store.deployment(id) else { return nil }
-            return DeploymentDetail(deployment: deployment, steps: try await store.steps(deployment: id))
+            return (deployment, try await store.steps(deployment: id))
         }
-        guard var detail = found else { throw .notFound("there is no deployment \(id)") }
-        let masker = SecretMasker(registry.app(detail.deployment.app)?.pipeline?.secrets ?? [])
-        detail.deployment = mask(detail.deployment, masker)
+        guard let (deployment, steps) = found else { throw .notFound("there is no deployment \(id)") }
+        let masker = SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? [])
         // A step is named after its command, which may hold a secret written out.
-        for index in detail.steps.indices where !masker.isEmpty {
-            detail.steps[index].name = masker.mask(detail.steps[index].name)
+        let shownSteps = steps.map { step in
+            var shown = step
+            shown.name = masker.mask(step.name)
+            return shown
         }
-        return detail
+        return API.Deployment(mask(deployment, masker), steps: shownSteps)
     }
 
-    public func releases(app: String) async throws(DeployError) -> [ReleaseSummary] {
+    public func releases(app: String) async throws(DeployError) -> [API.Release] {
         guard registry.app(app) != nil else { throw .unknownApp(app) }
         let store = context.store
         return try await DeployError.wrapping {
             let live = try await store.appState(app).liveRelease
-            return try await store.releases(app: app).map { ReleaseSummary(release: $0, active: $0.id == live) }
+            return try await store.releases(app: app).map { API.Release($0, active: $0.id == live) }
         }
     }
 
-    public func nodes() async throws(DeployError) -> [NodeSummary] {
-        var node = self.node
-        node.lastSeen = Date()
-        return [node]
+    public func nodes() async throws(DeployError) -> [API.Node] {
+        [API.Node(name: nodeName, version: SlipwayVersion.current, startedAt: startedAt, lastSeen: Date(), status: .up)]
     }
 
     public func log(deployment id: Int64) async throws(DeployError) -> LogChunks {
@@ -251,47 +252,36 @@ public final class Daemon: Engine {
     }
 
     public func events() -> DeploymentEvents {
-        DeploymentEvents(bus: context.events.subscribe(), mask: { [self] in self.masked($0) })
+        DeploymentEvents(bus: context.events.subscribe(), mask: { [self] in API.Deployment(self.masked($0)) })
     }
 
     // MARK: - Engine: what can be asked
 
-    public func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {
-        masked(try await intake.deploy(app: app, ref: ref))
+    public func deploy(app: String, ref: String?) async throws(DeployError) -> API.Deployment {
+        API.Deployment(masked(try await intake.deploy(app: app, ref: ref)))
     }
 
-    public func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment {
-        masked(try await intake.rollback(app: app, to: target))
+    public func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> API.Deployment {
+        API.Deployment(masked(try await intake.rollback(app: app, to: target)))
     }
 
-    public func cancel(_ id: Int64) async throws(DeployError) -> Deployment {
-        masked(try await queue.cancel(id))
+    public func cancel(_ id: Int64) async throws(DeployError) -> API.Deployment {
+        API.Deployment(masked(try await queue.cancel(id)))
     }
 
-    public func push(_ notice: PushNotice) async throws(DeployError) -> [Deployment] {
-        try await intake.pushed(notice).map(masked)
+    public func push(_ notice: PushNotice) async throws(DeployError) -> [API.Deployment] {
+        try await intake.pushed(notice).map { API.Deployment(masked($0)) }
     }
 
     public func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome {
-        switch try await intake.deliver(delivery) {
-        case .accepted(let matched, let deployments): .accepted(matched: matched, deployments: deployments.map(masked))
-        case let other: other
-        }
+        try await intake.deliver(delivery)
     }
 
-    // MARK: - Masking
-
-    /// `deployment` as clients see it: its app's secrets in the error read `***`. Everything that leaves the daemon
-    /// goes through this or the listings, which mask the same way; the events stream included.
-    func masked(_ deployment: Deployment) -> Deployment {
-        mask(deployment, SecretMasker(registry.app(deployment.app)?.pipeline?.secrets ?? []))
-    }
+    /// `deployment` with its app's secrets masked, as everything that leaves the daemon is.
+    func masked(_ deployment: Deployment) -> Deployment { registry.masked(deployment) }
 
     private func mask(_ deployment: Deployment, _ masker: SecretMasker) -> Deployment {
-        guard !masker.isEmpty, let error = deployment.error else { return deployment }
-        var copy = deployment
-        copy.error = masker.mask(error)
-        return copy
+        AppRegistry.mask(deployment, masker)
     }
 }
 

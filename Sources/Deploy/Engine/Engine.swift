@@ -5,26 +5,28 @@ import SlipwayAPI
 /// see (apps, deployments, releases, nodes, logs, events) and what can be asked (deploy, roll back, cancel, a push
 /// notice, a forge delivery). `Daemon` is the real implementation; route tests can use a small one of their own.
 ///
-/// Every method throws only `DeployError`, whose cases the API maps to its error JSON one by one. What it returns
-/// is masked: a secret of an app's pipeline reads `***` in any deployment's error.
+/// It speaks the contract's own objects (`API.App`, `API.Deployment`, …). Every method throws only `DeployError`,
+/// whose cases the API maps to its error JSON one by one. What it returns is masked: a secret of an app's pipeline
+/// reads `***` in any deployment's error and step names.
 public protocol Engine: Sendable {
     /// A number that changes whenever anything `apps()` shows may have changed, for caches of the encoded list.
     var appsGeneration: UInt64 { get }
 
-    func apps() async throws(DeployError) -> [AppSummary]
+    func apps() async throws(DeployError) -> [API.App]
 
-    func app(_ name: String) async throws(DeployError) -> AppSummary
+    func app(_ name: String) async throws(DeployError) -> API.App
 
     /// An app's deployments, newest first, `limit` at most, older than `before` when given.
-    func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [Deployment]
+    func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [API.Deployment]
 
-    func deployment(_ id: Int64) async throws(DeployError) -> DeploymentDetail
+    /// One deployment, with its steps.
+    func deployment(_ id: Int64) async throws(DeployError) -> API.Deployment
 
     /// The kept releases of an app, newest first.
-    func releases(app: String) async throws(DeployError) -> [ReleaseSummary]
+    func releases(app: String) async throws(DeployError) -> [API.Release]
 
     /// The daemons that share this state of record; with the embedded store, this one.
-    func nodes() async throws(DeployError) -> [NodeSummary]
+    func nodes() async throws(DeployError) -> [API.Node]
 
     /// A deployment's log as it is now, in chunks read from disk as they are asked for.
     func log(deployment id: Int64) async throws(DeployError) -> LogChunks
@@ -39,87 +41,19 @@ public protocol Engine: Sendable {
     func events() -> DeploymentEvents
 
     /// Deploys a branch, tag or sha of `app` (nil or empty: its branch), fetching first.
-    func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment
+    func deploy(app: String, ref: String?) async throws(DeployError) -> API.Deployment
 
     /// Rolls `app` back to a kept release or a commit (nil: the newest succeeded release older than the live one).
-    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment
+    func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> API.Deployment
 
     /// Cancels a queued deployment at once, or stops a running one's step.
-    func cancel(_ id: Int64) async throws(DeployError) -> Deployment
+    func cancel(_ id: Int64) async throws(DeployError) -> API.Deployment
 
     /// A notice from the git hook that a ref moved.
-    func push(_ notice: PushNotice) async throws(DeployError) -> [Deployment]
+    func push(_ notice: PushNotice) async throws(DeployError) -> [API.Deployment]
 
     /// A forge's webhook delivery, not yet authenticated.
     func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome
-}
-
-/// One app as the API shows it.
-public struct AppSummary: Sendable, Equatable {
-    public var name: String
-    /// With any password in the URL written as `***`.
-    public var repository: String
-    public var branch: String
-    public var deployTo: String
-    public var status: AppStatus
-    public var current: Release?
-    public var lastDeployment: Deployment?
-    public var queued: Int
-    public var configError: String?
-
-    public init(
-        name: String, repository: String, branch: String, deployTo: String, status: AppStatus, current: Release?,
-        lastDeployment: Deployment?, queued: Int, configError: String?
-    ) {
-        self.name = name
-        self.repository = repository
-        self.branch = branch
-        self.deployTo = deployTo
-        self.status = status
-        self.current = current
-        self.lastDeployment = lastDeployment
-        self.queued = queued
-        self.configError = configError
-    }
-}
-
-/// A deployment with its steps.
-public struct DeploymentDetail: Sendable, Equatable {
-    public var deployment: Deployment
-    public var steps: [StepRecord]
-
-    public init(deployment: Deployment, steps: [StepRecord]) {
-        self.deployment = deployment
-        self.steps = steps
-    }
-}
-
-/// A kept release, and whether `current` points at it.
-public struct ReleaseSummary: Sendable, Equatable {
-    public var release: Release
-    public var active: Bool
-
-    public init(release: Release, active: Bool) {
-        self.release = release
-        self.active = active
-    }
-}
-
-/// One daemon that shares the state of record.
-public struct NodeSummary: Sendable, Equatable {
-    public var name: String
-    public var version: String
-    public var startedAt: Date
-    public var lastSeen: Date
-    public var status: NodeStatus
-
-    public init(name: String, version: String, startedAt: Date, lastSeen: Date, status: NodeStatus) {
-        self.name = name
-        self.version = version
-        self.startedAt = startedAt
-        self.lastSeen = lastSeen
-        self.status = status
-    }
 }
 
 /// What a rollback was asked to go back to.
@@ -167,5 +101,5 @@ public enum ForgeOutcome: Sendable, Equatable {
     /// An event other than a push, or a delivery id seen before: nothing to do.
     case ignored
     /// A push: the apps it matched and the deployments it started.
-    case accepted(matched: [String], deployments: [Deployment])
+    case accepted(matched: [String], deployments: [API.Deployment])
 }

@@ -1,12 +1,13 @@
 import Foundation
 import Pipeline
+import SlipwayAPI
 
 /// One thing a log follower is told.
 public enum LogEvent: Sendable, Equatable {
     /// A whole line of the log, with its 1-based line number in the file.
     case line(number: Int, text: String)
     /// The deployment has finished; nothing more will be written.
-    case end(DeploymentDetail)
+    case end(API.Deployment)
 }
 
 /// A deployment's log, followed: the lines already in the file, read from disk a chunk at a time, then the live
@@ -24,7 +25,7 @@ public struct LogFollow: AsyncSequence, Sendable {
 
     init(
         path: String, after: Int, live: AsyncStream<EventBus.Event>, deploymentID: Int64,
-        detail: @escaping @Sendable () async -> DeploymentDetail?
+        detail: @escaping @Sendable () async -> API.Deployment?
     ) {
         source = .daemon(DaemonLog(path: path, after: after, live: live, deploymentID: deploymentID, detail: detail))
     }
@@ -62,7 +63,7 @@ struct DaemonLog: AsyncSequence, Sendable {
     let live: AsyncStream<EventBus.Event>
     let deploymentID: Int64
     /// The deployment with its steps, masked; nil when it cannot be read (the follower then ends without `.end`).
-    let detail: @Sendable () async -> DeploymentDetail?
+    let detail: @Sendable () async -> API.Deployment?
 
     func makeAsyncIterator() -> Iterator {
         Iterator(follow: self)
@@ -101,7 +102,7 @@ struct DaemonLog: AsyncSequence, Sendable {
                         stage = .done
                         return nil
                     }
-                    if detail.deployment.status.isFinished {
+                    if detail.status.isFinished {
                         stage = .done
                         return .end(detail)
                     }

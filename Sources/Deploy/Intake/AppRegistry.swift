@@ -67,6 +67,19 @@ actor AppRegistry {
         return key
     }
 
+    /// `deployment` as clients see it: its app's secrets in the error read `***`. Everything that leaves the daemon
+    /// goes through this, the listings and the events included.
+    nonisolated func masked(_ deployment: Deployment) -> Deployment {
+        Self.mask(deployment, SecretMasker(app(deployment.app)?.pipeline?.secrets ?? []))
+    }
+
+    static func mask(_ deployment: Deployment, _ masker: SecretMasker) -> Deployment {
+        guard !masker.isEmpty, let error = deployment.error else { return deployment }
+        var copy = deployment
+        copy.error = masker.mask(error)
+        return copy
+    }
+
     /// Reads every pipeline file again when `force`, or only the files that changed. Returns the apps whose
     /// definition changed.
     @discardableResult

@@ -1,4 +1,5 @@
 import Pipeline
+import SlipwayAPI
 
 extension Intake {
     /// A forge's webhook delivery: authenticate it, drop a repeat, and notice the pushes it names.
@@ -70,6 +71,7 @@ extension Intake {
             }
         }
         metrics.webhookDelivery(provider: forge.rawValue, result: "accepted")
-        return .accepted(matched: matched.sorted(), deployments: deployments)
+        return .accepted(
+            matched: matched.sorted(), deployments: deployments.map { API.Deployment(registry.masked($0)) })
     }
 }

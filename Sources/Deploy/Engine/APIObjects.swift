@@ -1,18 +1,6 @@
-import Deploy
 import SlipwayAPI
 
-// Deploy's values as the API's JSON objects. The names and shapes are the contract's (SlipwayAPI); this is the one
-// place where the daemon's records become them.
-
-extension API.App {
-    init(_ app: AppSummary) {
-        self.init(
-            name: app.name, repository: app.repository, branch: app.branch, deployTo: app.deployTo,
-            status: app.status, current: app.current.map { API.Release($0, active: true) },
-            lastDeployment: app.lastDeployment.map { API.Deployment($0) }, queued: app.queued,
-            configError: app.configError)
-    }
-}
+// The store's records as the contract's objects: the one place where what Deploy keeps becomes what the API shows.
 
 extension API.Release {
     init(_ release: Release, active: Bool) {
@@ -33,10 +21,6 @@ extension API.Deployment {
             supersededBy: deployment.supersededBy, rolledBackTo: deployment.rolledBackTo, error: deployment.error,
             steps: steps?.map(API.Step.init))
     }
-
-    init(_ detail: DeploymentDetail) {
-        self.init(detail.deployment, steps: detail.steps)
-    }
 }
 
 extension API.Step {
@@ -44,13 +28,5 @@ extension API.Step {
         self.init(
             phase: step.phase, name: step.name, status: step.status, exitCode: step.exitCode,
             startedAt: step.startedAt, finishedAt: step.finishedAt, durationMs: step.durationMs)
-    }
-}
-
-extension API.Node {
-    init(_ node: NodeSummary) {
-        self.init(
-            name: node.name, version: node.version, startedAt: node.startedAt, lastSeen: node.lastSeen,
-            status: node.status)
     }
 }
