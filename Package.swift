@@ -109,8 +109,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            // The project's hooks/post-receive, through a symlink, so that the binary carries the script it installs.
-            resources: [.embedInCode("Resources/post-receive")]
+            // The project's hooks/post-receive and hooks/pre-receive, through symlinks, so that the binary carries the
+            // scripts it installs.
+            resources: [.embedInCode("Resources/post-receive"), .embedInCode("Resources/pre-receive")]
         ),
         // The executable: argument parsing and wiring.
         .executableTarget(
@@ -123,6 +124,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -27,7 +27,9 @@ struct HooksController<E: Engine, Context: RequestContext> {
             throw APIError.badRequest("the body needs 'app', 'ref' and 'after'")
         }
         let deployments = try await engine.push(
-            PushNotice(app: body.app, ref: body.ref, before: body.before, after: body.after))
+            PushNotice(
+                app: body.app, ref: body.ref, before: body.before, after: body.after,
+                quarantine: body.gate?.objectDirectories))
         return try .json(API.DeploymentList(deployments: deployments), status: .accepted)
     }
 

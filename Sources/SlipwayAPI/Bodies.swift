@@ -100,12 +100,24 @@ extension API {
         /// The sha the ref pointed at before (all zeros for a new ref).
         public var before: String?
         public var after: String
+        /// Only from the gated (`pre-receive`) hook: where git keeps the pushed objects until it accepts the push.
+        public var gate: Gate?
 
-        public init(app: String, ref: String, before: String?, after: String) {
+        public init(app: String, ref: String, before: String?, after: String, gate: Gate? = nil) {
             self.app = app
             self.ref = ref
             self.before = before
             self.after = after
+            self.gate = gate
+        }
+
+        public struct Gate: Codable, Sendable, Equatable {
+            /// Git's quarantine object directories (`GIT_QUARANTINE_PATH`), which hold the pushed objects.
+            public var objectDirectories: [String]
+
+            public init(objectDirectories: [String]) {
+                self.objectDirectories = objectDirectories
+            }
         }
     }
 }

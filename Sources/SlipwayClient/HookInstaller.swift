@@ -2,10 +2,12 @@ import Foundation
 import GitKit
 import Pipeline
 
-/// Writes Slipway's git hook into a bare repository (`slipway hook install`).
+/// Writes Slipway's git hook into a bare repository (`slipway hook install`): `post-receive`, which deploys after git
+/// has accepted a push, or with `gate`, `pre-receive`, which makes git accept a push only if its deployment succeeds.
 public struct HookInstaller: Sendable {
-    /// The `hooks/post-receive` template, with `@SLIPWAY@`, `@SERVER@`, `@TOKEN@` and `@APP@` to fill in.
-    static let template = String(decoding: PackageResources.post_receive, as: UTF8.self)
+    /// The hooks' templates, with `@SLIPWAY@`, `@SERVER@`, `@TOKEN@` and `@APP@` to fill in.
+    static let postReceive = String(decoding: PackageResources.post_receive, as: UTF8.self)
+    static let preReceive = String(decoding: PackageResources.pre_receive, as: UTF8.self)
 
     public var bareRepository: String
     public var app: String
@@ -15,15 +17,24 @@ public struct HookInstaller: Sendable {
     public var binary: String
     /// Replace a hook that is already there.
     public var force: Bool
+    /// Install the gate (`pre-receive`) rather than the notice (`post-receive`).
+    public var gate: Bool
 
-    public init(bareRepository: String, app: String, server: String, token: String?, binary: String, force: Bool) {
+    public init(
+        bareRepository: String, app: String, server: String, token: String?, binary: String, force: Bool,
+        gate: Bool = false
+    ) {
         self.bareRepository = bareRepository
         self.app = app
         self.server = server
         self.token = token
         self.binary = binary
         self.force = force
+        self.gate = gate
     }
+
+    /// The hook's file name in `hooks/`.
+    public var hookName: String { gate ? "pre-receive" : "post-receive" }
 
     /// Installs the hook and returns the path it was written to. The file appears whole (it is written under a
     /// temporary name and renamed), and with a token it is readable by its owner only, from the moment it exists.
@@ -38,7 +49,7 @@ public struct HookInstaller: Sendable {
         }
         guard repository.isBare else { throw .failed("\(bareRepository) is not a bare repository") }
         let hooks = URL(fileURLWithPath: repository.gitDirectory).appendingPathComponent("hooks")
-        let target = hooks.appendingPathComponent("post-receive").path
+        let target = hooks.appendingPathComponent(hookName).path
         if FileManager.default.fileExists(atPath: target) && !force {
             throw .failed("\(target) already exists; use --force to replace it")
         }
@@ -49,12 +60,17 @@ public struct HookInstaller: Sendable {
         }
         let mode: mode_t = (token ?? "").isEmpty ? 0o755 : 0o700
         try Self.writeAtomically(script, to: target, mode: mode)
+        // The gate does what Slipway's own post-receive would; one of Slipway's, left there, would only repeat it.
+        let other = hooks.appendingPathComponent(gate ? "post-receive" : "pre-receive").path
+        if let text = try? String(contentsOfFile: other, encoding: .utf8), text.contains("installed by `slipway hook install") {
+            unlink(other)
+        }
         return target
     }
 
     /// The hook's text, with every value a single-quoted shell word.
     public var script: String {
-        Self.template
+        (gate ? Self.preReceive : Self.postReceive)
             .replacingOccurrences(of: "@SLIPWAY@", with: Self.quote(binary))
             .replacingOccurrences(of: "@SERVER@", with: Self.quote(server))
             .replacingOccurrences(of: "@TOKEN@", with: Self.quote(token ?? ""))
@@ -73,7 +89,7 @@ public struct HookInstaller: Sendable {
     }
 
     private static func writeAtomically(_ text: String, to target: String, mode: mode_t) throws(ClientError) {
-        let temporary = (target as NSString).deletingLastPathComponent + "/.post-receive.slipway-\(getpid())"
+        let temporary = (target as NSString).deletingLastPathComponent + "/.hook.slipway-\(getpid())"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .failed("cannot write \(temporary): \(String(cString: strerror(errno)))") }

@@ -57,6 +57,22 @@ public func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+/// Writes a line straight to standard output, and says whether it could: false once whoever reads it has gone (a
+/// pusher who pressed Ctrl-C, or whose connection dropped).
+public func emitChecked(_ line: String) -> Bool {
+    let bytes = Array((line + "\n").utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        offset += written
+    }
+    return true
+}
+
 /// Writes a line to standard error.
 public func emitError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import SlipwayClient
 
 /// `slipway hook install`.
@@ -12,23 +13,29 @@ struct HookCommand: ParsableCommand {
 struct HookInstallCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install",
-        abstract: "Write Slipway's post-receive hook into a bare repository.",
-        discussion:
-            "The hook calls this slipway binary by its absolute path. With a token, the hook file is readable by its owner only."
-    )
+        abstract: "Write Slipway's git hook into a bare repository.",
+        discussion: """
+            Without --gate, a post-receive hook: git accepts every push, and the hook deploys it and shows the log. \
+            With --gate, a pre-receive hook: a push to the app's branch waits for its deployment and is refused \
+            unless it succeeds. The hook calls this slipway binary by its absolute path. With a token, the hook file \
+            is readable by its owner only.
+            """)
 
     @Argument(help: "The bare repository.") var bareRepo: String
     @Option(help: "The app to deploy on push.") var app: String
     @OptionGroup var options: ClientOptions
-    @Flag(help: "Replace an existing post-receive hook.") var force = false
+    @Flag(help: "Replace an existing hook.") var force = false
+    @Flag(help: "Refuse a push to the app's branch unless its deployment succeeds (a pre-receive hook).")
+    var gate = false
 
     func run() throws {
         let client = try options.client()
         let path = try HookInstaller(
             bareRepository: bareRepo, app: app, server: client.server.absoluteString, token: client.token,
-            binary: HookInstaller.executablePath(), force: force
+            binary: HookInstaller.executablePath(), force: force, gate: gate
         ).install()
-        print("installed \(path): a push to \(bareRepo) deploys \(app) through \(client.server.absoluteString)")
+        let what = gate ? "is accepted only if it deploys" : "deploys"
+        print("installed \(path): a push to \(bareRepo) \(what) \(app) through \(client.server.absoluteString)")
     }
 }
 
@@ -42,10 +49,20 @@ struct NotifyCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
     @Option(help: "The app the repository deploys.") var app: String
+    @Flag(help: "Gate the push (the pre-receive hook): exit non-zero unless its deployment succeeds.") var gate = false
+    @Option(help: "With --gate, how long a push may wait for its deployment (like 30m, 1h).") var timeout = "1h"
 
     func run() async throws {
         var lines: [String] = []
         while let line = readLine() { lines.append(line) }
-        try await PushNotifier(client: try options.client(), app: app).notify(lines, say: emit)
+        let client = try options.client()
+        guard gate else { return try await PushNotifier(client: client, app: app).notify(lines, say: emit) }
+        guard let limit = DurationText.parse(timeout) else { throw ClientError.usage("--timeout '\(timeout)' is not a duration") }
+        // A pusher who has gone must not kill the gate before it cancels the deployment.
+        signal(SIGPIPE, SIG_IGN)
+        let environment = ProcessInfo.processInfo.environment
+        try await PushGate(
+            client: client, app: app, objectDirectories: PushGate.quarantine(in: environment), timeout: limit
+        ).admit(lines, say: emitChecked)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Deploy
 import Foundation
 import Logging
+import NIOCore
 import Pipeline
 import Prometheus
 import Server
@@ -34,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard (1...64).contains(jobs) else { throw ClientError.usage("--jobs must be from 1 to 64") }
+        guard (0...65535).contains(port) else { throw ClientError.usage("--port \(port) is not a port (0 to 65535)") }
         guard let maxBodyBytes = ByteCount.parse(maxBody) else {
             throw ClientError.usage("--max-body '\(maxBody)' is not a size")
         }
@@ -54,6 +56,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: pipelines) else {
             throw ClientError.usage("the pipelines folder \(pipelines) does not exist")
         }
+        // Before anything else touches the state, recovery included: one daemon per state directory.
+        let lock: StateLock
+        do {
+            lock = try StateLock(stateDirectory: state)
+        } catch {
+            throw ClientError.failed("\(error)")
+        }
 
         LoggingSystem.bootstrap { label in
             var handler = DeferredMetadataLogHandler.standardError(label: label)
@@ -72,7 +81,18 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("\(daemon.appNames.count) app(s) from \(pipelines): \(daemon.appNames.joined(separator: ", "))")
         let application = try buildApplication(
             engine: daemon, services: daemon.services, configuration: server, registry: registry, logger: logger,
-            onServerRunning: { port in logger.notice("listening on http://\(host):\(port)") })
-        try await application.runService()
+            onServerRunning: { port in
+                lock.record(port: port)
+                logger.notice("listening on http://\(host):\(port)")
+            })
+        do {
+            try await application.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ClientError.failed("\(host):\(port) is in use by another program; choose another --port")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw ClientError.failed("\(host) is not an address of this machine; choose another --host")
+        }
+        logger.notice("stopped")
+        withExtendedLifetime(lock) {}
     }
 }

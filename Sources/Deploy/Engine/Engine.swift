@@ -70,12 +70,16 @@ public struct PushNotice: Sendable, Equatable {
     public var ref: String
     public var before: String?
     public var after: String
+    /// For a gated push (the `pre-receive` hook): the object directories in git's quarantine that hold the pushed
+    /// objects. Git accepts the push only if the deployment of `after` succeeds.
+    public var quarantine: [String]?
 
-    public init(app: String, ref: String, before: String? = nil, after: String) {
+    public init(app: String, ref: String, before: String? = nil, after: String, quarantine: [String]? = nil) {
         self.app = app
         self.ref = ref
         self.before = before
         self.after = after
+        self.quarantine = quarantine
     }
 }
 

@@ -40,6 +40,7 @@ struct Intake: Sendable {
     func pushed(_ notice: PushNotice, trigger: DeploymentTrigger = .push) async throws(DeployError) -> [Deployment] {
         let pipeline = try validPipeline(notice.app)
         guard notice.ref == "refs/heads/\(pipeline.branch)", OID(hex: notice.after)?.isZero != true else { return [] }
+        if let quarantine = notice.quarantine { return try await gated(notice, quarantine: quarantine, pipeline) }
         let arrived = ContinuousClock.now
         await locks.acquire(notice.app)
         defer { locks.release(notice.app) }
@@ -48,8 +49,54 @@ struct Intake: Sendable {
             after: OID(hex: notice.after), arrived: arrived)
     }
 
+    /// A gated push, which git accepts only if its deployment succeeds: the pushed commit is still in git's
+    /// quarantine, so its objects are copied into the mirror from there. It is deployed whatever was seen before
+    /// (the pusher waits for this answer), never superseded, and records the head only once it has succeeded.
+    private func gated(_ notice: PushNotice, quarantine: [String], _ pipeline: Pipeline) async throws(DeployError)
+        -> [Deployment]
+    {
+        guard case .local(let root) = RemoteLocation(pipeline.repository) else {
+            throw .invalid("\(pipeline.app) follows \(pipeline.shownRepository), not a repository on this machine")
+        }
+        // The directories come from the request: only the repository's own quarantine may be read.
+        let objects = URL(fileURLWithPath: root).appendingPathComponent("objects").standardizedFileURL.path + "/"
+        for directory in quarantine where !URL(fileURLWithPath: directory).standardizedFileURL.path.hasPrefix(objects) {
+            throw .invalid("'\(directory)' is not an object directory of \(pipeline.app)'s repository")
+        }
+        guard let after = OID(hex: notice.after) else { throw .invalid("'\(notice.after)' is not a commit sha") }
+        await locks.acquire(notice.app)
+        defer { locks.release(notice.app) }
+        let mirror = try await mirrors.mirror(for: pipeline)
+        try await mirrors.fetch(mirror, app: pipeline.app)
+        try await read(mirror, pipeline.app) { try await $0.importObjects(from: quarantine) }
+        let before = notice.before.flatMap(OID.init(hex:)).flatMap { $0.isZero ? nil : $0 }
+        if !pipeline.paths.isEmpty {
+            var since = before
+            if since == nil { since = try await liveCommit(pipeline.app) }
+            let changed = try await read(mirror, pipeline.app) { [since] in try await $0.changedPaths(from: since, to: after) }
+            guard pipeline.wantsDeploy(forChangedPaths: changed) else { return [] }
+        }
+        let commit = try await read(mirror, pipeline.app) { try await $0.commit(after) }
+        return [
+            try await submit(
+                DeploymentRequest(
+                    app: pipeline.app, trigger: .push, ref: notice.ref, commit: after.hex, message: commit.summary,
+                    author: commit.author.name, gatedFrom: before?.hex ?? OID.zero.hex))
+        ]
+    }
+
+    /// At start-up: the branch head of `app`, read from its repository, against the last head the daemon saw. A
+    /// push made while the daemon was down is deployed now.
+    func catchUp(app: String) async throws(DeployError) -> [Deployment] {
+        try await pollOrCatchUp(app: app, trigger: .catchUp)
+    }
+
     /// A poll: list the remote's heads first, and fetch only if the branch moved.
     func poll(app: String) async throws(DeployError) -> [Deployment] {
+        try await pollOrCatchUp(app: app, trigger: .poll)
+    }
+
+    private func pollOrCatchUp(app: String, trigger: DeploymentTrigger) async throws(DeployError) -> [Deployment] {
         let pipeline = try validPipeline(app)
         await locks.acquire(app)
         defer { locks.release(app) }
@@ -60,10 +107,10 @@ struct Intake: Sendable {
         } catch {
             throw .repositoryUnavailable("listing \(app)'s repository failed: \(error.message)")
         }
-        let seen = try await lastSeenHead(app)
+        let seen = try await seenOrLive(app)
         guard let remote, remote.hex != seen else { return [] }
         return try await deployHeadIfNew(
-            pipeline, trigger: .poll, ref: "refs/heads/\(pipeline.branch)", before: nil, after: nil, arrived: .now)
+            pipeline, trigger: trigger, ref: "refs/heads/\(pipeline.branch)", before: nil, after: nil, arrived: .now)
     }
 
     /// A deploy asked for by hand: any branch, tag or sha, fetched first. It ignores `paths:` and what was seen.
@@ -78,7 +125,7 @@ struct Intake: Sendable {
             throw .notFound("no branch, tag or commit '\(revision)' in \(app)'s repository")
         }
         let commit = try await read(mirror, app) { try await $0.commit(oid) }
-        return try await queue.submit(
+        return try await submit(
             DeploymentRequest(
                 app: app, trigger: .manual, ref: revision, commit: oid.hex, message: commit.summary,
                 author: commit.author.name))
@@ -88,7 +135,22 @@ struct Intake: Sendable {
     func rollback(app: String, to target: RollbackTarget?) async throws(DeployError) -> Deployment {
         let pipeline = try validPipeline(app)
         let planned = try await RollbackPlanner(context: context, mirrors: mirrors).plan(app: pipeline, target: target)
-        return try await queue.submit(planned)
+        return try await submit(planned)
+    }
+
+    /// Queues a deployment, or, while the app's pipeline file is invalid, records it as failed at once with the
+    /// file's errors: it is not deployed with an older version of the file.
+    private func submit(_ request: DeploymentRequest) async throws(DeployError) -> Deployment {
+        guard let problem = registry.app(request.app)?.configError else { return try await queue.submit(request) }
+        let refused: Deployment
+        do {
+            refused = try await context.store.insert(request)
+        } catch {
+            throw .store(error)
+        }
+        context.events.publish(.deployment(refused))
+        return await DeploymentRun.refuse(
+            refused, because: "\(request.app)'s pipeline file is invalid:\n\(problem)", context: context)
     }
 
     // MARK: -
@@ -111,6 +173,13 @@ struct Intake: Sendable {
         }
         seenHeads.withLock { $0[app] = SeenHead(value: stored) }
         return stored
+    }
+
+    /// The last head a notice saw or, when none has (a fresh state, or only manual deploys so far), the live commit:
+    /// a head that is already live is not new.
+    private func seenOrLive(_ app: String) async throws(DeployError) -> String? {
+        if let seen = try await lastSeenHead(app) { return seen }
+        return try await liveCommit(app)?.hex
     }
 
     /// The commit live for `app`, when one is: what `paths:` compares with when no notice has seen a head yet.
@@ -155,7 +224,7 @@ struct Intake: Sendable {
             fetchedHeads.withLock { $0[app] = FetchedHead(started: started, branch: pipeline.branch, head: found) }
         }
         guard let head = found else { return [] }
-        let seen = try await lastSeenHead(app)
+        let seen = try await seenOrLive(app)
         let logger = context.logger.about(app: app)
         guard head.hex != seen else {
             logger.debug("head \(head.short) was seen before; nothing to deploy")
@@ -163,10 +232,9 @@ struct Intake: Sendable {
         }
         var wanted = true
         if !pipeline.paths.isEmpty {
-            // With no head seen yet (a fresh state, or only manual deploys so far), compare with what is live:
-            // only when nothing is live does every file count as changed.
-            var since = seen.flatMap(OID.init(hex:)) ?? before
-            if since == nil { since = try await liveCommit(app) }
+            // With no head seen yet (a fresh state, or only manual deploys so far), `seen` is what is live: only when
+            // nothing is live does every file count as changed.
+            let since = seen.flatMap(OID.init(hex:)) ?? before
             let changed = try await read(mirror, app) { [since] in try await $0.changedPaths(from: since, to: head) }
             wanted = pipeline.wantsDeploy(forChangedPaths: changed)
             if !wanted { logger.info("\(head.short) changes no file under paths: \(pipeline.paths); not deploying") }
@@ -179,7 +247,7 @@ struct Intake: Sendable {
         seenHeads.withLock { $0[app] = SeenHead(value: head.hex) }
         guard wanted else { return [] }
         let commit = try await read(mirror, app) { try await $0.commit(head) }
-        let deployment = try await queue.submit(
+        let deployment = try await submit(
             DeploymentRequest(
                 app: app, trigger: trigger, ref: ref, commit: head.hex, message: commit.summary,
                 author: commit.author.name))

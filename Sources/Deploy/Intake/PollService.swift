@@ -3,13 +3,19 @@ import Logging
 import Pipeline
 import ServiceLifecycle
 
-/// Polls the apps that have `poll:`, each on its own interval, never two polls of one app at once.
+/// Catches up at start-up, then polls the apps that have `poll:`, each on its own interval, never two polls of one
+/// app at once.
+///
+/// Catching up is what keeps a push made while the daemon was down from being lost: every app's branch head is
+/// compared with the last head the daemon saw, and deployed (trigger `catch_up`) when it moved. After that, each
+/// poll does the same for its app.
 struct PollService: Service {
     let registry: AppRegistry
     let intake: Intake
     let logger: Logger
 
     func run() async throws {
+        await catchUp()
         let inFlight = Locked(Set<String>())
         var due: [String: ContinuousClock.Instant] = [:]
         let clock = ContinuousClock()
@@ -35,6 +41,25 @@ struct PollService: Service {
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
                 } catch {
                     return
+                }
+            }
+        }
+    }
+
+    /// Every app at once, each on its own: one whose repository cannot be reached does not hold up the others.
+    private func catchUp() async {
+        await withDiscardingTaskGroup { group in
+            for pipeline in registry.pipelines {
+                group.addTask {
+                    do {
+                        let started = try await intake.catchUp(app: pipeline.app)
+                        for deployment in started {
+                            logger.about(app: pipeline.app, deployment: deployment.id)
+                                .notice("catching up: the branch is at \(deployment.shortCommit), which the daemon had not seen")
+                        }
+                    } catch {
+                        logger.about(app: pipeline.app).warning("catching up failed: \(error)")
+                    }
                 }
             }
         }

@@ -82,6 +82,11 @@ actor RepositoryMirror {
         return try repository.changedPaths(from: old, to: new)
     }
 
+    /// Copies in the objects of a push that git still holds in quarantine.
+    func importObjects(from directories: [String]) throws(GitError) {
+        try open().importObjects(from: directories)
+    }
+
     /// Exports `commit` into `directory`, which must be empty or missing.
     func export(_ commit: OID, to directory: String) throws(GitError) -> ExportSummary {
         try open().export(commit, to: directory)

@@ -160,11 +160,15 @@ actor DeployQueue: Service {
     /// Stops taking work; gives running deployments `shutdownGrace` to finish, then stops them.
     private func drain() async {
         accepting = false
-        guard !running.isEmpty else { return }
-        context.logger.notice(
-            "waiting up to \(DurationText.format(shutdownGrace)) for \(running.count) running deployment(s) to finish")
+        guard !running.isEmpty else {
+            context.logger.notice("stopping: no deployment is running; queued ones run after the next start")
+            return
+        }
+        let ids = running.values.map { String($0.id) }.sorted().joined(separator: ", ")
+        let grace = DurationText.format(shutdownGrace)
+        context.logger.notice("stopping: no new deployment starts; waiting up to \(grace) for deployment \(ids)")
         if await idle.wait(upTo: shutdownGrace) { return }
-        context.logger.notice("stopping \(running.count) running deployment(s); they will be marked interrupted")
+        context.logger.notice("stopping deployment \(ids) after \(grace); it will show as interrupted")
         for run in running.values { run.control.cancel(.shutdown) }
         _ = await idle.wait(upTo: context.runner.killGrace + .seconds(5))
     }

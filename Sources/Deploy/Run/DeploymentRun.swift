@@ -118,6 +118,7 @@ final class DeploymentRun {
         try await prepareSteps([.build, .test, .migrate, .activate])
 
         try await enter(.fetch)
+        if let base = deployment.gatedFrom { try await checkBranchIsStill(at: base) }
         let commit = try await ensureCommit()
 
         let directory = layout.releaseDirectory(id)
@@ -148,7 +149,13 @@ final class DeploymentRun {
         try await recordLive(release)
         try await activateAndCheck(in: directory, phases: [.activate])
         release.succeeded = true
-        try await recorded("record the release as succeeded") { [store] in try await store.save(release) }
+        try await recorded("record the release as succeeded") { [store, deployment] in
+            try await store.save(release)
+            // Git moves the branch to a gated push's commit once this succeeds: that is the head seen now.
+            if deployment.isGated {
+                try await store.updateAppState(deployment.app) { $0.lastSeenHead = deployment.commit }
+            }
+        }
     }
 
     /// Makes a kept release live again: nothing is built.
@@ -204,6 +211,22 @@ final class DeploymentRun {
             }
         }
         return oid
+    }
+
+    /// A gated push waits its turn while git waits for it; if the branch moved meanwhile (another push went first),
+    /// git would refuse this one's ref update anyway, so nothing is deployed.
+    private func checkBranchIsStill(at base: String) async throws(DeploymentFailure) {
+        let head: OID?
+        do {
+            head = try await mirror.remoteHead(branch: pipeline.branch)
+        } catch {
+            throw DeploymentFailure(message: "cannot read \(pipeline.branch) of \(pipeline.shownRepository): \(error.message)")
+        }
+        guard (head ?? .zero).hex == base else {
+            throw DeploymentFailure(
+                message: "\(pipeline.branch) moved to \(head.map(\.short) ?? "nothing") while this push waited; "
+                    + "fetch, merge and push again")
+        }
     }
 
     private func mirrorContains(_ oid: OID) async throws(DeploymentFailure) -> Bool {

@@ -16,10 +16,14 @@ public struct DeploymentRequest: Sendable, Equatable {
     public var targetRelease: Int64?
     /// The phase it is shown in while it waits.
     public var phase: DeploymentPhase
+    /// For a gated push: the commit the branch pointed at before it. The push waits for this deployment, which is
+    /// never superseded, and which fails if the branch has moved away from this commit meanwhile.
+    public var gatedFrom: String?
 
     public init(
         app: String, kind: DeploymentKind = .deploy, trigger: DeploymentTrigger, ref: String, commit: String,
-        message: String = "", author: String = "", targetRelease: Int64? = nil, phase: DeploymentPhase = .fetch
+        message: String = "", author: String = "", targetRelease: Int64? = nil, phase: DeploymentPhase = .fetch,
+        gatedFrom: String? = nil
     ) {
         self.app = app
         self.kind = kind
@@ -30,6 +34,7 @@ public struct DeploymentRequest: Sendable, Equatable {
         self.author = author
         self.targetRelease = targetRelease
         self.phase = phase
+        self.gatedFrom = gatedFrom
     }
 }
 
@@ -59,6 +64,10 @@ public struct Deployment: Codable, Sendable, Equatable, Identifiable {
     public var error: String?
     /// For a rollback to a kept release: that release's id.
     public var targetRelease: Int64?
+    /// For a gated push, the branch's commit before it (see `DeploymentRequest.gatedFrom`); nil otherwise.
+    public var gatedFrom: String?
+
+    public var isGated: Bool { gatedFrom != nil }
 
     public init(
         id: Int64, app: String, kind: DeploymentKind = .deploy, trigger: DeploymentTrigger, ref: String,

@@ -101,18 +101,19 @@ public final class SQLiteStore: DeployStore {
         try db.execute(
             sql: """
                 INSERT INTO deployment (app, kind, "trigger", ref, "commit", message, author, status, phase, created_at,
-                    target_release)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    target_release, gated_from)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 request.app, request.kind.rawValue, request.trigger.rawValue, request.ref, request.commit,
                 request.message, request.author, status.rawValue, request.phase.rawValue, UTCTime.sqlText(created),
-                request.targetRelease,
+                request.targetRelease, request.gatedFrom,
             ])
         var deployment = Deployment(
             id: db.lastInsertedRowID, app: request.app, kind: request.kind, trigger: request.trigger, ref: request.ref,
             commit: request.commit, message: request.message, author: request.author, status: status,
             phase: request.phase, createdAt: created, targetRelease: request.targetRelease)
+        deployment.gatedFrom = request.gatedFrom
         // What was written is what a read gives back: times are kept to the millisecond.
         deployment.createdAt = UTCTime.parse(UTCTime.sqlText(created)) ?? created
         return deployment
@@ -422,6 +423,9 @@ extension SQLiteStore {
                 t.column("received_at", .datetime).notNull()
             }
             try db.create(index: "webhook_delivery_received", on: "webhook_delivery", columns: ["received_at"])
+        }
+        migrator.registerMigration("v2: gated pushes") { db in
+            try db.alter(table: "deployment") { t in t.add(column: "gated_from", .text) }
         }
         return migrator
     }
