@@ -42,8 +42,10 @@ public enum LibGit2 {
     }()
 
     /// Tells libgit2's TLS (mbedTLS in Debian's build, which reads no environment variables) where the trusted CA
-    /// certificates are, as OpenSSL and curl would find them: `SSL_CERT_FILE` and `SSL_CERT_DIR` when set,
-    /// otherwise the system bundle.
+    /// certificates are, as OpenSSL and curl would find them: `SSL_CERT_FILE` and `SSL_CERT_DIR` when set. Otherwise
+    /// libgit2 loads the bundle it was built to trust (Debian's: /etc/ssl/certs/ca-certificates.crt) by itself, and
+    /// only where that file is missing is another system bundle named here; loading one twice would cost start-up
+    /// time for nothing.
     private static func loadDefaultCertificates() {
         let environment = ProcessInfo.processInfo.environment
         let file = environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
@@ -52,11 +54,8 @@ public enum LibGit2 {
             if slipway_git_set_ssl_cert_locations(file, directory) < 0 { git_error_clear() }
             return
         }
-        let bundles = [
-            "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem",
-            "/etc/ssl/cert.pem",
-        ]
-        if let bundle = bundles.first(where: { access($0, R_OK) == 0 }) {
+        guard access("/etc/ssl/certs/ca-certificates.crt", R_OK) != 0 else { return }
+        if let bundle = systemCertificateBundle {
             if slipway_git_set_ssl_cert_locations(bundle, nil) < 0 { git_error_clear() }
         } else if access("/etc/ssl/certs", R_OK) == 0 {
             if slipway_git_set_ssl_cert_locations(nil, "/etc/ssl/certs") < 0 { git_error_clear() }

@@ -197,9 +197,44 @@ final class SSHSession {
     }
 
     private func diagnosis() -> GitError {
-        SSHDiagnosis.error(
+        let error = SSHDiagnosis.error(
             stderr: String(decoding: stderrBytes, as: UTF8.self), status: exitStatus, remote: remote,
             keyPath: command.keyPath)
+        // ssh says only "Permission denied" when a passphrase does not decrypt the key; find out which it was.
+        if error.code == .auth, let keyPath = command.keyPath, !command.environment.isEmpty,
+            !passphraseDecrypts(keyPath)
+        {
+            return GitError(
+                code: .auth, errorClass: error.errorClass,
+                message: "the passphrase of the SSH key \(keyPath) is wrong (Credentials.sshKey.passphrase)",
+                function: "ssh")
+        }
+        return error
+    }
+
+    /// Whether the passphrase opens the key: `ssh-keygen -y` reads the key through the same askpass program, so
+    /// the passphrase is in no command line here either. Only run after a refusal, never on the way in.
+    private func passphraseDecrypts(_ keyPath: String) -> Bool {
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(command.environment) { $1 }
+        let arguments: [String] = ["ssh-keygen", "-y", "-f", keyPath]
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var child: pid_t = 0
+        guard posix_spawnp(&child, "ssh-keygen", &actions, nil, argv, envp) == 0 else { return true }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        return status == 0
     }
 
     private func timedOut() -> GitError {

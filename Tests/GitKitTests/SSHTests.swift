@@ -195,7 +195,19 @@ struct SSHTests {
         let wrongError = #expect(throws: GitError.self) {
             try Repository.listRemoteHeads(url: fixture.url, credentials: wrong)
         }
-        #expect(wrongError?.code == .auth, "\(wrongError?.message ?? "")")
+        #expect(wrongError?.code == .auth)
+        #expect(wrongError?.message.contains("passphrase") == true, "\(wrongError?.message ?? "")")
+        // The right passphrase with a key the server does not know is a refusal, not a passphrase problem.
+        let strangerPath = fixture.scratch("stranger-encrypted")
+        _ = try runProcess("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "pass phrase", "-f", strangerPath])
+        let refusedEncrypted = try fixture.credentials(
+            key: SSHServer.UserKey(name: "stranger-encrypted", path: strangerPath, passphrase: "pass phrase"))
+        let refusedEncryptedError = #expect(throws: GitError.self) {
+            try Repository.listRemoteHeads(url: fixture.url, credentials: refusedEncrypted)
+        }
+        #expect(
+            refusedEncryptedError?.message.contains("Permission denied") == true,
+            "\(refusedEncryptedError?.message ?? "")")
 
         // Nobody listening.
         let closedPort = try Loopback.freePort()
