@@ -4,6 +4,8 @@
 #include <git2.h>
 #include <git2/sys/stream.h>
 #include <git2/sys/transport.h>
+/* Large blobs are inflated straight from their pack, a chunk at a time (GitKit's PackIndex). */
+#include <zlib.h>
 
 /* git_libgit2_opts is variadic, which Swift cannot call. These wrappers pin the arguments. */
 

@@ -9,6 +9,15 @@ func milliseconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
 }
 
+/// CPU seconds (user + system) used so far by this process (`RUSAGE_SELF`) or its waited-for children.
+func cpuMilliseconds(_ who: Int32) -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(who), &usage)
+    let user = Double(usage.ru_utime.tv_sec) * 1000 + Double(usage.ru_utime.tv_usec) / 1000
+    let system = Double(usage.ru_stime.tv_sec) * 1000 + Double(usage.ru_stime.tv_usec) / 1000
+    return user + system
+}
+
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -50,20 +59,26 @@ case "export":
     let commit = try repository.resolve(rev)
     var ours: [Double] = []
     var theirs: [Double] = []
+    var ourCPU: [Double] = []
+    var theirCPU: [Double] = []
     var summary = ExportSummary()
     for index in 0..<runs {
         let target = "\(dir)/gitkit-\(index)"
+        let cpuBefore = cpuMilliseconds(RUSAGE_SELF.rawValue)
         ours.append(try milliseconds { summary = try repository.export(commit, to: target, threads: threads) })
+        ourCPU.append(cpuMilliseconds(RUSAGE_SELF.rawValue) - cpuBefore)
         try run(["rm", "-rf", target])
         let gitTarget = "\(dir)/git-\(index)"
         try FileManager.default.createDirectory(atPath: gitTarget, withIntermediateDirectories: true)
         let index = "\(dir)/index-\(index)"
+        let childBefore = cpuMilliseconds(RUSAGE_CHILDREN.rawValue)
         theirs.append(
             try milliseconds {
                 try run(
                     ["git", "-C", repo, "--work-tree=\(gitTarget)", "checkout", "-q", "-f", commit.hex, "--", "."],
                     environment: ["GIT_INDEX_FILE": index])
             })
+        theirCPU.append(cpuMilliseconds(RUSAGE_CHILDREN.rawValue) - childBefore)
         try run(["rm", "-rf", gitTarget, index])
     }
     let gitkit = median(ours)
@@ -71,7 +86,8 @@ case "export":
     print(
         "export \(repo) \(commit.hex.prefix(12)): \(summary.files) files, \(summary.bytes) bytes; "
             + "GitKit \(String(format: "%.1f", gitkit)) ms, git checkout \(String(format: "%.1f", git)) ms, "
-            + "ratio \(String(format: "%.2f", gitkit / git))")
+            + "ratio \(String(format: "%.2f", gitkit / git)); CPU GitKit \(String(format: "%.1f", median(ourCPU))) ms, "
+            + "git \(String(format: "%.1f", median(theirCPU))) ms")
 case "export-once":
     // export-once REPO REV DIR: one export, for peak RSS (/usr/bin/time -v) and profilers.
     let repository = try Repository(at: arguments[1])
