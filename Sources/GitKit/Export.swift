@@ -35,7 +35,7 @@ extension Repository {
 
         var plan = ExportPlan(root: Array(directory.utf8) + [UInt8(ascii: "/")])
         try plan.collect(root: tree, in: self)
-        let conversion = try ExportConversion(repository: self, commit: commit, treeHasAttributes: plan.hasAttributes)
+        let conversion = try ExportConversion(repository: self, commit: commit, attributeFiles: plan.attributeFiles)
         if conversion.readsAttributes {
             try plan.applyAttributes(in: self, commit: commit)
         }
@@ -173,23 +173,67 @@ extension Repository {
     }
 }
 
-/// Whether content conversion can apply at all, decided once per export: with no `.gitattributes` in the tree and
-/// no `core.autocrlf` or `core.eol` in the configuration, every blob is written as stored, without asking libgit2's
-/// filters about each path.
+/// Whether attributes and content conversion can apply at all, decided once per export from the attribute files
+/// themselves: most projects' `.gitattributes` say only `linguist-*` or `diff`, and then every blob is written as
+/// stored, without asking libgit2 about the attributes and filters of each path (which costs more than writing it).
 struct ExportConversion: @unchecked Sendable {
     // @unchecked: a plain value (a commit id and flags) copied into each writer thread.
     let commit: git_oid
+    /// Some attribute file names `export-ignore`, `export-subst` or `ident` (or defines a macro, which might).
     let readsAttributes: Bool
+    /// Line endings or ident may need converting: an attribute file names them, or the configuration asks for it.
     let mayFilter: Bool
 
-    init(repository: Repository, commit: OID, treeHasAttributes: Bool) throws(GitError) {
+    /// Attributes that change what an export writes. A macro (`[attr]`) could set any of them.
+    private static let exportAttributes: Set<String> = ["export-ignore", "export-subst", "ident"]
+    private static let filterAttributes: Set<String> = [
+        "text", "eol", "crlf", "ident", "binary", "filter", "working-tree-encoding",
+    ]
+
+    init(repository: Repository, commit: OID, attributeFiles: [git_oid]) throws(GitError) {
         self.commit = commit.raw
-        let infoAttributes = FileManager.default.fileExists(atPath: repository.commonDirectory + "info/attributes")
-        readsAttributes = treeHasAttributes || infoAttributes
+        var texts: [String] = []
+        try repository.withObjectDatabase { (odb) throws(GitError) in
+            for oid in attributeFiles {
+                var object: OpaquePointer?
+                var id = oid
+                try check(git_odb_read(&object, odb, &id), "git_odb_read")
+                defer { git_odb_object_free(object) }
+                let bytes = UnsafeRawBufferPointer(start: git_odb_object_data(object), count: git_odb_object_size(object))
+                texts.append(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+        // Outside the tree, libgit2 (like git) also reads info/attributes and the user's attributes file.
+        var outside = [repository.commonDirectory + "info/attributes"]
+        if let configured = repository.configValues("core.attributesFile").last {
+            outside.append((configured as NSString).expandingTildeInPath)
+        } else if let config = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            outside.append(config + "/git/attributes")
+        } else {
+            outside.append(NSHomeDirectory() + "/.config/git/attributes")
+        }
+        for path in outside {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { texts.append(text) }
+        }
+        var names = Set<String>()
+        var macros = false
+        for text in texts {
+            for line in text.split(whereSeparator: \.isNewline) {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard let pattern = fields.first, !pattern.hasPrefix("#") else { continue }
+                if pattern.hasPrefix("[attr]") { macros = true }
+                for field in fields.dropFirst() {
+                    var name = Substring(field.drop { $0 == "-" || $0 == "!" })
+                    if let equals = name.firstIndex(of: "=") { name = name[..<equals] }
+                    names.insert(String(name))
+                }
+            }
+        }
+        readsAttributes = macros || !names.isDisjoint(with: Self.exportAttributes)
         let autocrlf = repository.configValues("core.autocrlf").last?.lowercased()
         let eol = repository.configValues("core.eol").last?.lowercased()
         let configured = (autocrlf != nil && autocrlf != "false") || (eol != nil && eol != "native" && eol != "lf")
-        mayFilter = readsAttributes || configured
+        mayFilter = configured || macros || !names.isDisjoint(with: Self.filterAttributes)
     }
 }
 

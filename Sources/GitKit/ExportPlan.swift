@@ -42,7 +42,8 @@ struct ExportPlan {
     var directoryRelatives: [[UInt8]] = []
     var files: [Blob] = []
     var symlinks: [Blob] = []
-    var hasAttributes = false
+    /// The `.gitattributes` files of the tree.
+    var attributeFiles: [git_oid] = []
 
     init(root: [UInt8]) {
         self.root = root
@@ -84,7 +85,7 @@ struct ExportPlan {
                     directoryRelatives.append(path)
                     subtrees.append((oid, path, next.depth + 1))
                 case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE:
-                    if name == Array(".gitattributes".utf8) { hasAttributes = true }
+                    if name == Array(".gitattributes".utf8) { attributeFiles.append(oid) }
                     let executable = git_tree_entry_filemode(entry) == GIT_FILEMODE_BLOB_EXECUTABLE
                     files.append(Blob(path: absolute, relative: path, oid: oid, executable: executable))
                 case GIT_FILEMODE_LINK:

@@ -91,6 +91,22 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/a.txt")) == Data("one\r\ntwo\r\n".utf8))
     }
 
+    @Test func seesAttributesSetThroughAMacro() throws {
+        let scratch = ScratchDirectory()
+        let work = try WorkingRepository(at: scratch("work"))
+        // Only a macro names the conversion; the per-path check must not be skipped for it.
+        let sha = try work.commit(
+            "macro",
+            files: [
+                ".gitattributes": "[attr]windows text eol=crlf\n*.bat windows\n*.md linguist-documentation\n",
+                "run.bat": "echo one\necho two\n", "README.md": "read\nme\n",
+            ])
+        let out = scratch("out")
+        try Repository(at: work.path).export(OID(hex: sha)!, to: out)
+        #expect(try TreeSnapshot(out) == TreeSnapshot(gitArchiveOf: sha, in: work.path, scratch: scratch))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/run.bat")) == Data("echo one\r\necho two\r\n".utf8))
+    }
+
     @Test func decodesALatin1CommitMessage() throws {
         let scratch = ScratchDirectory()
         let work = try WorkingRepository(at: scratch("work"))
