@@ -322,7 +322,9 @@ final class BlobWriter {
     private func streamLarge(_ file: ExportPlan.Blob, location: (pack: Int, offset: UInt64), to fd: Int32)
         throws(GitError) -> Int?
     {
-        try context.packs.packs[location.pack].streamBlob(
+        guard context.reader.isWholeBlob(pack: location.pack, at: location.offset, atLeast: Self.streamingThreshold)
+        else { return nil }
+        return try context.packs.packs[location.pack].streamBlob(
             at: location.offset, ifAtLeast: Self.streamingThreshold, to: fd, path: file.path)
     }
 

@@ -1,5 +1,6 @@
 import CLibGit2
 import Foundation
+import Synchronization
 
 /// libgit2's process-wide state. It is initialised once, on first use, and never shut down: shutting it down while
 /// another thread still holds a handle would be a use-after-free, and a daemon has no moment when it knows it is safe.
@@ -38,7 +39,19 @@ public enum LibGit2 {
         // when out of memory, and then libgit2's own stream and SSH still work.
         _ = TimedSocketStream.register()
         _ = SSHTransport.register()
-        loadDefaultCertificates()
+    }()
+
+    /// Set once `setCertificateLocations` was called: the environment then no longer decides.
+    private static let certificatesChosen = Atomic<Bool>(false)
+
+    /// Loads `SSL_CERT_FILE` / `SSL_CERT_DIR` once, before the first connection rather than at start-up: parsing a
+    /// directory of certificates costs tens of milliseconds, which a process that only exports should not pay.
+    static func prepareCertificates() {
+        _ = environmentCertificates
+    }
+
+    private static let environmentCertificates: Void = {
+        if !certificatesChosen.load(ordering: .sequentiallyConsistent) { loadDefaultCertificates() }
     }()
 
     /// Tells libgit2's TLS (mbedTLS in Debian's build, which reads no environment variables) where the trusted CA
@@ -71,12 +84,14 @@ public enum LibGit2 {
 
     /// Makes HTTPS trust exactly the CA certificates in `file` (a PEM bundle) and `directory` (one PEM file per
     /// certificate), for every later connection in this process. Certificates are always verified; this only says
-    /// against what. By default GitKit trusts `SSL_CERT_FILE` / `SSL_CERT_DIR` if set, else the system bundle.
+    /// against what. By default GitKit trusts `SSL_CERT_FILE` / `SSL_CERT_DIR` if set (read before the first
+    /// connection), else the system bundle; after this call the environment is no longer read.
     public static func setCertificateLocations(file: String? = nil, directory: String? = nil) throws(GitError) {
         ensureInitialized()
         guard file != nil || directory != nil else {
             throw GitError(code: .invalid, message: "give a CA file, a CA directory or both", function: "setCertificateLocations")
         }
+        certificatesChosen.store(true, ordering: .sequentiallyConsistent)
         try check(slipway_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)")
     }
 

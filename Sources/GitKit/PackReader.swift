@@ -146,6 +146,13 @@ final class PackReader: @unchecked Sendable {
         }
     }
 
+    /// Whether the entry at `offset` is a whole (not delta) blob of at least `minimum` bytes, read from the mapped
+    /// pack without a system call.
+    func isWholeBlob(pack: Int, at offset: UInt64, atLeast minimum: Int) -> Bool {
+        guard let mapping = mappings[pack], let found = entry(pack: pack, at: offset, mapping) else { return false }
+        return found.type == 3 && found.size >= minimum
+    }
+
     /// The blob at `offset` of pack `pack`, resolved through its delta chain; nil when libgit2 should read it.
     func object(pack: Int, at offset: UInt64) -> Object? {
         guard let mapping = mappings[pack] else { return nil }
@@ -170,13 +177,15 @@ final class PackReader: @unchecked Sendable {
             let object = Object(count: bottom.entry.size)
             guard bottom.entry.size == 0 || inflate(mapping, from: bottom.entry.dataOffset, size: bottom.entry.size, into: object.bytes.baseAddress!)
             else { return nil }
-            remember(object, pack: pack, at: bottom.offset)
+            // As in git's delta base cache, only bases are kept: the object asked for is not, until something
+            // built on it is asked for.
+            if !chain.isEmpty { remember(object, pack: pack, at: bottom.offset) }
             base = object
         }
-        // Apply the deltas upwards; every result may be the base of the next object in pack order.
+        // Apply the deltas upwards, keeping each result that is the base of the next.
         while let link = chain.popLast() {
             guard let source = base, let result = applyDelta(mapping, link.entry, to: source) else { return nil }
-            remember(result, pack: pack, at: link.offset)
+            if !chain.isEmpty { remember(result, pack: pack, at: link.offset) }
             base = result
         }
         return base

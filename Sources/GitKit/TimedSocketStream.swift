@@ -159,6 +159,8 @@ private func createStream(
     _ port: UnsafePointer<CChar>?
 ) -> Int32 {
     guard let out, let host else { return -1 }
+    // Made before libgit2 wraps this stream in TLS, so the certificates are in place for the handshake.
+    LibGit2.prepareCertificates()
     let owner = SocketConnection(host: String(cString: host), port: port.map { String(cString: $0) } ?? "80")
     // Freed by freeStream, which libgit2 calls exactly once for every stream it was given.
     let wrapper = UnsafeMutablePointer<slipway_stream>.allocate(capacity: 1)
