@@ -287,7 +287,7 @@ final class BlobWriter {
             if let object = context.reader.object(pack: location.pack, at: location.offset) {
                 return try write(object.content, of: file, to: fd)
             }
-        } else if !file.substitute, let written = try streamLoose(file, to: fd) {
+        } else if !file.substitute, let written = try context.packs.streamLooseBlob(file.oid, to: fd, path: file.path) {
             return written
         }
         return try withObject(file) { (data, size) throws(GitError) in
@@ -326,31 +326,6 @@ final class BlobWriter {
         else { return nil }
         return try context.packs.packs[location.pack].streamBlob(
             at: location.offset, ifAtLeast: Self.streamingThreshold, to: fd, path: file.path)
-    }
-
-    /// A loose object, inflated a chunk at a time by libgit2's loose backend.
-    private func streamLoose(_ file: ExportPlan.Blob, to fd: Int32) throws(GitError) -> Int? {
-        var stream: UnsafeMutablePointer<git_odb_stream>?
-        var size = 0
-        var type = GIT_OBJECT_INVALID
-        var id = file.oid
-        // Only the loose backend can stream; an object in an alternate's pack is read whole below.
-        guard git_odb_open_rstream(&stream, &size, &type, odb, &id) == 0, let stream else {
-            git_error_clear()
-            return nil
-        }
-        defer { git_odb_stream_free(stream) }
-        let chunk = 256 * 1024
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: chunk)
-        defer { buffer.deallocate() }
-        var written = 0
-        while written < size {
-            let n = try check(git_odb_stream_read(stream, buffer, chunk), "git_odb_stream_read")
-            if n == 0 { break }
-            try writeAll(fd, UnsafeRawPointer(buffer), Int(n), path: file.path)
-            written += Int(n)
-        }
-        return written
     }
 
     /// The filters (line endings, ident) that apply to `file`, or nil when none does.

@@ -90,10 +90,13 @@ final class PackIndex: @unchecked Sendable {
     }
 
     let packs: [Pack]
+    /// The object directory, for loose objects.
+    let objectDirectory: String
 
     /// The packs of the object directory `objects` (alternates are not followed: their objects are read through
     /// libgit2 as usual).
     init(objectDirectory objects: String) {
+        objectDirectory = objects
         let directory = objects + "/pack"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         packs = names.filter { $0.hasSuffix(".idx") }.sorted().compactMap { name in
@@ -207,4 +210,70 @@ private func writeFully(_ fd: Int32, _ data: UnsafeRawPointer?, _ count: Int) ->
         done += n
     }
     return nil
+}
+
+extension PackIndex {
+    /// Writes the loose blob `oid` to `fd`, inflating its file a chunk at a time (libgit2 maps the whole file and
+    /// would hold a large one in memory). Returns nil, having written nothing, when there is no such loose file (the
+    /// object is in an alternate) or it is not a blob.
+    func streamLooseBlob(_ oid: git_oid, to fd: Int32, path: [CChar]) throws(GitError) -> Int? {
+        let hex = OID(oid).hex
+        let file = "\(objectDirectory)/\(hex.prefix(2))/\(hex.dropFirst(2))"
+        let input = open(file, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return nil }
+        defer { close(input) }
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { inflateEnd(&stream) }
+        let chunk = 256 * 1024
+        let compressed = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
+        defer { compressed.deallocate() }
+        let output = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
+        defer { output.deallocate() }
+        var header: [UInt8]? = []
+        var expected = 0
+        var written = 0
+        var status = Z_OK
+        func corrupt(_ why: String) -> GitError {
+            GitError(
+                code: .generic, errorClass: .init(rawValue: Int32(GIT_ERROR_ODB.rawValue)),
+                message: "the loose object \(hex) is corrupt: \(why)", function: "export")
+        }
+        while status != Z_STREAM_END {
+            if stream.avail_in == 0 {
+                let n = read(input, compressed, chunk)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw corrupt("it ends early") }
+                stream.next_in = compressed
+                stream.avail_in = UInt32(n)
+            }
+            stream.next_out = output
+            stream.avail_out = UInt32(chunk)
+            status = inflate(&stream, Z_NO_FLUSH)
+            guard status == Z_OK || status == Z_STREAM_END else { throw corrupt("zlib \(status)") }
+            var produced = UnsafeRawBufferPointer(start: output, count: chunk - Int(stream.avail_out))
+            if var pending = header {
+                // "blob <size>\0" comes first; nothing is written until it has been read.
+                guard let end = produced.firstIndex(of: 0) else {
+                    pending += produced
+                    guard pending.count < 32 else { throw corrupt("no header") }
+                    header = pending
+                    continue
+                }
+                pending += produced[..<end]
+                let text = String(decoding: pending, as: UTF8.self)
+                guard text.hasPrefix("blob "), let size = Int(text.dropFirst(5)) else {
+                    guard written == 0, text.contains(" ") else { throw corrupt("bad header") }
+                    return nil  // not a blob: libgit2 reports it
+                }
+                expected = size
+                header = nil
+                produced = UnsafeRawBufferPointer(rebasing: produced[(end + 1)...])
+            }
+            try writeAll(fd, produced.baseAddress, produced.count, path: path)
+            written += produced.count
+        }
+        guard header == nil, written == expected else { throw corrupt("\(written) bytes, not \(expected)") }
+        return written
+    }
 }
