@@ -12,6 +12,7 @@ public final class FetchCancellation: Sendable {
     /// A pipe whose read end becomes readable on `cancel()`, so waits can include it in `poll(2)`.
     private let pipeEnds: (read: Int32, write: Int32)
 
+    /// A cancellation that has not fired yet.
     public init() {
         var ends: [Int32] = [-1, -1]
         if makePipe(&ends) {
@@ -36,6 +37,7 @@ public final class FetchCancellation: Sendable {
         }
     }
 
+    /// True once `cancel()` was called.
     public var isCancelled: Bool { cancelled.load(ordering: .sequentiallyConsistent) }
 
     /// The descriptor to poll for `POLLIN` alongside the remote's, or -1.

@@ -11,6 +11,7 @@ public struct NetworkTimeouts: Sendable, Equatable {
     /// SSH authentication, the ref advertisement, negotiation and the pack itself all wait under this bound.
     public var idle: Duration
 
+    /// Limits of at least a millisecond each; shorter ones count as a millisecond.
     public init(connect: Duration = .seconds(30), idle: Duration = .seconds(120)) {
         self.connect = connect
         self.idle = idle
