@@ -177,15 +177,14 @@ final class PackReader: @unchecked Sendable {
             let object = Object(count: bottom.entry.size)
             guard bottom.entry.size == 0 || inflate(mapping, from: bottom.entry.dataOffset, size: bottom.entry.size, into: object.bytes.baseAddress!)
             else { return nil }
-            // As in git's delta base cache, only bases are kept: the object asked for is not, until something
-            // built on it is asked for.
-            if !chain.isEmpty { remember(object, pack: pack, at: bottom.offset) }
+            remember(object, pack: pack, at: bottom.offset)
             base = object
         }
-        // Apply the deltas upwards, keeping each result that is the base of the next.
+        // Apply the deltas upwards. Every result is kept, the object asked for too: in pack order, the objects that
+        // follow are built on the ones before them (git's own cache, filled in path order, keeps only bases).
         while let link = chain.popLast() {
             guard let source = base, let result = applyDelta(mapping, link.entry, to: source) else { return nil }
-            if !chain.isEmpty { remember(result, pack: pack, at: link.offset) }
+            remember(result, pack: pack, at: link.offset)
             base = result
         }
         return base
