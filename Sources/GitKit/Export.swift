@@ -14,13 +14,17 @@ public struct ExportSummary: Sendable, Equatable {
 }
 
 extension Repository {
-    /// Writes the tree of `commit` into `directory`, the way `git archive <commit> | tar -x` would: regular files
-    /// with the executable bit where git has it, symlinks as symlinks, submodules as empty directories, paths marked
-    /// `export-ignore` left out, and no `.git`.
+    /// Writes the tree of `commit` into `directory` exactly as `git archive <commit> | tar -x` would: regular files
+    /// with the executable bit where git has it, symlinks as symlinks, submodules as empty directories, and no
+    /// `.git`; with the commit's own `.gitattributes` applied as git archive applies them: `export-ignore` paths
+    /// left out, `export-subst` placeholders expanded, and line endings (`text`, `eol`, `crlf`, and
+    /// `core.autocrlf`/`core.eol`) and `ident` converted as a checkout would.
     ///
-    /// `directory` must be empty or not exist yet. Blobs are written by up to `threads` threads, each with its own
-    /// repository handle, because decompressing objects is most of the work. Symlinks are made last, so no file
-    /// is ever written through one.
+    /// `directory` must be empty or not exist yet. Blobs are read in pack order and written by up to `threads`
+    /// threads, each with its own repository handle, because decompressing objects is most of the work; a large blob
+    /// is streamed to its file, so memory stays small whatever the file's size. Symlinks are made last, so no file is
+    /// ever written through one. A tree nested deeper than `maximumTreeDepth` is refused, as git refuses one deeper
+    /// than `core.maxTreeDepth`, and unsafe names (`..`, `.git`, names with `/`) are refused before anything is made.
     @discardableResult
     public func export(_ commit: OID, to directory: String, threads: Int = defaultExportThreads) throws(GitError)
         -> ExportSummary
@@ -30,9 +34,10 @@ extension Repository {
         defer { git_tree_free(tree) }
 
         var plan = ExportPlan(root: Array(directory.utf8) + [UInt8(ascii: "/")])
-        try plan.collect(tree: tree, in: self, relative: [])
-        if plan.hasAttributes {
-            try plan.dropExportIgnored(in: self, commit: commit)
+        try plan.collect(root: tree, in: self)
+        let conversion = try ExportConversion(repository: self, commit: commit, attributeFiles: plan.attributeFiles)
+        if conversion.readsAttributes {
+            try plan.applyAttributes(in: self, commit: commit)
         }
 
         var summary = ExportSummary()
@@ -43,22 +48,27 @@ extension Repository {
         }
         summary.directories = plan.directories.count
 
-        let workers = max(1, min(threads, plan.files.count / 128))
+        let packs = PackIndex(objectDirectory: commonDirectory + "objects")
+        plan.sortByPackOrder(packs)
+        let context = ExportContext(
+            packs: packs, reader: PackReader(index: packs), conversion: conversion,
+            substitution: plan.files.contains(where: \.substitute) ? try substitution(for: commit, packs: packs) : nil)
+
+        let workers = max(1, min(threads, plan.files.count / 64))
         if workers == 1 {
-            let odb = try objectDatabase()
-            defer { git_odb_free(odb) }
+            let writer = try BlobWriter(repository: self, context: context)
             for file in plan.files {
-                summary.bytes += try file.write(from: odb)
+                summary.bytes += try writer.write(file)
             }
         } else {
-            summary.bytes = try writeInParallel(plan.files, workers: workers)
+            summary.bytes = try writeInParallel(plan.files, workers: workers, context: context)
         }
         summary.files = plan.files.count
 
-        let odb = try objectDatabase()
-        defer { git_odb_free(odb) }
-        for link in plan.symlinks {
-            try link.makeSymlink(from: odb)
+        try withObjectDatabase { (odb) throws(GitError) in
+            for link in plan.symlinks {
+                try link.makeSymlink(from: odb)
+            }
         }
         summary.symlinks = plan.symlinks.count
         return summary
@@ -67,22 +77,26 @@ extension Repository {
     /// Two threads on the two-core machines we deploy to; more only helps where more cores exist.
     public static var defaultExportThreads: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
-    private func writeInParallel(_ files: [ExportPlan.Blob], workers: Int) throws(GitError) -> Int {
+    /// git's `core.maxTreeDepth` default: deeper trees are refused rather than walked.
+    public static let maximumTreeDepth = 4096
+
+    private func writeInParallel(_ files: [ExportPlan.Blob], workers: Int, context: ExportContext) throws(GitError)
+        -> Int
+    {
         let gitDirectory = self.gitDirectory
         let next = Atomic<Int>(0)
         let bytes = Atomic<Int>(0)
         let failure = Mutex<GitError?>(nil)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             do throws(GitError) {
-                // libgit2 handles are single-threaded: every worker reads through a repository of its own.
-                let repository = try Repository(at: gitDirectory)
-                let odb = try repository.objectDatabase()
-                defer { git_odb_free(odb) }
+                // libgit2 handles are single-threaded: every worker reads through a repository of its own. The packs
+                // themselves, and their delta base cache, are shared by libgit2 across handles.
+                let writer = try BlobWriter(repository: try Repository(at: gitDirectory), context: context)
                 var written = 0
                 while failure.withLock({ $0 == nil }) {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     guard index < files.count else { break }
-                    written += try files[index].write(from: odb)
+                    written += try writer.write(files[index])
                 }
                 bytes.add(written, ordering: .relaxed)
             } catch {
@@ -93,6 +107,34 @@ extension Repository {
             throw error
         }
         return bytes.load(ordering: .relaxed)
+    }
+
+    /// What `export-subst` needs to know about `commit`, abbreviations included.
+    private func substitution(for commit: OID, packs: PackIndex) throws(GitError) -> ExportSubstitution {
+        let details = try self.commit(commit)
+        // git's automatic abbreviation: long enough for the number of objects, then longer until unique.
+        var minimum = 7
+        let count = packs.objectCount
+        if count > 0 {
+            let bits = Int.bitWidth - count.leadingZeroBitCount
+            minimum = max(7, (bits + 1) / 2)
+        }
+        return try withObjectDatabase { (odb) throws(GitError) in
+            func abbreviate(_ oid: OID) -> String {
+                var raw = oid.raw
+                for length in minimum..<40 {
+                    var found = git_oid()
+                    let rc = git_odb_exists_prefix(&found, odb, &raw, length)
+                    if rc == 0 { return String(oid.hex.prefix(length)) }
+                    git_error_clear()
+                    if rc != GIT_EAMBIGUOUS.rawValue { return String(oid.hex.prefix(length)) }
+                }
+                return oid.hex
+            }
+            return ExportSubstitution(
+                commit: details, abbreviatedCommit: abbreviate(details.oid), abbreviatedTree: abbreviate(details.tree),
+                abbreviatedParents: details.parents.map(abbreviate))
+        }
     }
 
     /// The repository's object database; the caller frees it.
@@ -131,146 +173,205 @@ extension Repository {
     }
 }
 
-/// The flattened tree of one export: what to create, in an order that is safe to create it in.
-private struct ExportPlan {
-    struct Blob: @unchecked Sendable {
-        // @unchecked: `oid` is a plain C struct of bytes, and `path` an immutable array; nothing is shared mutably.
-        let path: [CChar]
-        let relative: [UInt8]
-        let oid: git_oid
-        let executable: Bool
+/// Whether attributes and content conversion can apply at all, decided once per export from the attribute files
+/// themselves: most projects' `.gitattributes` say only `linguist-*` or `diff`, and then every blob is written as
+/// stored, without asking libgit2 about the attributes and filters of each path (which costs more than writing it).
+struct ExportConversion: @unchecked Sendable {
+    // @unchecked: a plain value (a commit id and flags) copied into each writer thread.
+    let commit: git_oid
+    /// Some attribute file names `export-ignore`, `export-subst` or `ident` (or defines a macro, which might).
+    let readsAttributes: Bool
+    /// Line endings or ident may need converting: an attribute file names them, or the configuration asks for it.
+    let mayFilter: Bool
 
-        /// Reads the blob and writes it to `path`; returns the number of bytes written.
-        func write(from odb: OpaquePointer) throws(GitError) -> Int {
-            var object: OpaquePointer?
-            var id = oid
-            try check(git_odb_read(&object, odb, &id), "git_odb_read")
-            defer { git_odb_object_free(object) }
-            let size = git_odb_object_size(object)
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, executable ? 0o777 : 0o666)
-            guard fd >= 0 else { throw GitError(posix: errno, path: path, function: "open") }
-            defer { close(fd) }
-            var done = 0
-            if let data = git_odb_object_data(object) {
-                while done < size {
-                    let n = Foundation.write(fd, data + done, size - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw GitError(posix: errno, path: path, function: "write")
-                    }
-                    done += n
+    /// Attributes that change what an export writes. A macro (`[attr]`) could set any of them.
+    private static let exportAttributes: Set<String> = ["export-ignore", "export-subst", "ident"]
+    private static let filterAttributes: Set<String> = [
+        "text", "eol", "crlf", "ident", "binary", "filter", "working-tree-encoding",
+    ]
+
+    init(repository: Repository, commit: OID, attributeFiles: [git_oid]) throws(GitError) {
+        self.commit = commit.raw
+        var texts: [String] = []
+        try repository.withObjectDatabase { (odb) throws(GitError) in
+            for oid in attributeFiles {
+                var object: OpaquePointer?
+                var id = oid
+                try check(git_odb_read(&object, odb, &id), "git_odb_read")
+                defer { git_odb_object_free(object) }
+                let bytes = UnsafeRawBufferPointer(start: git_odb_object_data(object), count: git_odb_object_size(object))
+                texts.append(String(decoding: bytes, as: UTF8.self))
+            }
+        }
+        // Outside the tree, libgit2 (like git) also reads info/attributes and the user's attributes file.
+        var outside = [repository.commonDirectory + "info/attributes"]
+        if let configured = repository.configValues("core.attributesFile").last {
+            outside.append((configured as NSString).expandingTildeInPath)
+        } else if let config = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            outside.append(config + "/git/attributes")
+        } else {
+            outside.append(NSHomeDirectory() + "/.config/git/attributes")
+        }
+        for path in outside {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { texts.append(text) }
+        }
+        var names = Set<String>()
+        var macros = false
+        for text in texts {
+            for line in text.split(whereSeparator: \.isNewline) {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard let pattern = fields.first, !pattern.hasPrefix("#") else { continue }
+                if pattern.hasPrefix("[attr]") { macros = true }
+                for field in fields.dropFirst() {
+                    var name = Substring(field.drop { $0 == "-" || $0 == "!" })
+                    if let equals = name.firstIndex(of: "=") { name = name[..<equals] }
+                    names.insert(String(name))
                 }
             }
-            return done
         }
+        readsAttributes = macros || !names.isDisjoint(with: Self.exportAttributes)
+        let autocrlf = repository.configValues("core.autocrlf").last?.lowercased()
+        let eol = repository.configValues("core.eol").last?.lowercased()
+        let configured = (autocrlf != nil && autocrlf != "false") || (eol != nil && eol != "native" && eol != "lf")
+        mayFilter = configured || macros || !names.isDisjoint(with: Self.filterAttributes)
+    }
+}
 
-        func makeSymlink(from odb: OpaquePointer) throws(GitError) {
-            var object: OpaquePointer?
-            var id = oid
-            try check(git_odb_read(&object, odb, &id), "git_odb_read")
-            defer { git_odb_object_free(object) }
-            let size = git_odb_object_size(object)
-            var target = [CChar](repeating: 0, count: size + 1)
-            if let data = git_odb_object_data(object) {
-                target.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: size)) }
+/// What every writer thread shares: read-only after the export starts.
+final class ExportContext: Sendable {
+    let packs: PackIndex
+    let reader: PackReader
+    let conversion: ExportConversion
+    let substitution: ExportSubstitution?
+
+    init(packs: PackIndex, reader: PackReader, conversion: ExportConversion, substitution: ExportSubstitution?) {
+        self.packs = packs
+        self.reader = reader
+        self.conversion = conversion
+        self.substitution = substitution
+    }
+}
+
+/// Writes blobs to files for one thread, through one repository handle.
+final class BlobWriter {
+    /// Blobs at least this large are streamed from their pack, or loose file, instead of being read whole.
+    static let streamingThreshold = 1 << 20
+
+    private let repository: Repository
+    private let odb: OpaquePointer
+    private let context: ExportContext
+
+    init(repository: Repository, context: ExportContext) throws(GitError) {
+        self.repository = repository
+        self.context = context
+        odb = try repository.objectDatabase()
+    }
+
+    deinit {
+        git_odb_free(odb)
+    }
+
+    /// Writes `file`; returns the number of bytes written.
+    func write(_ file: ExportPlan.Blob) throws(GitError) -> Int {
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, file.executable ? 0o777 : 0o666)
+        guard fd >= 0 else { throw GitError(posix: errno, path: file.path, function: "open") }
+        defer { close(fd) }
+        if context.conversion.mayFilter, let filters = try filters(for: file) {
+            defer { git_filter_list_free(filters) }
+            return try writeFiltered(file, filters: filters, to: fd)
+        }
+        if let location = file.location {
+            if !file.substitute, let written = try streamLarge(file, location: location, to: fd) {
+                return written
             }
-            guard symlink(target, path) == 0 else { throw GitError(posix: errno, path: path, function: "symlink") }
-        }
-    }
-
-    let root: [UInt8]
-    var directories: [[CChar]] = []
-    var directoryRelatives: [[UInt8]] = []
-    var files: [Blob] = []
-    var symlinks: [Blob] = []
-    var hasAttributes = false
-
-    init(root: [UInt8]) {
-        self.root = root
-    }
-
-    mutating func collect(tree: OpaquePointer, in repository: Repository, relative: [UInt8]) throws(GitError) {
-        for index in 0..<git_tree_entrycount(tree) {
-            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
-            let name = [UInt8](cString: git_tree_entry_name(entry))
-            try Self.checkSafe(name)
-            let path = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
-            let absolute = (root + path).map { CChar(bitPattern: $0) } + [0]
-            let oid = git_tree_entry_id(entry).pointee
-            switch git_tree_entry_filemode(entry) {
-            case GIT_FILEMODE_TREE:
-                directories.append(absolute)
-                directoryRelatives.append(path)
-                var subtree: OpaquePointer?
-                var id = oid
-                try check(git_tree_lookup(&subtree, repository.pointer, &id), "git_tree_lookup")
-                defer { git_tree_free(subtree) }
-                try collect(tree: subtree!, in: repository, relative: path)
-            case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE:
-                if name == Array(".gitattributes".utf8) { hasAttributes = true }
-                let executable = git_tree_entry_filemode(entry) == GIT_FILEMODE_BLOB_EXECUTABLE
-                files.append(Blob(path: absolute, relative: path, oid: oid, executable: executable))
-            case GIT_FILEMODE_LINK:
-                symlinks.append(Blob(path: absolute, relative: path, oid: oid, executable: false))
-            case GIT_FILEMODE_COMMIT:
-                // A submodule: git archive writes an empty directory where it would be checked out.
-                directories.append(absolute)
-                directoryRelatives.append(path)
-            default:
-                continue
+            if let object = context.reader.object(pack: location.pack, at: location.offset) {
+                return try write(object.content, of: file, to: fd)
             }
+        } else if !file.substitute, let written = try context.packs.streamLooseBlob(file.oid, to: fd, path: file.path) {
+            return written
+        }
+        return try withObject(file) { (data, size) throws(GitError) in
+            try write(UnsafeRawBufferPointer(start: data, count: size), of: file, to: fd)
         }
     }
 
-    /// A name from a tree is data from outside. Refuse anything that could escape the export directory or plant a
-    /// repository inside it, as git's own checkout does.
-    private static func checkSafe(_ name: [UInt8]) throws(GitError) {
-        let text = String(decoding: name, as: UTF8.self)
-        if name.isEmpty || text == "." || text == ".." || name.contains(UInt8(ascii: "/"))
-            || text.lowercased() == ".git"
-        {
-            throw GitError(code: .invalid, message: "the tree has an unsafe entry name '\(text)'", function: "export")
+    /// Writes a blob's content, with its `export-subst` placeholders expanded when it has that attribute.
+    private func write(_ content: UnsafeRawBufferPointer, of file: ExportPlan.Blob, to fd: Int32) throws(GitError)
+        -> Int
+    {
+        if file.substitute, let substitution = context.substitution, let expanded = substitution.expand(content) {
+            try writeAll(fd, expanded, path: file.path)
+            return expanded.count
+        }
+        try writeAll(fd, content.baseAddress, content.count, path: file.path)
+        return content.count
+    }
+
+    /// Reads the whole object and lends its bytes to `body`.
+    private func withObject<T>(_ file: ExportPlan.Blob, _ body: (UnsafeRawPointer?, Int) throws(GitError) -> T)
+        throws(GitError) -> T
+    {
+        var object: OpaquePointer?
+        var id = file.oid
+        try check(git_odb_read(&object, odb, &id), "git_odb_read")
+        defer { git_odb_object_free(object) }
+        return try body(git_odb_object_data(object), git_odb_object_size(object))
+    }
+
+    /// A large, whole (not delta) blob in a pack, inflated straight into the file.
+    private func streamLarge(_ file: ExportPlan.Blob, location: (pack: Int, offset: UInt64), to fd: Int32)
+        throws(GitError) -> Int?
+    {
+        guard context.reader.isWholeBlob(pack: location.pack, at: location.offset, atLeast: Self.streamingThreshold)
+        else { return nil }
+        return try context.packs.packs[location.pack].streamBlob(
+            at: location.offset, ifAtLeast: Self.streamingThreshold, to: fd, path: file.path)
+    }
+
+    /// The filters (line endings, ident) that apply to `file`, or nil when none does.
+    private func filters(for file: ExportPlan.Blob) throws(GitError) -> OpaquePointer? {
+        var options = git_filter_options()
+        options.version = UInt32(GIT_FILTER_OPTIONS_VERSION)
+        // Attributes come from the commit being exported, as git archive reads them; the system file is left out.
+        options.flags = GIT_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue | GIT_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue
+        options.attr_commit_id = context.conversion.commit
+        var list: OpaquePointer?
+        let path = file.relative.map { CChar(bitPattern: $0) } + [0]
+        try check(
+            git_filter_list_load_ext(&list, repository.pointer, nil, path, GIT_FILTER_TO_WORKTREE, &options),
+            "git_filter_list_load_ext")
+        return list
+    }
+
+    /// Converts a blob as a checkout would (its own `ident`, then libgit2's filters for line endings) and writes it.
+    private func writeFiltered(_ file: ExportPlan.Blob, filters: OpaquePointer, to fd: Int32) throws(GitError) -> Int {
+        if let location = file.location, let object = context.reader.object(pack: location.pack, at: location.offset) {
+            return try writeFiltered(object.content, of: file, filters: filters, to: fd)
+        }
+        return try withObject(file) { (data, size) throws(GitError) in
+            try writeFiltered(UnsafeRawBufferPointer(start: data, count: size), of: file, filters: filters, to: fd)
         }
     }
 
-    /// Drops every path whose `export-ignore` attribute is set, along with everything under an ignored directory.
-    mutating func dropExportIgnored(in repository: Repository, commit: OID) throws(GitError) {
-        var options = git_attr_options()
-        options.version = UInt32(GIT_ATTR_OPTIONS_VERSION)
-        options.flags = UInt32(GIT_ATTR_CHECK_INDEX_ONLY | GIT_ATTR_CHECK_INCLUDE_COMMIT | GIT_ATTR_CHECK_NO_SYSTEM)
-        options.attr_commit_id = commit.raw
-
-        func ignored(_ relative: [UInt8]) throws(GitError) -> Bool {
-            var value: UnsafePointer<CChar>?
-            let path = relative.map { CChar(bitPattern: $0) } + [0]
-            try check(git_attr_get_ext(&value, repository.pointer, &options, path, "export-ignore"), "git_attr_get_ext")
-            return git_attr_value(value) == GIT_ATTR_VALUE_TRUE
-        }
-
-        var ignoredDirectories: [[UInt8]] = []
-        func underIgnored(_ relative: [UInt8]) -> Bool {
-            ignoredDirectories.contains { relative.count > $0.count && relative.starts(with: $0 + [UInt8(ascii: "/")]) }
-        }
-        var keptDirectories: [[CChar]] = []
-        for (absolute, relative) in zip(directories, directoryRelatives) {
-            if underIgnored(relative) { continue }
-            if try ignored(relative) {
-                ignoredDirectories.append(relative)
-                continue
+    private func writeFiltered(
+        _ content: UnsafeRawBufferPointer, of file: ExportPlan.Blob, filters: OpaquePointer, to fd: Int32
+    ) throws(GitError) -> Int {
+        let expanded = file.ident ? IdentExpansion.expand(content, blob: OID(file.oid).hex) : nil
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        // Given a buffer rather than the blob, libgit2's own ident filter has no blob id and leaves the text alone.
+        let rc: Int32
+        if let expanded {
+            rc = expanded.withUnsafeBytes { bytes in
+                git_filter_list_apply_to_buffer(
+                    &buffer, filters, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
             }
-            keptDirectories.append(absolute)
+        } else {
+            rc = git_filter_list_apply_to_buffer(
+                &buffer, filters, content.baseAddress?.assumingMemoryBound(to: CChar.self), content.count)
         }
-        directories = keptDirectories
-        var keptFiles: [Blob] = []
-        for file in files where !underIgnored(file.relative) {
-            if try !ignored(file.relative) { keptFiles.append(file) }
-        }
-        files = keptFiles
-        var keptLinks: [Blob] = []
-        for link in symlinks where !underIgnored(link.relative) {
-            if try !ignored(link.relative) { keptLinks.append(link) }
-        }
-        symlinks = keptLinks
+        try check(rc, "git_filter_list_apply_to_buffer")
+        return try write(UnsafeRawBufferPointer(start: buffer.ptr, count: buffer.size), of: file, to: fd)
     }
 }
 

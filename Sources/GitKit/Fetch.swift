@@ -24,15 +24,22 @@ public struct FetchOptions: Sendable {
     /// For a remote on this machine, read its objects in place (through an alternate object database) instead of
     /// copying them through libgit2's transport. A real fetch remains the fallback when an object cannot be read.
     public var readLocalObjectsInPlace: Bool
+    /// Bounds on every wait on the network: connecting, and each silence once connected.
+    public var timeouts: NetworkTimeouts
+    /// Stops the fetch from another thread (`cancel()`); the fetch then throws a `GitError` with code `.cancelled`.
+    public var cancellation: FetchCancellation?
 
     public init(
         refspecs: [String] = [], prune: Bool = true, credentials: Credentials = .none,
-        readLocalObjectsInPlace: Bool = true
+        readLocalObjectsInPlace: Bool = true, timeouts: NetworkTimeouts = .default,
+        cancellation: FetchCancellation? = nil
     ) {
         self.refspecs = refspecs
         self.prune = prune
         self.credentials = credentials
         self.readLocalObjectsInPlace = readLocalObjectsInPlace
+        self.timeouts = timeouts
+        self.cancellation = cancellation
     }
 }
 
@@ -137,7 +144,8 @@ extension Repository {
     {
         let remote = try anonymousRemote(url)
         defer { git_remote_free(remote) }
-        let state = RemoteCallbackState(credentials: options.credentials)
+        let state = RemoteCallbackState(
+            credentials: options.credentials, timeouts: options.timeouts, cancellation: options.cancellation)
         try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) in
             var fetchOptions = git_fetch_options()
             try check(git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")

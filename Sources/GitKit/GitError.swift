@@ -8,6 +8,10 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
         case unmerged, nonFastForward, invalidSpec, conflict, locked, modified, auth, certificate
         case applied, peel, eof, invalid, uncommitted, directory, mergeConflict, passthrough
         case iterOver, retry, mismatch, indexDirty, applyFail, owner
+        /// A network call waited longer than its `NetworkTimeouts` allow. GitKit's own code; libgit2 has none.
+        case timeout
+        /// The call was stopped through its `FetchCancellation`. GitKit's own code.
+        case cancelled
         case other(Int32)
 
         init(rawCode rc: Int32) {

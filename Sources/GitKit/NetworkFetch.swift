@@ -26,7 +26,8 @@ extension Repository {
 
         let remote = try scratch.anonymousRemote(url)
         defer { git_remote_free(remote) }
-        let state = RemoteCallbackState(credentials: options.credentials)
+        let state = RemoteCallbackState(
+            credentials: options.credentials, timeouts: options.timeouts, cancellation: options.cancellation)
         return try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) -> [RefUpdate] in
             try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "git_remote_connect")
             defer { git_remote_disconnect(remote) }

@@ -4,7 +4,12 @@ extension Repository {
     /// Lists the refs a remote advertises, as `git ls-remote` does, without fetching anything and without a local
     /// repository: the cheap check a poller makes before deciding to fetch. Peeled tag entries (`^{}`) are left out,
     /// and a symbolic `HEAD` is reported with the commit it points at.
-    public static func listRemoteHeads(url: String, credentials: Credentials = .none) throws(GitError) -> [Reference] {
+    ///
+    /// Every wait on the network is bounded by `timeouts`, and `cancellation` stops the call from another thread.
+    public static func listRemoteHeads(
+        url: String, credentials: Credentials = .none, timeouts: NetworkTimeouts = .default,
+        cancellation: FetchCancellation? = nil
+    ) throws(GitError) -> [Reference] {
         LibGit2.ensureInitialized()
         if case .local(let path) = RemoteLocation(url) {
             // A repository on this machine is read directly: faster than a transport, and a missing one says so.
@@ -16,7 +21,7 @@ extension Repository {
         var remote: OpaquePointer?
         try check(git_remote_create_detached(&remote, url), "git_remote_create_detached")
         defer { git_remote_free(remote) }
-        let state = RemoteCallbackState(credentials: credentials)
+        let state = RemoteCallbackState(credentials: credentials, timeouts: timeouts, cancellation: cancellation)
         return try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) -> [Reference] in
             try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "git_remote_connect")
             defer { git_remote_disconnect(remote) }

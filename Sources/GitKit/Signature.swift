@@ -16,10 +16,10 @@ public struct Signature: Sendable, Hashable {
         self.offsetMinutes = offsetMinutes
     }
 
-    init(_ signature: UnsafePointer<git_signature>) {
+    init(_ signature: UnsafePointer<git_signature>, encoding: String? = nil) {
         let value = signature.pointee
-        name = String(lenientCString: value.name)
-        email = String(lenientCString: value.email)
+        name = TextDecoding.decode([UInt8](cString: value.name), encoding: encoding)
+        email = TextDecoding.decode([UInt8](cString: value.email), encoding: encoding)
         time = Date(timeIntervalSince1970: TimeInterval(value.when.time))
         offsetMinutes = Int(value.when.offset)
     }

@@ -55,7 +55,7 @@ import Testing
                 "docs/deep/more.md": "m", "app/key.secret": "k", "app/main.swift": "print(1)",
             ])
         let out = scratch("out")
-        try Repository.createBare(at: scratch("bare.git"))
+        _ = try Repository.createBare(at: scratch("bare.git"))
         try GitCLI.run(["push", "-q", scratch("bare.git"), "main"], in: work.path)
         try Repository(at: scratch("bare.git")).export(OID(hex: sha)!, to: out)
         #expect(try TreeSnapshot(out) == TreeSnapshot(gitArchiveOf: sha, in: scratch("bare.git"), scratch: scratch))

@@ -1,0 +1,73 @@
+import Foundation
+
+/// A long-running child process (a server) started with posix_spawn and reaped by pid.
+///
+/// Foundation's `Process` learns that a child ended when a descriptor the child inherited closes; sshd, nginx and
+/// fcgiwrap close every inherited descriptor as they start, after which Foundation blocks its monitor thread in
+/// waitpid on them, and no other `Process` in the test run is ever seen to exit. Servers are started this way.
+public final class SpawnedProcess: @unchecked Sendable {
+    // @unchecked: `pid` is set once in init; stop() is idempotent under the lock.
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var reaped = false
+
+    /// Starts `executable` with `arguments`, stdin from /dev/null and stdout and stderr appended to `log` (or
+    /// /dev/null), in the environment of the tests plus `environment`.
+    public init(_ executable: String, _ arguments: [String], log: String? = nil, environment: [String: String] = [:])
+        throws
+    {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw LoopbackError("cannot start \(executable): \(String(cString: strerror(rc)))") }
+        pid = child
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// True while the process has not exited.
+    public var isRunning: Bool {
+        lock.withLock {
+            guard !reaped else { return false }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
+            return !reaped
+        }
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    public func stop() {
+        lock.withLock {
+            guard !reaped else { return }
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reaped = true
+        }
+    }
+}
