@@ -4,17 +4,40 @@ import NIOCore
 import SlipwayAPI
 
 extension Request {
-    /// The body, at most `limit` bytes: a larger one is refused with 413 before it is read, when it says its size,
-    /// and as soon as it passes the limit when it does not.
+    /// The body, at most `limit` bytes: a larger one is refused with 413, and the connection is closed after it.
+    ///
+    /// Many clients (Python's urllib, many forges') send the whole body before they read anything, with no
+    /// `Expect: 100-continue`. Closing on them unread would reset the connection before they read the 413, and
+    /// leaving the rest unread would leave them hanging in their send; so what they send is read and dropped, up to
+    /// `drainLimit`, before the answer.
     func body(limit: Int) async throws -> ByteBuffer {
         if let length = headers[.contentLength].flatMap(Int.init), length > limit {
+            try await drain(upTo: Self.drainLimit)
             throw APIError.tooLarge(limit)
         }
-        do {
-            return try await body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError.tooLarge(limit)
+        var collected = ByteBuffer()
+        var iterator = body.makeAsyncIterator()
+        while let chunk = try await iterator.next() {
+            guard collected.readableBytes + chunk.readableBytes <= limit else {
+                try await drain(upTo: Self.drainLimit, from: &iterator)
+                throw APIError.tooLarge(limit)
+            }
+            collected.writeImmutableBuffer(chunk)
         }
+        return collected
+    }
+
+    /// How much of an oversized body is read and dropped; past this the connection is closed on it.
+    static let drainLimit = 64 * 1024 * 1024
+
+    private func drain(upTo limit: Int) async throws {
+        var iterator = body.makeAsyncIterator()
+        try await drain(upTo: limit, from: &iterator)
+    }
+
+    private func drain(upTo limit: Int, from iterator: inout RequestBody.AsyncIterator) async throws {
+        var dropped = 0
+        while dropped <= limit, let chunk = try await iterator.next() { dropped += chunk.readableBytes }
     }
 
     /// Decodes a JSON body; an empty body decodes as `empty`.

@@ -17,6 +17,15 @@ public struct Client: Sendable {
     /// An answer larger than this is refused rather than held in memory.
     private static let largestBody = 64 * 1024 * 1024
 
+    /// The client's own HTTP client: a daemon that is not there is said at once (AsyncHTTPClient's default keeps
+    /// retrying a refused connection until the request's deadline), and proxies in the environment are not used.
+    private static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// `server` and `token` as given, or else `SLIPWAY_SERVER` (default `http://127.0.0.1:8080`) and
     /// `SLIPWAY_TOKEN` from `environment`.
     public init(
@@ -150,7 +159,7 @@ public struct Client: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
         }
         do {
-            return try await HTTPClient.shared.execute(request, deadline: deadline)
+            return try await Self.http.execute(request, deadline: deadline)
         } catch {
             throw .unreachable(
                 "cannot reach the daemon at \(server.absoluteString): \(describeConnectionFailure(error))")

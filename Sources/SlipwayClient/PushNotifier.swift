@@ -23,7 +23,11 @@ public struct PushNotifier: Sendable {
                 deployments += try await client.push(
                     API.PushNotice(app: app, ref: parts[2], before: parts[0], after: parts[1]))
             } catch {
-                say("slipway: the push was received, but no deploy started: \(error.description)")
+                if case .unreachable = error {
+                    say("slipway: \(error.description); the push is kept, and is deployed when the daemon starts")
+                } else {
+                    say("slipway: the push was received, but no deploy started: \(error.description)")
+                }
                 throw Self.silent(error)
             }
         }
@@ -33,9 +37,15 @@ public struct PushNotifier: Sendable {
         }
         var failed = false
         for deployment in deployments {
-            say("slipway: deploying \(app) \(deployment.shortCommit) as deployment \(deployment.id)")
-            let outcome = try await LogFollower(client: client).follow(deployment.id, line: say)
-            say(views.outcome(outcome))
+            let outcome: API.Deployment
+            do {
+                outcome = try await LogFollower(client: client).follow(deployment.id, line: say)
+            } catch {
+                say("slipway: lost the daemon while deployment \(deployment.id) ran (\(error.description)); "
+                    + "see `slipway status \(app)` once it is back")
+                throw Self.silent(error)
+            }
+            say(views.pushOutcome(outcome))
             if outcome.status != .succeeded { failed = true }
         }
         if failed { throw .failed("") }

@@ -77,11 +77,26 @@ public struct Views: Sendable {
 
     /// The last line of a followed log: how the deployment ended.
     public func outcome(_ deployment: API.Deployment) -> String {
-        var line =
-            "deployment \(deployment.id) \(terminal.colour(deployment.status.rawValue, for: deployment.status.rawValue))"
+        let status = deployment.status.rawValue
+        var line = "deployment \(deployment.id) \(terminal.colour(status, for: status))"
+        if let newer = deployment.supersededBy { line += " by deployment \(newer)" }
         if let error = deployment.error { line += ": \(error)" }
         if let back = deployment.rolledBackTo { line += " (rolled back to release \(back))" }
         return line
+    }
+
+    /// The post-receive hook's last line: git has accepted the push whatever happened, so a deployment that did not
+    /// succeed says so in a way nobody can miss.
+    public func pushOutcome(_ deployment: API.Deployment) -> String {
+        switch deployment.status {
+        case .succeeded:
+            return outcome(deployment)
+        case .superseded:
+            return outcome(deployment) + "; the newer push is deployed instead"
+        default:
+            let banner = terminal.colour("DEPLOY \(deployment.status.rawValue.uppercased())", for: "failed")
+            return banner + ": " + outcome(deployment)
+        }
     }
 
     /// What `cancel` prints.

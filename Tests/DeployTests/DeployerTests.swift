@@ -168,6 +168,9 @@ import Testing
         #expect(deployment.error == "the health check failed after 3s")
         let log = try fixture.log(deployment)
         #expect(log.contains("health: try 1: http://127.0.0.1:9/up: connection refused"))
+        // A refused connection fails its try at once and is tried again at the interval, not once for the whole
+        // timeout.
+        #expect(log.contains("health: try 3: http://127.0.0.1:9/up: connection refused"))
         #expect(log.contains("health: gave up after"))
     }
 

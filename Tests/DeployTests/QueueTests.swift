@@ -171,22 +171,25 @@ import Testing
         #expect(try await fixture.pushed("api", ref: "refs/heads/other", after: api).isEmpty)
     }
 
-    @Test func aPollingServiceDeploysByItself() async throws {
+    /// The poll service catches up first (a head pushed before it started, trigger `catch_up`), then polls.
+    @Test func aPollingServiceCatchesUpAndThenDeploysByItself() async throws {
         let fixture = try await DaemonFixture(apps: ["hello": "poll: 200ms\n"])
-        try fixture.push("polled")
+        try fixture.push("before")
         let events = fixture.daemon.events()
         let service = PollService(
             registry: fixture.daemon.registry, intake: fixture.intake, logger: fixture.daemon.context.logger)
         let task = Task { try await service.run() }
         defer { task.cancel() }
-        var polled: API.Deployment?
-        for await deployment in events where deployment.app == "hello" {
-            polled = deployment
-            break
+        var seen: [API.Deployment] = []
+        for await deployment in events where deployment.app == "hello" && deployment.status == .succeeded {
+            seen.append(deployment)
+            if seen.count == 1 { try fixture.push("polled") }
+            if seen.count == 2 { break }
         }
-        #expect(polled?.trigger == .poll)
-        #expect(polled?.message == "polled")
+        #expect(seen.map(\.trigger) == [.catchUp, .poll])
+        #expect(seen.map(\.message) == ["before", "polled"])
     }
+
 }
 
 extension Array {

@@ -130,4 +130,24 @@ import Testing
         #expect(fixture.layout.hasRelease(first.id), "the earlier release is still kept")
         #expect(report.removedReleases.isEmpty)
     }
+
+    /// What recovery did, as the operator reads it in the daemon's log: words, not a dump of a struct.
+    @Test func theReportIsAReadableSummary() {
+        var report = RecoveryReport()
+        report.interrupted = [12, 14]
+        report.endedProcessGroups = [4242]
+        report.removedReleases = ["hello": [14]]
+        report.removedLeftovers = ["hello": [".current.tmp-99-14"]]
+        report.correctedLiveReleases = ["hello": 12, "web": nil]
+        #expect(
+            report.summary == [
+                "marked interrupted: deployment 12, 14",
+                "ended the leftover processes of 1 step(s) (process group 4242)",
+                "hello: removed releases that never went live: 14",
+                "hello: removed what an interrupted switch left: .current.tmp-99-14",
+                "hello: the store now agrees with the current link: release 12 is live",
+                "web: the store now agrees with the current link: no release is live",
+            ])
+        #expect(RecoveryReport().summary.isEmpty)
+    }
 }

@@ -10,6 +10,7 @@ public final class SpawnedProcess: @unchecked Sendable {
     public let pid: pid_t
     private let lock = NSLock()
     private var reaped = false
+    private var status: Int32?
 
     /// Starts `executable` with `arguments`, stdin from /dev/null and stdout and stderr appended to `log` (or
     /// /dev/null), in the environment of the tests plus `environment`.
@@ -55,8 +56,23 @@ public final class SpawnedProcess: @unchecked Sendable {
         lock.withLock {
             guard !reaped else { return false }
             var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                self.status = status
+            }
             return !reaped
+        }
+    }
+
+    /// Waits up to `seconds` for the process to exit; returns its exit code (128 + N after signal N), or nil if it
+    /// is still running.
+    public func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning && Date() < deadline { usleep(20_000) }
+        return lock.withLock {
+            guard let status else { return nil }
+            let signal = status & 0x7f
+            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
         }
     }
 
