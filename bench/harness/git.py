@@ -79,5 +79,10 @@ class WorkRepo:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
 
+    def branch_head(self, branch: str = "main") -> str | None:
+        """The commit the bare repository's branch points at, or None when it has no such branch."""
+        result = run("--git-dir", self.bare, "rev-parse", "--verify", "-q", "refs/heads/" + branch, env=self.env)
+        return result.stdout.strip() if result.returncode == 0 else None
+
     def push(self, refspec: str = "main") -> None:
         self.git("push", "-q", "origin", refspec)
