@@ -143,10 +143,12 @@ class DiskVariant:
                        DISK_PIPELINE.format(repository=self.repo.bare, deploy_to=self.deploy_to))
         self.daemon = FaultsDaemon(ctx, "disk" + key, pipelines, self.state)
         self.daemon.start()
-        first, error = deploy_and_wait(self.daemon, "disk", self.repo)
+        # The daemon has never seen the branch: its catch-up at start-up deploys the head.
+        head = self.repo.head()
+        first = self.daemon.wait_deployment_of("disk", lambda d: d["commit"] == head)
         if not first or first["status"] != "succeeded":
-            raise HarnessError("the first deploy on the tmpfs did not succeed: %s"
-                               % (error or "%s: %s" % (first["status"], first["error"])))
+            raise HarnessError("the first deploy on the tmpfs (the catch-up at start-up) did not succeed: %s"
+                               % ("%s: %s" % (first["status"], first["error"]) if first else "none came"))
         self.live = first["id"]
 
     def fill(self):

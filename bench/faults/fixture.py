@@ -306,6 +306,17 @@ class FaultsDaemon(Daemon):
         rows = self.query("SELECT MAX(id) AS m FROM deployment")
         return rows[0]["m"] or 0
 
+    def wait_deployment_of(self, app, wanted, timeout=60):
+        """The newest deployment of the app that wanted(deployment) accepts, once it has ended; None when none has
+        within the timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            newest = [d for d in self.get("/api/v1/apps/%s/deployments?limit=10" % app)["deployments"] if wanted(d)]
+            if newest and finished(newest[0]):
+                return newest[0]
+            time.sleep(0.05)
+        return None
+
     def notify_push(self, app, after, timeout=20):
         """POST /hooks/push for the app, as its hook would: (status, answer)."""
         return self.request("POST", "/hooks/push", {
