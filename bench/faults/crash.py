@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from fixture import FaultsDaemon, Repo, finished, link_release, now_ms, read_link, write_pipeline
+from fixture import FaultsDaemon, Repo, finished, install_hook, link_release, now_ms, read_link, write_pipeline
 from harness import HarnessError, processes
 from harness.log import out as log
 from harness.web import error_message
@@ -190,11 +190,7 @@ class CrashBench:
             % self.fetch_ms)
 
     def install_hook(self):
-        result = subprocess.run(
-            [self.ctx.slipway, "hook", "install", self.repo.bare, "--app", "web", "--server", self.daemon.url,
-             "--force"], capture_output=True, text=True, env=self.ctx.daemon_env)
-        if result.returncode != 0:
-            raise HarnessError("slipway hook install failed: %s" % (result.stderr or result.stdout))
+        install_hook(self.ctx, self.repo.bare, "web", self.daemon.url)
 
     def restart(self):
         if self.daemon.start():

@@ -85,6 +85,12 @@ def crash_section(ctx, crash):
     return lines + [""]
 
 
+def check_lines(checks, notes, indent=""):
+    """A scenario's checks and notes as Markdown list items."""
+    return (["%s- %s: %s" % (indent, status, text) for status, text in checks]
+            + ["%s- note: %s" % (indent, note) for note in notes])
+
+
 def disk_section(disk):
     lines = ["### A step fills the disk", ""]
     if disk is None:
@@ -93,10 +99,7 @@ def disk_section(disk):
         lines.append("- SKIPPED: %s" % disk["skipped"])
     for variant in (disk or {}).get("variants", []):
         lines.append("- %s" % variant["name"])
-        for status, text in variant["checks"]:
-            lines.append("  - %s: %s" % (status, text))
-        for note in variant["notes"]:
-            lines.append("  - note: %s" % note)
+        lines += check_lines(variant["checks"], variant["notes"], "  ")
     return lines + [""]
 
 
@@ -105,10 +108,7 @@ def gone_section(gone):
     if gone is None:
         lines.append("- not run")
     else:
-        for status, text in gone["checks"]:
-            lines.append("- %s: %s" % (status, text))
-        for note in gone["notes"]:
-            lines.append("- note: %s" % note)
+        lines += check_lines(gone["checks"], gone["notes"])
     return lines + [""]
 
 

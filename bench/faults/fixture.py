@@ -52,6 +52,39 @@ def write_pipeline(path, text):
         f.write(text)
 
 
+def install_hook(ctx, bare, app, server, gate=False):
+    """`slipway hook install` (the post-receive hook, or with gate the pre-receive one), replacing what is there."""
+    argv = [ctx.slipway, "hook", "install", bare, "--app", app, "--server", server, "--force"]
+    result = subprocess.run(argv + (["--gate"] if gate else []), capture_output=True, text=True, env=ctx.daemon_env)
+    if result.returncode != 0:
+        raise HarnessError("slipway hook install failed: %s" % (result.stderr or result.stdout))
+
+
+class Checks:
+    """The checks of a scenario, each ok or a violation of its part, and its notes; each is logged as it comes."""
+
+    def __init__(self, ctx, part):
+        self.ctx = ctx
+        self.part = part
+        self.items = []  # (ok or VIOLATION, text)
+        self.notes = []
+
+    def check(self, ok, text):
+        self.items.append(("ok" if ok else "VIOLATION", text))
+        if ok:
+            log("  ok: " + text)
+        else:
+            self.ctx.violation(self.part, text)
+        return ok
+
+    def note(self, text):
+        self.notes.append(text)
+        log("  note: " + text)
+
+    def failed(self):
+        return any(status != "ok" for status, _ in self.items)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The run's context
 

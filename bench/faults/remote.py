@@ -5,10 +5,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 
-from fixture import MARK_LIVE, FINISHED, FaultsDaemon, Repo, write_pipeline
+from fixture import MARK_LIVE, FINISHED, Checks, FaultsDaemon, Repo, install_hook, write_pipeline
 from harness import HarnessError
 from harness.log import out as log
 from harness.web import error_message
@@ -40,10 +39,8 @@ def remote_gone(ctx):
     log("remote gone:")
     scenario = RemoteGone(ctx)
     scenario.run()
-    result = {"status": "ok", "checks": scenario.checks, "notes": scenario.notes}
-    if any(s != "ok" for s, _ in result["checks"]):
-        result["status"] = "violations"
-    return result
+    checks = scenario.checks
+    return {"status": "violations" if checks.failed() else "ok", "checks": checks.items, "notes": checks.notes}
 
 
 class RemoteGone:
@@ -53,19 +50,9 @@ class RemoteGone:
         self.git_dir = os.path.join(ctx.root, "git")
         self.daemon = None
         self.moved = None
-        self.checks = []
-        self.notes = []
-
-    def check(self, ok, text):
-        self.checks.append(("ok" if ok else "VIOLATION", text))
-        log("  %s: %s" % ("ok" if ok else "VIOLATION", text))
-        if not ok:
-            self.ctx.violation("remote gone", text)
-        return ok
-
-    def note(self, text):
-        self.notes.append(text)
-        log("  note: " + text)
+        self.checks = Checks(ctx, "remote gone")
+        self.check = self.checks.check
+        self.note = self.checks.note
 
     def check_invariants(self, name, app, when, after_success=False):
         for problem in check_app(self.daemon, app, after_success=after_success):
@@ -107,8 +94,7 @@ class RemoteGone:
             repository="git://127.0.0.1:%d/gone.git" % ctx.git_port, deploy_to=self.apps["gonenet"].deploy_to))
         self.daemon = FaultsDaemon(ctx, "gone", pipelines, os.path.join(base, "state"))
         self.daemon.start()
-        subprocess.run([ctx.slipway, "hook", "install", self.repo.bare, "--app", "gone", "--server", self.daemon.url],
-                       check=True, capture_output=True, env=ctx.daemon_env)
+        install_hook(ctx, self.repo.bare, "gone", self.daemon.url)
 
     def wait_live(self, app, commit, timeout=30):
         deadline = time.monotonic() + timeout
