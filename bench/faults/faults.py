@@ -3,9 +3,9 @@
 
 Run it through bench/faults/run:
 
-    bench/faults/run [--kills 50] [--seed 1] [--slipway PATH] [--out FILE]
+    bench/faults/run [--kills 50] [--gate-kills 4] [--seed 1] [--slipway PATH] [--out FILE]
 
-Three parts, each against the real `slipway serve` binary and real git repositories made here:
+Four parts, each against the real `slipway serve` binary and real git repositories made here:
 
 1. Crash consistency. The daemon is killed with SIGKILL at chosen moments of deploys and rollbacks: a target
    phase is picked per kill round-robin (fetch, checkout, build, test, migrate, switch, activate, health, for
@@ -21,8 +21,14 @@ Three parts, each against the real `slipway serve` binary and real git repositor
    writes until the disk is full.
 3. The mirror's remote disappears: the bare repository is moved away (for a local-path app and for a git://
    app); manual deploys, pushes, polls and rollbacks are tried; then the repository comes back.
+4. The truth at push time (issue 16): the daemon is stopped (SIGKILL, then SIGTERM) and pushes go through the
+   post-receive hook: at start-up the branch head is deployed by itself (trigger catch_up), once. A second
+   `slipway serve` on the same state, while the first one's build step waits, exits 1 at once and touches nothing.
+   With the pre-receive (--gate) hook, the daemon is SIGKILLed while the push's deployment waits in build, test,
+   activate or health (--gate-kills rounds, in turn): the push must be refused, the branch and current stay where
+   they were, the deployment is interrupted after a restart, and the next gated push is accepted.
 
-The parts are crash.py, disk.py and remote.py; fixture.py holds what they share (the run's context, the
+The parts are crash.py, disk.py, remote.py and pushtime.py; fixture.py holds what they share (the run's context, the
 repositories, the daemon and its store), invariants.py the checks, and bench/harness the helpers every harness
 uses. Only the Python standard library is used. Exit status: 0 when no invariant was violated, 1 when one was, 2 when
 the harness itself failed.
@@ -44,6 +50,7 @@ from fixture import Context  # noqa: E402
 from harness import DEFAULT_SLIPWAY, HarnessError, report  # noqa: E402
 from harness.log import out as log  # noqa: E402
 from invariants import TRANSIENTS  # noqa: E402
+from pushtime import push_time  # noqa: E402
 from remote import remote_gone  # noqa: E402
 
 
@@ -112,6 +119,26 @@ def gone_section(gone):
     return lines + [""]
 
 
+def push_section(push):
+    lines = ["### The truth at push time (catch-up, one daemon per state, gated pushes under SIGKILL)", ""]
+    if push is None:
+        return lines + ["- not run", ""]
+    for title, checks in push["cases"]:
+        lines.append("- %s" % title)
+        lines += check_lines(checks.items, checks.notes, "  ")
+    if push["rounds"]:
+        lines += ["", "SIGKILL during a gated push, round by round (current: the release it links to):", "",
+                  "| # | held in | killed in (store) | deployment | git push exit | current before / at the kill / "
+                  "after the restart | deployment after the restart | next gated push | violations |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in push["rounds"]:
+            lines.append("| %d | %s | %s | %s | %s | %s / %s / %s | %s | %s | %d |" % (
+                r["round"], r["phase"], r.get("hit", "-"), r.get("deployment", "-"), r.get("push_exit", "-"),
+                r.get("live_before"), r.get("link_at_kill"), r.get("link_after"), r.get("status_after", "-"),
+                r.get("next_push", "-"), r["violations"]))
+    return lines + [""]
+
+
 def transients_section():
     if not TRANSIENTS:
         return []
@@ -123,7 +150,7 @@ def transients_section():
     return lines + [""]
 
 
-def markdown(ctx, command, started, elapsed, crash, disk, gone):
+def markdown(ctx, command, started, elapsed, crash, disk, gone, push):
     lines = [
         "## Fault injection: `bench/faults`",
         "",
@@ -134,7 +161,8 @@ def markdown(ctx, command, started, elapsed, crash, disk, gone):
         "- Took %.0f s" % elapsed,
         "",
     ]
-    lines += crash_section(ctx, crash) + disk_section(disk) + gone_section(gone) + transients_section()
+    lines += crash_section(ctx, crash) + disk_section(disk) + gone_section(gone) + push_section(push)
+    lines += transients_section()
     lines.append("### Violations: %d" % len(ctx.violations))
     lines.append("")
     for part, text in ctx.violations:
@@ -145,7 +173,7 @@ def markdown(ctx, command, started, elapsed, crash, disk, gone):
     return "\n".join(lines)
 
 
-def summary(ctx, crash, disk, gone, elapsed):
+def summary(ctx, crash, disk, gone, push, elapsed):
     crash_violations = [t for p, t in ctx.violations if p == "crash"]
     log("")
     log("== summary ==")
@@ -161,6 +189,9 @@ def summary(ctx, crash, disk, gone, elapsed):
         log("disk full: %s" % (disk["skipped"] or disk["status"]))
     if gone:
         log("remote gone: %s" % gone["status"])
+    if push:
+        log("truth at push time: %s (daemon down, SIGKILL and SIGTERM; a second daemon; %d SIGKILLs during gated "
+            "pushes)" % (push["status"], len(push["rounds"])))
     if TRANSIENTS:
         log("disagreements that settled within 0.5 s (notes): %d; first: %s" % (len(TRANSIENTS), TRANSIENTS[0]))
     log("violations: %d" % len(ctx.violations))
@@ -182,6 +213,10 @@ def parse_args():
     parser.add_argument("--files", type=int, default=400, help="files in the crash app's repository")
     parser.add_argument("--skip-disk", action="store_true")
     parser.add_argument("--skip-remote", action="store_true")
+    parser.add_argument("--skip-push", action="store_true", help="skip the push-time part (catch-up, a second "
+                        "daemon, SIGKILL during gated pushes)")
+    parser.add_argument("--gate-kills", type=int, default=4, help="SIGKILLs during gated pushes (default 4: "
+                        "build, test, activate, health)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args()
 
@@ -194,8 +229,8 @@ def timed(what, step, *args):
 
 
 def run_parts(ctx, args, clock):
-    """Runs the three parts; returns (crash bench, disk-full result, remote-gone result, exit status)."""
-    crash = disk = gone = None
+    """Runs the four parts; returns (crash bench, disk-full, remote-gone and push-time results, exit status)."""
+    crash = disk = gone = push = None
     status = 0
     try:
         crash = CrashBench(ctx)
@@ -206,13 +241,15 @@ def run_parts(ctx, args, clock):
             disk = timed("disk full", disk_full, ctx)
         if not args.skip_remote:
             gone = timed("remote gone", remote_gone, ctx)
+        if not args.skip_push:
+            push = timed("truth at push time", push_time, ctx)
     except (HarnessError, KeyboardInterrupt, Exception) as error:
         traceback.print_exc()
         print("faults: the harness stopped: %s" % error, file=sys.stderr)
         status = 2
     finally:
         ctx.cleanup(args.keep or status == 2)
-    return crash, disk, gone, status
+    return crash, disk, gone, push, status
 
 
 def main():
@@ -220,8 +257,8 @@ def main():
     if not os.access(args.slipway, os.X_OK):
         print("faults: %s is not an executable slipway binary (use --slipway PATH)" % args.slipway, file=sys.stderr)
         return 2
-    if args.kills < 0:
-        print("faults: --kills must be 0 or more", file=sys.stderr)
+    if args.kills < 0 or args.gate_kills < 0:
+        print("faults: --kills and --gate-kills must be 0 or more", file=sys.stderr)
         return 2
     command = report.command_line("bench/faults/run")
     started = report.utc_now()
@@ -238,11 +275,11 @@ def main():
 
     ctx = Context(args)
     log("faults: slipway %s, seed %d, temporary directory %s" % (ctx.slipway, args.seed, ctx.root))
-    crash, disk, gone, status = run_parts(ctx, args, clock)
+    crash, disk, gone, push, status = run_parts(ctx, args, clock)
     elapsed = time.monotonic() - clock
-    summary(ctx, crash, disk, gone, elapsed)
+    summary(ctx, crash, disk, gone, push, elapsed)
     if args.out:
-        report.write(args.out, markdown(ctx, command, started, elapsed, crash, disk, gone))
+        report.write(args.out, markdown(ctx, command, started, elapsed, crash, disk, gone, push))
         log("wrote %s" % args.out)
     if status:
         return status

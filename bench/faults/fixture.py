@@ -47,6 +47,11 @@ health:
 """
 
 
+def pipeline_head(repository, deploy_to, keep_releases):
+    """The first lines of a pipeline file: where the app comes from and goes to."""
+    return "repository: %s\nbranch: main\ndeploy_to: %s\nkeep_releases: %d\n" % (repository, deploy_to, keep_releases)
+
+
 def write_pipeline(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -174,6 +179,10 @@ class Context:
 # Git repositories made here
 
 
+# The files a commit may carry to make a step wait or misbehave; a change removes those it is not given again.
+MARKERS = ("BUILD_SLEEP", "HEALTH_SLEEP", "FILL_DISK", "HOLD")
+
+
 class Repo(hgit.WorkRepo):
     """A working repository of `files` files (plus a script, a symlink and VERSION) and the bare repository it
     pushes to."""
@@ -213,7 +222,7 @@ class Repo(hgit.WorkRepo):
         if added and self.rng.random() < 0.3:
             os.unlink(self.rng.choice(added))
         extra = extra or {}
-        remove = tuple(remove) + tuple(m for m in ("BUILD_SLEEP", "HEALTH_SLEEP", "FILL_DISK") if m not in extra)
+        remove = tuple(remove) + tuple(m for m in MARKERS if m not in extra)
         for path, content in extra.items():
             self.write(path, content)
         for path in remove:
