@@ -551,10 +551,21 @@ class Round:
                                  % (victim["id"], after["status"]))
 
     def send_the_lost_notice_again(self):
-        """A notice lost with the crash: the same push again must deploy (its head was never deployed)."""
+        """A notice lost with the crash: the daemon's catch-up at start-up deploys its head (it was never deployed),
+        or else the same push again must deploy it."""
         if self.phase != "mirror-fetch" or self.victim is not None:
             return
         daemon = self.daemon
+        caught = daemon.query("SELECT id FROM deployment WHERE app = 'net' AND id > ? AND [commit] = ? ORDER BY id",
+                              (self.base_id, self.bench.repo.head()))
+        if caught:
+            self.trigger += " (caught up at start-up)"
+            final = daemon.wait_deployment(caught[-1]["id"])
+            if final["status"] != "succeeded":
+                self.problems.append("the catch-up at start-up of the lost push: deployment %d %s: %s"
+                                     % (final["id"], final["status"], final["error"]))
+            daemon.wait_idle(["web", "net"])
+            return
         deployment, why = self.bench.notify_net(wait=False, strict=False)
         if deployment is None and isinstance(why, str):
             self.problems.append("the crash hit the watcher's fetch; sending the same push again after the restart "
