@@ -118,6 +118,7 @@ let package = Package(
             name: "slipway",
             dependencies: [
                 "Deploy",
+                "GitKit",
                 "Pipeline",
                 "Server",
                 "SlipwayClient",

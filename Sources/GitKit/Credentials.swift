@@ -63,6 +63,25 @@ public struct Credentials: Sendable, Equatable {
 
     public static let none = Credentials()
 
+    /// These credentials for the remote `url` alone: a token or key with no hosts of its own goes only to `url`'s
+    /// host, so that a redirect or another app's repository never receives it. Hosts set explicitly stay as they are.
+    public func scoped(to url: String) -> Credentials {
+        guard let host = Self.host(of: url) else { return self }
+        var scoped = self
+        if scoped.httpsTokenHosts.isEmpty { scoped.httpsTokenHosts = [host] }
+        if scoped.sshKeyHosts.isEmpty { scoped.sshKeyHosts = [host] }
+        return scoped
+    }
+
+    /// The host a remote URL names: the authority of `scheme://…`, or `host` of scp-like `user@host:path`; nil for a
+    /// path on this machine.
+    static func host(of url: String) -> String? {
+        if let parts = URLParts(url) { return parts.scheme == "file" ? nil : parts.host }
+        guard case .network = RemoteLocation(url), let colon = url.firstIndex(of: ":") else { return nil }
+        let authority = url[..<colon]
+        return String(authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority)
+    }
+
     /// The HTTPS token for a request to `url`, or nil when the token is not meant for it.
     func httpsToken(for url: String) -> String? {
         guard let token = httpsToken, let parts = URLParts(url) else { return nil }
@@ -139,7 +158,8 @@ func acquireCredential(
     // libgit2 asks again after every rejection; without a bound a wrong key loops for ever.
     state.credentialAttempts += 1
     if state.credentialAttempts > 3 {
-        git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
+        git_error_set_str(
+            Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
         return GIT_EAUTH.rawValue
     }
     let credentials = state.credentials
@@ -153,7 +173,8 @@ func acquireCredential(
         return git_credential_username_new(out, user)
     }
     if allowedTypes & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, credentials.httpsToken != nil {
-        let reason = target.lowercased().hasPrefix("http://") && !credentials.allowInsecureHTTP
+        let reason =
+            target.lowercased().hasPrefix("http://") && !credentials.allowInsecureHTTP
             ? "it is not sent over plain http:// (allowInsecureHTTP is off)"
             : "its allowed hosts (httpsTokenHosts) do not include this one"
         state.fail(

@@ -26,7 +26,9 @@ extension Repository {
     /// ever written through one. A tree nested deeper than `maximumTreeDepth` is refused, as git refuses one deeper
     /// than `core.maxTreeDepth`, and unsafe names (`..`, `.git`, names with `/`) are refused before anything is made.
     @discardableResult
-    public func export(_ commit: OID, to directory: String, threads: Int = defaultExportThreads) throws(GitError)
+    public func export(
+        _ commit: OID, to directory: String, threads: Int = defaultExportThreads
+    ) throws(GitError)
         -> ExportSummary
     {
         try prepareEmptyDirectory(directory)
@@ -80,7 +82,9 @@ extension Repository {
     /// git's `core.maxTreeDepth` default: deeper trees are refused rather than walked.
     public static let maximumTreeDepth = 4096
 
-    private func writeInParallel(_ files: [ExportPlan.Blob], workers: Int, context: ExportContext) throws(GitError)
+    private func writeInParallel(
+        _ files: [ExportPlan.Blob], workers: Int, context: ExportContext
+    ) throws(GitError)
         -> Int
     {
         let gitDirectory = self.gitDirectory
@@ -199,7 +203,8 @@ struct ExportConversion: @unchecked Sendable {
                 var id = oid
                 try check(git_odb_read(&object, odb, &id), "git_odb_read")
                 defer { git_odb_object_free(object) }
-                let bytes = UnsafeRawBufferPointer(start: git_odb_object_data(object), count: git_odb_object_size(object))
+                let bytes = UnsafeRawBufferPointer(
+                    start: git_odb_object_data(object), count: git_odb_object_size(object))
                 texts.append(String(decoding: bytes, as: UTF8.self))
             }
         }
@@ -296,7 +301,9 @@ final class BlobWriter {
     }
 
     /// Writes a blob's content, with its `export-subst` placeholders expanded when it has that attribute.
-    private func write(_ content: UnsafeRawBufferPointer, of file: ExportPlan.Blob, to fd: Int32) throws(GitError)
+    private func write(
+        _ content: UnsafeRawBufferPointer, of file: ExportPlan.Blob, to fd: Int32
+    ) throws(GitError)
         -> Int
     {
         if file.substitute, let substitution = context.substitution, let expanded = substitution.expand(content) {
@@ -308,7 +315,9 @@ final class BlobWriter {
     }
 
     /// Reads the whole object and lends its bytes to `body`.
-    private func withObject<T>(_ file: ExportPlan.Blob, _ body: (UnsafeRawPointer?, Int) throws(GitError) -> T)
+    private func withObject<T>(
+        _ file: ExportPlan.Blob, _ body: (UnsafeRawPointer?, Int) throws(GitError) -> T
+    )
         throws(GitError) -> T
     {
         var object: OpaquePointer?
@@ -319,7 +328,9 @@ final class BlobWriter {
     }
 
     /// A large, whole (not delta) blob in a pack, inflated straight into the file.
-    private func streamLarge(_ file: ExportPlan.Blob, location: (pack: Int, offset: UInt64), to fd: Int32)
+    private func streamLarge(
+        _ file: ExportPlan.Blob, location: (pack: Int, offset: UInt64), to fd: Int32
+    )
         throws(GitError) -> Int?
     {
         guard context.reader.isWholeBlob(pack: location.pack, at: location.offset, atLeast: Self.streamingThreshold)

@@ -85,7 +85,8 @@ struct ExportSubstitution {
         case "B": return (text(commit.message), 1)
         case "e": return (text(commit.messageEncoding ?? ""), 1)
         case "x":
-            guard index + 2 < format.count, let value = UInt8(String(decoding: format[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+            guard index + 2 < format.count,
+                let value = UInt8(String(decoding: format[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
             else { return nil }
             return ([value], 3)
         case "C":
@@ -157,7 +158,8 @@ struct ExportSubstitution {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            let isTitle = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+            let isTitle =
+                (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
                 || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
             if isTitle {
                 if space == 1 { out.append("-") }
@@ -234,7 +236,8 @@ enum IdentExpansion {
         while let found = content[index...].firstIndex(of: dollar) {
             out += content[index...found]
             index = found + 1
-            guard content.count - index >= 3, content[index] == UInt8(ascii: "I"), content[index + 1] == UInt8(ascii: "d")
+            guard content.count - index >= 3, content[index] == UInt8(ascii: "I"),
+                content[index + 1] == UInt8(ascii: "d")
             else { continue }
             let after = content[index + 2]
             if after == dollar {

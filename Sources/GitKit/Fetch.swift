@@ -54,8 +54,9 @@ extension Repository {
     ) throws(GitError) -> Repository {
         let repository = try createBare(at: path)
         var remote: OpaquePointer?
-        try check(git_remote_create_with_fetchspec(&remote, repository.pointer, "origin", url, refspecs[0]),
-                  "git_remote_create_with_fetchspec")
+        try check(
+            git_remote_create_with_fetchspec(&remote, repository.pointer, "origin", url, refspecs[0]),
+            "git_remote_create_with_fetchspec")
         git_remote_free(remote)
         for spec in refspecs.dropFirst() {
             try check(git_remote_add_fetch(repository.pointer, "origin", spec), "git_remote_add_fetch")
@@ -78,7 +79,9 @@ extension Repository {
 
     /// Fetches from the remote `name` and returns every ref that moved.
     @discardableResult
-    public func fetch(remote name: String = "origin", options: FetchOptions = FetchOptions()) throws(GitError)
+    public func fetch(
+        remote name: String = "origin", options: FetchOptions = FetchOptions()
+    ) throws(GitError)
         -> [RefUpdate]
     {
         guard let url = remoteURL(name) else {
@@ -139,7 +142,9 @@ extension Repository {
         return remote!
     }
 
-    private func fetchThroughTransport(url: String, refspecs: [String], options: FetchOptions)
+    private func fetchThroughTransport(
+        url: String, refspecs: [String], options: FetchOptions
+    )
         throws(GitError) -> [RefUpdate]
     {
         let remote = try anonymousRemote(url)
@@ -148,7 +153,8 @@ extension Repository {
             credentials: options.credentials, timeouts: options.timeouts, cancellation: options.cancellation)
         try state.withCallbacks { (callbacks: inout git_remote_callbacks) throws(GitError) in
             var fetchOptions = git_fetch_options()
-            try check(git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
+            try check(
+                git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
             fetchOptions.callbacks = callbacks
             fetchOptions.prune = options.prune ? GIT_FETCH_PRUNE : GIT_FETCH_NO_PRUNE
             fetchOptions.update_fetchhead = 0
@@ -164,7 +170,9 @@ extension Repository {
 
 /// Lends libgit2 a `git_strarray` of copies of `strings` for the length of `body`.
 @discardableResult
-func withStringArray<T>(_ strings: [String], _ body: (inout git_strarray) throws(GitError) -> T) throws(GitError)
+func withStringArray<T>(
+    _ strings: [String], _ body: (inout git_strarray) throws(GitError) -> T
+) throws(GitError)
     -> T
 {
     let copies = strings.map { strdup($0) }

@@ -72,7 +72,8 @@ extension Repository {
             let files = (try? manager.contentsOfDirectory(atPath: "\(sourceObjects)/\(directory)")) ?? []
             guard !files.isEmpty else { continue }
             mkdir("\(ownObjects)/\(directory)", 0o755)
-            for file in files where !link("\(sourceObjects)/\(directory)/\(file)", "\(ownObjects)/\(directory)/\(file)") {
+            for file in files where !link("\(sourceObjects)/\(directory)/\(file)", "\(ownObjects)/\(directory)/\(file)")
+            {
                 return false
             }
         }

@@ -89,10 +89,12 @@ public enum LibGit2 {
     public static func setCertificateLocations(file: String? = nil, directory: String? = nil) throws(GitError) {
         ensureInitialized()
         guard file != nil || directory != nil else {
-            throw GitError(code: .invalid, message: "give a CA file, a CA directory or both", function: "setCertificateLocations")
+            throw GitError(
+                code: .invalid, message: "give a CA file, a CA directory or both", function: "setCertificateLocations")
         }
         certificatesChosen.store(true, ordering: .sequentiallyConsistent)
-        try check(slipway_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)")
+        try check(
+            slipway_git_set_ssl_cert_locations(file, directory), "git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS)")
     }
 
     /// Runs `git_libgit2_init()` the first time it is called; later calls cost a load.

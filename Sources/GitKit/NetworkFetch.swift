@@ -15,7 +15,8 @@ extension Repository {
         let scratchPath = gitDirectory + "slipway-fetch-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: scratchPath) }
         _ = try Repository.createBare(at: scratchPath)
-        let ownObjects = URL(fileURLWithPath: commonDirectory).appendingPathComponent("objects").standardizedFileURL.path
+        let ownObjects = URL(fileURLWithPath: commonDirectory).appendingPathComponent("objects").standardizedFileURL
+            .path
         do {
             try Data((ownObjects + "\n").utf8).write(
                 to: URL(fileURLWithPath: scratchPath).appendingPathComponent("objects/info/alternates"))
@@ -58,7 +59,8 @@ extension Repository {
                 }
                 let sources = missing.values.map { "+\($0.source):refs/incoming/\($0.source)" }
                 var fetchOptions = git_fetch_options()
-                try check(git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
+                try check(
+                    git_fetch_options_init(&fetchOptions, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
                 fetchOptions.callbacks = callbacks
                 fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
                 fetchOptions.update_fetchhead = 0
@@ -72,7 +74,9 @@ extension Repository {
                         function: "fetch")
                 }
             }
-            return try applyRefUpdates(wanted: wanted.mapValues { ($0.target, $0.spec) }, current: current, prune: options.prune, reason: "fetch from \(url)")
+            return try applyRefUpdates(
+                wanted: wanted.mapValues { ($0.target, $0.spec) }, current: current, prune: options.prune,
+                reason: "fetch from \(url)")
         }
     }
 

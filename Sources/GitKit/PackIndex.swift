@@ -30,7 +30,7 @@ final class PackIndex: @unchecked Sendable {
             }
             let base = UnsafeRawPointer(mapped)
             // "\377tOc", version 2.
-            guard base.load(as: UInt32.self) == UInt32(0xff744f63).bigEndian,
+            guard base.load(as: UInt32.self) == UInt32(0xff74_4f63).bigEndian,
                 UInt32(bigEndian: base.load(fromByteOffset: 4, as: UInt32.self)) == 2
             else {
                 munmap(mapped, length)

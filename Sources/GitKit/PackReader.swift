@@ -113,7 +113,9 @@ final class PackReader: @unchecked Sendable {
         case 7:  // REF_DELTA: the base is named by id; only a base in this same pack is followed
             guard position + 20 <= mapping.length else { return nil }
             var oid = git_oid()
-            withUnsafeMutableBytes(of: &oid.id) { $0.copyMemory(from: UnsafeRawBufferPointer(start: mapping.base + position, count: 20)) }
+            withUnsafeMutableBytes(of: &oid.id) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(start: mapping.base + position, count: 20))
+            }
             guard let base = index.packs[pack].offset(of: oid) else { return nil }
             return Entry(type: type, size: size, dataOffset: position + 20, baseOffset: base)
         default:
@@ -175,7 +177,11 @@ final class PackReader: @unchecked Sendable {
             let bottom = chain.removeLast()
             guard bottom.entry.type == 3 || !chain.isEmpty else { return nil }  // only blobs are exported
             let object = Object(count: bottom.entry.size)
-            guard bottom.entry.size == 0 || inflate(mapping, from: bottom.entry.dataOffset, size: bottom.entry.size, into: object.bytes.baseAddress!)
+            guard
+                bottom.entry.size == 0
+                    || inflate(
+                        mapping, from: bottom.entry.dataOffset, size: bottom.entry.size, into: object.bytes.baseAddress!
+                    )
             else { return nil }
             remember(object, pack: pack, at: bottom.offset)
             base = object

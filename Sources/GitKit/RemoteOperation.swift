@@ -99,13 +99,17 @@ private func state(_ payload: UnsafeMutableRawPointer?) -> RemoteCallbackState? 
     payload.map { Unmanaged<RemoteCallbackState>.fromOpaque($0).takeUnretainedValue() }
 }
 
-private func reportTransferProgress(_ stats: UnsafePointer<git_indexer_progress>?, _ payload: UnsafeMutableRawPointer?)
+private func reportTransferProgress(
+    _ stats: UnsafePointer<git_indexer_progress>?, _ payload: UnsafeMutableRawPointer?
+)
     -> Int32
 {
     state(payload)?.shouldStop() == true ? -1 : 0
 }
 
-private func reportSidebandProgress(_ text: UnsafePointer<CChar>?, _ length: Int32, _ payload: UnsafeMutableRawPointer?)
+private func reportSidebandProgress(
+    _ text: UnsafePointer<CChar>?, _ length: Int32, _ payload: UnsafeMutableRawPointer?
+)
     -> Int32
 {
     state(payload)?.shouldStop() == true ? -1 : 0

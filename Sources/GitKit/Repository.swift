@@ -119,7 +119,8 @@ public final class Repository {
     }
 
     /// The commits reachable from `newest` but not from `oldest`, newest first, at most `limit` of them.
-    public func commits(from newest: OID, excluding oldest: OID? = nil, limit: Int = .max) throws(GitError) -> [Commit] {
+    public func commits(from newest: OID, excluding oldest: OID? = nil, limit: Int = .max) throws(GitError) -> [Commit]
+    {
         var walker: OpaquePointer?
         try check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
         defer { git_revwalk_free(walker) }

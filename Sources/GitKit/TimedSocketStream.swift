@@ -79,7 +79,8 @@ private final class SocketConnection {
         while let candidate = address {
             address = candidate.pointee.ai_next
             let socket = Glibc.socket(
-                candidate.pointee.ai_family, candidate.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue)
+                candidate.pointee.ai_family,
+                candidate.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue)
                     | Int32(SOCK_NONBLOCK.rawValue), candidate.pointee.ai_protocol)
             guard socket >= 0 else {
                 lastError = errno

@@ -59,7 +59,7 @@ public final class DeploymentLog: Sendable {
     public func note(_ line: String) {
         state.withLock { state in
             flushPartial(&state)
-            append(masker.mask(line), to: &state, fromStep: false)
+            append(Self.asShown(masker.mask(line)), to: &state, fromStep: false)
         }
     }
 
@@ -94,10 +94,20 @@ public final class DeploymentLog: Sendable {
     }
 
     private func emitPartial(_ state: inout State) {
-        var line = state.partial
+        let line = String(decoding: state.partial, as: UTF8.self)
         state.partial.removeAll(keepingCapacity: true)
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
-        append(masker.mask(String(decoding: line, as: UTF8.self)), to: &state, fromStep: true)
+        append(Self.asShown(masker.mask(line)), to: &state, fromStep: true)
+    }
+
+    /// A line as a terminal would show it once written: carriage returns at its end (`\r\n` endings, `\r\r\n`
+    /// too) are dropped, and one inside it (a progress bar redrawn in place) leaves what came after the last one.
+    /// So no line of the log holds a carriage return, which Server-Sent Events would read as a line end: the
+    /// text log and its events carry the same lines, with the same numbers.
+    static func asShown(_ line: String) -> String {
+        var bytes = Substring(line).utf8
+        while bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+        guard let lastReturn = bytes.lastIndex(of: UInt8(ascii: "\r")) else { return String(Substring(bytes)) }
+        return String(Substring(bytes[bytes.index(after: lastReturn)...]))
     }
 
     private func append(_ line: String, to state: inout State, fromStep: Bool) {

@@ -30,7 +30,8 @@ public func buildRouter(
     engine: some Engine, configuration: ServerConfiguration, registry: PrometheusCollectorRegistry,
     keepAliveInterval: Duration = .seconds(15)
 ) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+    // HEAD wherever GET is served (RFC 9110 asks for it; uptime monitors and `curl -I` use it).
+    let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
     let routeTable = RouteTable()
     router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody, routes: routeTable))
     router.add(middleware: AuthMiddleware(token: configuration.token, isPrivate: configuration.isPrivate))

@@ -16,7 +16,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             var apiError = APIError(error, maxBody: maxBody)
             // The router's own 404 (no route matched), as opposed to a route that found nothing.
             if let routerError = error as? HTTPError, routerError.status == .notFound {
-                let allowed = routes.methods(for: request.uri.path)
+                var allowed = routes.methods(for: request.uri.path)
+                if allowed.contains("GET") { allowed.append("HEAD") }
                 if !allowed.isEmpty {
                     apiError = APIError(
                         status: .methodNotAllowed, code: "method_not_allowed",

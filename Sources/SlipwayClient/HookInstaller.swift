@@ -62,7 +62,9 @@ public struct HookInstaller: Sendable {
         try Self.writeAtomically(script, to: target, mode: mode)
         // The gate does what Slipway's own post-receive would; one of Slipway's, left there, would only repeat it.
         let other = hooks.appendingPathComponent(gate ? "post-receive" : "pre-receive").path
-        if let text = try? String(contentsOfFile: other, encoding: .utf8), text.contains("installed by `slipway hook install") {
+        if let text = try? String(contentsOfFile: other, encoding: .utf8),
+            text.contains("installed by `slipway hook install")
+        {
             unlink(other)
         }
         return target

@@ -49,7 +49,9 @@ public struct PushGate: Sendable {
             }
         }
         for deployment in deployments {
-            _ = say("slipway: deploying \(app) \(deployment.shortCommit) as deployment \(deployment.id); the push waits for it")
+            _ = say(
+                "slipway: deploying \(app) \(deployment.shortCommit) as deployment \(deployment.id); the push waits for it"
+            )
             let outcome = try await follow(deployment, say: say)
             guard outcome.status == .succeeded else {
                 _ = say("slipway: the push is refused: \(views.outcome(outcome))")
@@ -60,13 +62,17 @@ public struct PushGate: Sendable {
     }
 
     /// Follows the deployment to its end, unless the pusher gives up first: then the deployment is cancelled.
-    private func follow(_ deployment: API.Deployment, say: @escaping @Sendable (String) -> Bool)
+    private func follow(
+        _ deployment: API.Deployment, say: @escaping @Sendable (String) -> Bool
+    )
         async throws(ClientError) -> API.Deployment
     {
         let stop = StopSignal(signals: [SIGINT, SIGTERM, SIGHUP], timeout: timeout)
         defer { stop.end() }
         let client = self.client
-        let outcome: Result<API.Deployment, ClientError>? = await withTaskGroup(of: Result<API.Deployment, ClientError>?.self) {
+        let outcome: Result<API.Deployment, ClientError>? = await withTaskGroup(
+            of: Result<API.Deployment, ClientError>?.self
+        ) {
             group in
             group.addTask {
                 do throws(ClientError) {
@@ -93,7 +99,9 @@ public struct PushGate: Sendable {
             throw .failed("")
         case nil:
             _ = try? await client.cancel(deployment.id)
-            _ = say("slipway: \(stop.reason ?? "stopped"): deployment \(deployment.id) is cancelled and the push is refused")
+            _ = say(
+                "slipway: \(stop.reason ?? "stopped"): deployment \(deployment.id) is cancelled and the push is refused"
+            )
             throw .failed("")
         }
     }
@@ -126,7 +134,9 @@ final class StopSignal: @unchecked Sendable {
             source.resume()
         }
         timer.schedule(deadline: .now() + .seconds(Int(timeout.components.seconds)))
-        timer.setEventHandler { [weak self] in self?.fire("the gate's time limit of \(DurationText.format(timeout)) passed") }
+        timer.setEventHandler { [weak self] in
+            self?.fire("the gate's time limit of \(DurationText.format(timeout)) passed")
+        }
         timer.resume()
     }
 

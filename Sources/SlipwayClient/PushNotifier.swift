@@ -41,8 +41,9 @@ public struct PushNotifier: Sendable {
             do {
                 outcome = try await LogFollower(client: client).follow(deployment.id, line: say)
             } catch {
-                say("slipway: lost the daemon while deployment \(deployment.id) ran (\(error.description)); "
-                    + "see `slipway status \(app)` once it is back")
+                say(
+                    "slipway: lost the daemon while deployment \(deployment.id) ran (\(error.description)); "
+                        + "see `slipway status \(app)` once it is back")
                 throw Self.silent(error)
             }
             say(views.pushOutcome(outcome))

@@ -57,7 +57,9 @@ struct NotifyCommand: AsyncParsableCommand {
         while let line = readLine() { lines.append(line) }
         let client = try options.client()
         guard gate else { return try await PushNotifier(client: client, app: app).notify(lines, say: emit) }
-        guard let limit = DurationText.parse(timeout) else { throw ClientError.usage("--timeout '\(timeout)' is not a duration") }
+        guard let limit = DurationText.parse(timeout) else {
+            throw ClientError.usage("--timeout '\(timeout)' is not a duration")
+        }
         // A pusher who has gone must not kill the gate before it cancels the deployment.
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment

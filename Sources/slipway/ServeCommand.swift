@@ -1,6 +1,7 @@
 import ArgumentParser
 import Deploy
 import Foundation
+import GitKit
 import Logging
 import NIOCore
 import Pipeline
@@ -15,8 +16,11 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT stops it gracefully; SIGHUP reloads the pipeline files (so does a change to them).
             Credentials for private repositories come from the environment: SLIPWAY_SSH_KEY (a private key file, \
-            with SLIPWAY_SSH_PUBLIC_KEY and SLIPWAY_SSH_PASSPHRASE if needed) or a running ssh-agent \
-            (SSH_AUTH_SOCK), and SLIPWAY_HTTPS_TOKEN (with SLIPWAY_HTTPS_USERNAME) for HTTPS.
+            with SLIPWAY_SSH_PASSPHRASE if needed) or a running ssh-agent (SSH_AUTH_SOCK), and SLIPWAY_HTTPS_TOKEN \
+            (with SLIPWAY_HTTPS_USERNAME) for HTTPS. Each goes only to the host of the repository being fetched \
+            (or to SLIPWAY_SSH_KEY_HOSTS / SLIPWAY_HTTPS_TOKEN_HOSTS), and the token never over http:// unless \
+            SLIPWAY_ALLOW_INSECURE_HTTP=1. SSH host keys are checked strictly against ~/.ssh/known_hosts and \
+            /etc/ssh/ssh_known_hosts (or SLIPWAY_SSH_KNOWN_HOSTS); ~/.ssh/config applies (or SLIPWAY_SSH_CONFIG).
             """)
 
     @Option(help: "The folder of pipeline files.") var pipelines = "./pipelines"
@@ -31,6 +35,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The largest request body, in bytes (suffixes K, M, KiB, MiB).") var maxBody = "5MiB"
     @Option(help: "How long running deployments get to finish on shutdown (like 30s, 5m).") var shutdownGrace = "30s"
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "How long a fetch may wait to connect to a remote.") var connectTimeout = "30s"
+    @Option(help: "How long a fetch may wait for the next byte from a connected remote.") var networkTimeout = "2m"
+    @Option(help: "A PEM file of CA certificates that HTTPS remotes are trusted by, beside the system's.")
+    var caFile: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -44,6 +52,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ClientError.usage("--log-level '\(logLevel)' is unknown")
+        }
+        guard let connect = DurationText.parse(connectTimeout) else {
+            throw ClientError.usage("--connect-timeout '\(connectTimeout)' is not a duration")
+        }
+        guard let idle = DurationText.parse(networkTimeout) else {
+            throw ClientError.usage("--network-timeout '\(networkTimeout)' is not a duration")
         }
         let server = ServerConfiguration(
             host: host, port: port, token: token ?? environment["SLIPWAY_TOKEN"], isPrivate: isPrivate,
@@ -75,7 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: DaemonConfiguration(
                 pipelinesDirectory: pipelines, stateDirectory: state, jobs: jobs, shutdownGrace: grace,
                 credentials: DaemonConfiguration.credentials(from: environment),
-                webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"], environment: environment),
+                webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"],
+                networkTimeouts: NetworkTimeouts(connect: connect, idle: idle),
+                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], environment: environment),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
         logger.info("\(daemon.appNames.count) app(s) from \(pipelines): \(daemon.appNames.joined(separator: ", "))")

@@ -131,6 +131,38 @@ import Testing
         #expect(report.removedReleases.isEmpty)
     }
 
+    /// A gated push's deployment that had switched `current` when the daemon was killed: git refused the push (the
+    /// hook never answered), so the branch still points at what was live, and `current` goes back to it.
+    @Test func aGatedDeploymentCutShortAfterItsSwitchIsSwitchedBack() async throws {
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
+        let firstSha = try fixture.push("one", files: ["a": "1"])
+        let live = try await fixture.deploy(firstSha)
+        let sha = try fixture.push("two", files: ["a": "2"])
+        try await fixture.mirror.fetch()
+        var (running, _) = try await fixture.store.enqueue(
+            DeploymentRequest(app: "hello", trigger: .push, ref: "refs/heads/main", commit: sha, gatedFrom: firstSha))
+        running.status = .running
+        running.phase = .activate
+        running.startedAt = Date()
+        try await fixture.store.save(running)
+        _ = try await fixture.mirror.export(
+            try await fixture.mirror.resolve("main"), to: fixture.layout.releaseDirectory(running.id))
+        try await fixture.layout.switchCurrent(to: running.id)
+        try await fixture.store.save(
+            Release(
+                id: running.id, app: "hello", commit: sha, message: "two", author: "Ada", createdAt: Date(),
+                succeeded: false))
+        let gatedID = running.id
+        try await fixture.store.updateAppState("hello") { $0.liveRelease = gatedID }
+
+        let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
+        #expect(report.interrupted == [running.id])
+        #expect(report.switchedBack["hello"].map { [$0.from, $0.to] } == [running.id, live.id])
+        #expect(fixture.layout.currentRelease() == live.id)
+        #expect(try await fixture.store.appState("hello").liveRelease == live.id)
+        #expect(!fixture.layout.hasRelease(running.id), "the refused release never went live for good")
+    }
+
     /// What recovery did, as the operator reads it in the daemon's log: words, not a dump of a struct.
     @Test func theReportIsAReadableSummary() {
         var report = RecoveryReport()

@@ -39,7 +39,8 @@ import Testing
         let work = try WorkingRepository(at: scratch("work"))
         try work.git("remote", "add", "origin", origin)
         let daemon = try DaemonProcess(
-            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")], logFile: scratch("daemon.log"))
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
+            logFile: scratch("daemon.log"))
         let install = try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--gate"])
         #expect(install.status == 0, "\(install.output)")
         #expect(FileManager.default.isExecutableFile(atPath: origin + "/hooks/pre-receive"))
@@ -47,10 +48,12 @@ import Testing
     }
 
     /// `git push` with the hook's output (the remote: lines).
-    func push(_ work: WorkingRepository, _ remote: String = "origin", environment: [String: String] = [:]) throws
+    func push(
+        _ work: WorkingRepository, _ remote: String = "origin", environment: [String: String] = [:]
+    ) async throws
         -> (status: Int32, output: String)
     {
-        try runProcess(
+        try await runProcess(
             "/usr/bin/git", ["-C", work.path, "push", remote, "HEAD:main"],
             environment: GitCLI.environment.merging(
                 ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
@@ -71,7 +74,7 @@ import Testing
 
         // A good push is live when git push returns.
         let good = try work.commit("good", files: ["index.html": "v1"])
-        let accepted = try push(work)
+        let accepted = try await push(work)
         #expect(accepted.status == 0, "\(accepted.output)")
         #expect(accepted.output.contains("remote: building \(good)"))
         #expect(accepted.output.contains("the push is accepted"))
@@ -81,7 +84,7 @@ import Testing
 
         // A failing test: refused, the branch does not move, current is untouched.
         try work.commit("fails its test", files: ["FAIL": "x"])
-        let failing = try push(work)
+        let failing = try await push(work)
         #expect(failing.status != 0, "\(failing.output)")
         #expect(failing.output.contains("test step 'no FAIL file' failed (exit 1)"))
         #expect(failing.output.contains("the push is refused"))
@@ -92,7 +95,7 @@ import Testing
 
         // A failing health check: refused, and current is back on what was live.
         try work.commit("unhealthy", files: ["SICK": "x"])
-        let sick = try push(work)
+        let sick = try await push(work)
         #expect(sick.status != 0, "\(sick.output)")
         #expect(sick.output.contains("the health check failed"))
         #expect(sick.output.contains("rolled back to release"))
@@ -104,14 +107,14 @@ import Testing
 
         // Once fixed, the next push goes through; the objects of the refused ones did no harm.
         let fixed = try work.commit("fixed", files: ["index.html": "v2"])
-        let again = try push(work)
+        let again = try await push(work)
         #expect(again.status == 0, "\(again.output)")
         #expect(try branch(setup.origin) == fixed)
         #expect(try String(contentsOfFile: scratch("deploy/current/index.html"), encoding: .utf8) == "v2")
         #expect(try await setup.daemon.request("/api/v1/apps/hello").json["status"] as? String == "idle")
 
         // A push to another branch passes at once and deploys nothing.
-        let other = try runProcess(
+        let other = try await runProcess(
             "/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:refs/heads/feature"],
             environment: GitCLI.environment.merging(ProcessInfo.processInfo.environment) { a, _ in a })
         #expect(other.status == 0, "\(other.output)")
@@ -122,7 +125,7 @@ import Testing
         let setup = try setUp()
         let work = setup.work
         let good = try work.commit("good", files: ["index.html": "v1"])
-        #expect(try push(work).status == 0)
+        #expect(try await push(work).status == 0)
         try work.commit("hangs", files: ["HANG": ""])
         // git push in a process group of its own, so that the interrupt reaches it and its hook, as Ctrl-C would.
         let output = scratch("push.out")
@@ -134,7 +137,7 @@ import Testing
             return newest?["status"] as? String == "running" && newest?["phase"] as? String == "build"
         }
         kill(-pusher.pid, SIGINT)
-        let exit = pusher.waitForExit(seconds: 60)
+        let exit = await pusher.waitForExit(seconds: 60)
         #expect(exit != nil && exit != 0, "\((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
         // git push and receive-pack die at once; the hook, which ignores the interrupt, cancels the deployment.
         try await setup.daemon.wait(for: "/api/v1/apps/hello/deployments") { json in
@@ -148,12 +151,12 @@ import Testing
     @Test func aGatedPushIsRefusedWhenTheDaemonCannotBeReached() async throws {
         let setup = try setUp()
         setup.daemon.signal(SIGTERM)
-        #expect(setup.daemon.waitForExit(seconds: 30) == 0)
-        try setup.work.commit("nobody home", files: ["index.html": "v1"])
-        let refused = try push(setup.work)
+        await #expect(setup.daemon.waitForExit(seconds: 30) == 0)
+        try await setup.work.commit("nobody home", files: ["index.html": "v1"])
+        let refused = try await push(setup.work)
         #expect(refused.status != 0)
         #expect(refused.output.contains("the push is refused: cannot reach the daemon"), "\(refused.output)")
-        #expect(try branch(setup.origin) == nil)
+        #expect(try await branch(setup.origin) == nil)
     }
 
     /// The same gate over ssh: OpenSSH's sshd runs git-receive-pack, which runs the hook.
@@ -165,15 +168,15 @@ import Testing
         let knownHosts = try server.writeKnownHosts([try server.knownHostsLine(type: "ed25519")])
         let ssh =
             "ssh -i \(key.path) -o IdentitiesOnly=yes -o UserKnownHostsFile=\(knownHosts) -o StrictHostKeyChecking=yes"
-                + " -o BatchMode=yes"
+            + " -o BatchMode=yes"
         try setup.work.git("remote", "add", "ssh", server.url(setup.origin))
         let good = try setup.work.commit("over ssh", files: ["index.html": "ssh"])
-        let accepted = try push(setup.work, "ssh", environment: ["GIT_SSH_COMMAND": ssh])
+        let accepted = try await push(setup.work, "ssh", environment: ["GIT_SSH_COMMAND": ssh])
         #expect(accepted.status == 0, "\(accepted.output)\n\(server.log)")
         #expect(accepted.output.contains("the push is accepted"))
         #expect(try branch(setup.origin) == good)
         try setup.work.commit("fails over ssh", files: ["FAIL": "x"])
-        let refused = try push(setup.work, "ssh", environment: ["GIT_SSH_COMMAND": ssh])
+        let refused = try await push(setup.work, "ssh", environment: ["GIT_SSH_COMMAND": ssh])
         #expect(refused.status != 0)
         #expect(refused.output.contains("the push is refused"))
         #expect(try branch(setup.origin) == good)

@@ -17,10 +17,10 @@ import Testing
         return (origin, work)
     }
 
-    func push(_ work: WorkingRepository, _ message: String, files: [String: String]) throws -> String {
+    func push(_ work: WorkingRepository, _ message: String, files: [String: String]) async throws -> String {
         try work.commit(message, files: files)
         // git prints the hook's output (remote: lines) on stderr.
-        let (status, output) = try runProcess(
+        let (status, output) = try await runProcess(
             "/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:main"],
             environment: GitCLI.environment.merging(
                 ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
@@ -45,25 +45,26 @@ import Testing
             arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],
             logFile: scratch("daemon.log"))
         let env = ["SLIPWAY_SERVER": daemon.url]
-        let install = try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url])
+        let install = try await slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url])
         #expect(install.status == 0, "\(install.output)")
-        let refused = try slipway(["hook", "install", origin, "--app", "hello"])
+        let refused = try await slipway(["hook", "install", origin, "--app", "hello"])
         #expect(refused.status == 1 && refused.output.contains("--force"))
         // With a token the hook is the owner's alone; --force replaces it (and this test's daemon needs none).
         let hook = origin + "/hooks/post-receive"
         #expect(
-            try slipway([
+            try await slipway([
                 "hook", "install", origin, "--app", "hello", "--server", daemon.url, "--token", "t0k3n", "--force",
             ]).status == 0)
         let withToken = try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int
         #expect(withToken == 0o700)
         #expect(try String(contentsOfFile: hook, encoding: .utf8).contains("'t0k3n'"))
         #expect(
-            try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--force"]).status == 0)
+            try await slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url, "--force"]).status
+                == 0)
         #expect(try FileManager.default.attributesOfItem(atPath: hook)[.posixPermissions] as? Int == 0o755)
 
         // 1. A good push: the pusher sees the log and the outcome.
-        let first = try push(work, "first", files: ["index.html": "v1"])
+        let first = try await push(work, "first", files: ["index.html": "v1"])
         #expect(first.contains("remote: --> build: echo"))
         #expect(first.contains("remote: building "))
         #expect(first.contains("succeeded"))
@@ -75,14 +76,14 @@ import Testing
                 == "releases/\(firstID)")
         #expect(try String(contentsOfFile: scratch("deploy/hello/current/index.html"), encoding: .utf8) == "v1")
 
-        let second = try push(work, "second", files: ["index.html": "v2"])
+        let second = try await push(work, "second", files: ["index.html": "v2"])
         #expect(second.contains("succeeded"))
         let secondID = try #require(
             ((try await daemon.request("/api/v1/apps/hello").json)["current"] as? [String: Any])?["id"] as? Int)
 
         // 2. A push whose test fails: the pusher is told, and current does not move.
-        let failing = try push(work, "breaks the test", files: ["FAIL": "x"])
-        #expect(failing.contains("remote: deployment"))
+        let failing = try await push(work, "breaks the test", files: ["FAIL": "x"])
+        #expect(failing.contains("remote: DEPLOY FAILED: deployment"))
         #expect(failing.contains("failed"))
         #expect(failing.contains("test step 'no FAIL file' failed (exit 1)"))
         let afterFailure = try await daemon.request("/api/v1/apps/hello").json
@@ -93,7 +94,7 @@ import Testing
                 == "releases/\(secondID)")
 
         // 3. Roll back with the CLI: to the release before the live one, without building.
-        let rollback = try slipway(["rollback", "hello", "--wait"], environment: env)
+        let rollback = try await slipway(["rollback", "hello", "--wait"], environment: env)
         #expect(rollback.status == 0, "\(rollback.output)")
         #expect(rollback.output.contains("rollback to"))
         #expect(rollback.output.contains("succeeded"))
@@ -101,17 +102,17 @@ import Testing
             try FileManager.default.destinationOfSymbolicLink(atPath: scratch("deploy/hello/current"))
                 == "releases/\(firstID)")
 
-        let status = try slipway(["status"], environment: env)
+        let status = try await slipway(["status"], environment: env)
         #expect(status.status == 0)
         #expect(status.output.contains("hello") && status.output.contains("first"))
-        let json = try slipway(["status", "hello", "--json"], environment: env)
+        let json = try await slipway(["status", "hello", "--json"], environment: env)
         let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect((parsed?["current"] as? [String: Any])?["id"] as? Int == firstID)
-        let releases = try slipway(["releases", "hello"], environment: env)
+        let releases = try await slipway(["releases", "hello"], environment: env)
         #expect(releases.output.contains("*  \(firstID)"))
-        let logs = try slipway(["logs", String(firstID)], environment: env)
+        let logs = try await slipway(["logs", String(firstID)], environment: env)
         #expect(logs.output.contains("building"))
-        let failedWait = try slipway(["deploy", "hello", "--wait"], environment: env)
+        let failedWait = try await slipway(["deploy", "hello", "--wait"], environment: env)
         #expect(failedWait.status == 1, "deploying the failing head again fails, and --wait says so")
     }
 
@@ -135,7 +136,7 @@ import Testing
         let stepGroup = try #require(try await processID(writtenTo: scratch("deploy/slow/shared/pgid")))
 
         daemon.signal(SIGKILL)
-        _ = daemon.waitForExit(seconds: 10)
+        _ = await daemon.waitForExit(seconds: 10)
         #expect(kill(-stepGroup, 0) == 0, "the step outlived the daemon")
 
         daemon = try DaemonProcess(
@@ -191,7 +192,7 @@ import Testing
         let id = try #require(started.json["id"] as? Int)
         try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["status"] as? String) == "running" }
         daemon.signal(SIGTERM)
-        let status = daemon.waitForExit(seconds: 30)
+        let status = await daemon.waitForExit(seconds: 30)
         #expect(status == 0, "\(daemon.log)")
         let restarted = try DaemonProcess(
             arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")],

@@ -21,9 +21,9 @@ import Testing
         #expect(
             try await daemon.request("/api/v1/deployments/999/cancel", method: "POST", token: "env-token-1234").status
                 == 404)
-        let refused = try slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": ""])
+        let refused = try await slipway(["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": ""])
         #expect(refused.status == 1 && refused.output.contains("token"), "\(refused.output)")
-        let allowed = try slipway(
+        let allowed = try await slipway(
             ["cancel", "999", "--server", daemon.url], environment: ["SLIPWAY_TOKEN": "env-token-1234"])
         #expect(allowed.status == 1 && allowed.output.contains("999"), "the daemon looked for it: \(allowed.output)")
 
@@ -57,7 +57,7 @@ import Testing
         #expect(large.status == 413)
         #expect((large.json["error"] as? [String: Any])?["code"] as? String == "payload_too_large")
 
-        let badSize = try slipway(["serve", "--pipelines", scratch("pipelines"), "--max-body", "lots"])
+        let badSize = try await slipway(["serve", "--pipelines", scratch("pipelines"), "--max-body", "lots"])
         #expect(badSize.status == 2 && badSize.output.contains("--max-body 'lots' is not a size"))
     }
 
@@ -94,12 +94,13 @@ import Testing
         try writeFile(
             scratch("pipelines/hello.yml"),
             "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy"))\nbuild:\n  - '\(build)'\n")
+        let arguments = ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--shutdown-grace", "1s"]
+        // Started before the first push, so that catching up at start-up finds nothing.
+        let daemon = try DaemonProcess(arguments: arguments, logFile: scratch("daemon1.log"))
         let work = try WorkingRepository(at: scratch("work"))
         _ = try work.git("remote", "add", "origin", scratch("hello.git"))
         try work.commit("first", files: ["index.txt": "hello"])
         _ = try work.git("push", "-q", "origin", "HEAD:main")
-        let arguments = ["--pipelines", scratch("pipelines"), "--state", scratch("state"), "--shutdown-grace", "1s"]
-        let daemon = try DaemonProcess(arguments: arguments, logFile: scratch("daemon1.log"))
 
         let running = try #require(
             try await daemon.request("/api/v1/apps/hello/deploy", method: "POST").json["id"] as? Int)
@@ -109,13 +110,16 @@ import Testing
         let step = try #require(try await processID(writtenTo: scratch("deploy/shared/pid")))
 
         daemon.signal(SIGINT)
-        #expect(daemon.waitForExit(seconds: 30) == 0, "\(daemon.log)")
+        await #expect(daemon.waitForExit(seconds: 30) == 0, "\(daemon.log)")
         #expect(kill(step, 0) != 0, "the step was stopped when the grace ran out")
 
-        let restarted = try DaemonProcess(arguments: arguments, logFile: scratch("daemon2.log"))
+        let restarted = try await DaemonProcess(arguments: arguments, logFile: scratch("daemon2.log"))
         let stopped = try await restarted.request("/api/v1/deployments/\(running)").json
         #expect(stopped["status"] as? String == "interrupted", "\(stopped)")
         try await restarted.wait(for: "/api/v1/deployments/\(queued)") { ($0["status"] as? String) == "succeeded" }
+        // Catching up at the restart found the head already queued, and added nothing.
+        let history = try await restarted.request("/api/v1/apps/hello/deployments").json["deployments"] as? [Any]
+        #expect(history?.count == 2)
         #expect(try String(contentsOfFile: scratch("deploy/current/index.txt"), encoding: .utf8) == "hello")
     }
 }

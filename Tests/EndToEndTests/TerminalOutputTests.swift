@@ -29,7 +29,7 @@ import Testing
         #expect(coloured.contains("hello") && coloured.contains(green), "an empty NO_COLOR does not count: \(coloured)")
         let plain = try onATerminal(arguments, noColor: "1")
         #expect(plain.contains("idle") && !plain.contains("\u{1B}["), "\(plain)")
-        let piped = try slipway(arguments, environment: ["NO_COLOR": ""])
+        let piped = try await slipway(arguments, environment: ["NO_COLOR": ""])
         #expect(piped.output.contains("idle") && !piped.output.contains("\u{1B}["), "not a terminal: \(piped.output)")
     }
 }

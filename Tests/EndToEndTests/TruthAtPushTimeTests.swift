@@ -12,7 +12,8 @@ import Testing
         let origin = scratch("\(app).git")
         try GitCLI.run(["init", "-q", "--bare", "-b", "main", origin])
         try writeFile(
-            scratch("pipelines/\(app).yml"), "repository: \(origin)\ndeploy_to: \(scratch("deploy/\(app)"))\n" + pipeline)
+            scratch("pipelines/\(app).yml"),
+            "repository: \(origin)\ndeploy_to: \(scratch("deploy/\(app)"))\n" + pipeline)
         let work = try WorkingRepository(at: scratch("work-\(app)"))
         try work.git("remote", "add", "origin", origin)
         return (origin, work)
@@ -24,8 +25,8 @@ import Testing
             logFile: scratch(log))
     }
 
-    func push(_ work: WorkingRepository) throws -> (status: Int32, output: String) {
-        try runProcess(
+    func push(_ work: WorkingRepository) async throws -> (status: Int32, output: String) {
+        try await runProcess(
             "/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:main"],
             environment: GitCLI.environment.merging(
                 ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
@@ -38,18 +39,18 @@ import Testing
         let (origin, work) = try setUp(
             "health:\n  command: test ! -f SICK\n  timeout: 2s\n  interval: 100ms\n")
         let daemon = try daemon()
-        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url]).status == 0)
+        #expect(try await slipway(["hook", "install", origin, "--app", "hello", "--server", daemon.url]).status == 0)
         try work.commit("good", files: ["index.html": "v1"])
-        #expect(try push(work).output.contains("remote: deployment 1 succeeded"))
+        #expect(try await push(work).output.contains("remote: deployment 1 succeeded"))
         try work.commit("sick", files: ["SICK": "x"])
-        let sick = try push(work)
+        let sick = try await push(work)
         #expect(sick.status == 0, "git accepted it: only --gate can refuse a push")
         #expect(sick.output.contains("remote: DEPLOY FAILED: deployment 2 failed: the health check failed after 2s"))
         #expect(sick.output.contains("(rolled back to release 1)"))
         let app = try await daemon.request("/api/v1/apps/hello").json
         #expect(app["status"] as? String == "failed")
         #expect((app["current"] as? [String: Any])?["id"] as? Int == 1)
-        let status = try slipway(["status", "--server", daemon.url])
+        let status = try await slipway(["status", "--server", daemon.url])
         #expect(status.output.split(separator: "\n").last?.hasPrefix("hello  failed") == true, "\(status.output)")
     }
 
@@ -57,16 +58,16 @@ import Testing
     @Test func aPushMadeWhileTheDaemonIsDownIsDeployedWhenItStarts() async throws {
         let (origin, work) = try setUp("build:\n  - true\n")
         let first = try daemon()
-        #expect(try slipway(["hook", "install", origin, "--app", "hello", "--server", first.url]).status == 0)
+        #expect(try await slipway(["hook", "install", origin, "--app", "hello", "--server", first.url]).status == 0)
         try work.commit("one", files: ["a": "1"])
-        #expect(try push(work).output.contains("succeeded"))
+        #expect(try await push(work).output.contains("succeeded"))
         first.signal(SIGTERM)
-        #expect(first.waitForExit(seconds: 30) == 0)
+        await #expect(first.waitForExit(seconds: 30) == 0)
         #expect(first.log.contains("stopping: no deployment is running"))
         #expect(first.log.contains("stopped"))
 
-        let missed = try work.commit("while down", files: ["a": "2"])
-        let pushed = try push(work)
+        let missed = try await work.commit("while down", files: ["a": "2"])
+        let pushed = try await push(work)
         #expect(pushed.output.contains("cannot reach the daemon"))
         #expect(pushed.output.contains("is deployed when the daemon starts"))
 
@@ -79,8 +80,8 @@ import Testing
         #expect(newest["trigger"] as? String == "catch_up")
         // A restart with nothing new deploys nothing.
         second.signal(SIGTERM)
-        #expect(second.waitForExit(seconds: 30) == 0)
-        let third = try daemon("daemon3.log")
+        await #expect(second.waitForExit(seconds: 30) == 0)
+        let third = try await daemon("daemon3.log")
         try await Task.sleep(for: .milliseconds(300))
         let history = try await third.request("/api/v1/apps/hello/deployments").json["deployments"] as? [Any]
         #expect(history?.count == 2)
@@ -99,7 +100,9 @@ import Testing
 
         let clock = ContinuousClock()
         let began = clock.now
-        let second = try slipway(["serve", "--pipelines", scratch("pipelines"), "--state", scratch("state"), "--port", "0"])
+        let second = try await slipway([
+            "serve", "--pipelines", scratch("pipelines"), "--state", scratch("state"), "--port", "0",
+        ])
         #expect(second.status == 1)
         #expect(clock.now - began < .seconds(5))
         #expect(second.output.contains("pid \(first.process.processIdentifier)"), "\(second.output)")
@@ -121,11 +124,13 @@ import Testing
             files["services/s\(index)/main.txt"] = "1"
             try writeFile(
                 scratch("pipelines/s\(index).yml"),
-                "repository: \(origin)\ndeploy_to: \(scratch("deploy/s\(index)"))\npaths: [\"services/s\(index)/**\"]\n")
+                "repository: \(origin)\ndeploy_to: \(scratch("deploy/s\(index)"))\npaths: [\"services/s\(index)/**\"]\n"
+            )
         }
+        // The daemon starts before the first push, so that catching up at start-up deploys nothing of its own.
+        let daemon = try daemon(extra: ["--webhook-secret", "mono-secret"])
         try work.commit("all", files: files)
         try work.git("push", "-q", "origin", "HEAD:main")
-        let daemon = try daemon(extra: ["--webhook-secret", "mono-secret"])
         for index in 0..<10 {
             let started = try await daemon.request("/api/v1/apps/s\(index)/deploy", method: "POST").json
             let id = try #require(started["id"] as? Int)
@@ -152,12 +157,13 @@ import Testing
 
     @Test func portsOutOfRangeAndInUseAreSaidInWords() async throws {
         _ = try setUp("build:\n  - true\n")
-        let outOfRange = try slipway(["serve", "--pipelines", scratch("pipelines"), "--port", "99999"])
+        let outOfRange = try await slipway(["serve", "--pipelines", scratch("pipelines"), "--port", "99999"])
         #expect(outOfRange.status == 2)
         #expect(outOfRange.output.contains("--port 99999 is not a port (0 to 65535)"))
         let first = try daemon()
-        let taken = try slipway([
-            "serve", "--pipelines", scratch("pipelines"), "--state", scratch("other-state"), "--port", String(first.port),
+        let taken = try await slipway([
+            "serve", "--pipelines", scratch("pipelines"), "--state", scratch("other-state"), "--port",
+            String(first.port),
         ])
         #expect(taken.status == 1)
         #expect(taken.output.contains("127.0.0.1:\(first.port) is in use by another program"), "\(taken.output)")

@@ -20,7 +20,8 @@ func cpuMilliseconds(_ who: Int32) -> Double {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 @discardableResult
@@ -54,7 +55,8 @@ case "export":
         exit(2)
     }
     let (repo, rev, dir) = (arguments[1], arguments[2], arguments[3])
-    let threads = arguments.count > 5 ? Int(arguments[5]) ?? Repository.defaultExportThreads : Repository.defaultExportThreads
+    let threads =
+        arguments.count > 5 ? Int(arguments[5]) ?? Repository.defaultExportThreads : Repository.defaultExportThreads
     let repository = try Repository(at: repo)
     let commit = try repository.resolve(rev)
     var ours: [Double] = []

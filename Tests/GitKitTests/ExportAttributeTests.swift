@@ -31,7 +31,8 @@ import Testing
         try work.commit("base", files: ["old.txt": "old\n"])
         let files: [String: String] = [
             ".gitattributes": attributes,
-            "version.subst": "commit $Format:%H$ by $Format:%an <%ae>$ on $Format:%cd$\n\(format)\nplain $Format: no end\n",
+            "version.subst":
+                "commit $Format:%H$ by $Format:%an <%ae>$ on $Format:%cd$\n\(format)\nplain $Format: no end\n",
             "windows.crlf": "one\ntwo\r\nthree\n",
             "unix.lf": "one\r\ntwo\nthree\r\n",
             "notes.txt": "text\nwith\nlines\n",

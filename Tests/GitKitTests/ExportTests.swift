@@ -69,7 +69,8 @@ import Testing
         let work = try WorkingRepository(at: scratch("work"))
         var files: [String: String] = [:]
         for index in 0..<600 {
-            files["dir\(index % 17)/sub\(index % 5)/file\(index).txt"] = String(repeating: "line \(index)\n", count: index % 40)
+            files["dir\(index % 17)/sub\(index % 5)/file\(index).txt"] = String(
+                repeating: "line \(index)\n", count: index % 40)
         }
         let sha = try work.commit("many", files: files)
         for threads in [1, 2, 4] {
@@ -128,7 +129,8 @@ struct TreeSnapshot: Equatable {
             default:
                 let mode = (attributes[.posixPermissions] as? Int) ?? 0
                 entries[relative] = Entry(
-                    kind: "file", executable: mode & 0o100 != 0, contents: try Data(contentsOf: URL(fileURLWithPath: path)))
+                    kind: "file", executable: mode & 0o100 != 0,
+                    contents: try Data(contentsOf: URL(fileURLWithPath: path)))
             }
         }
     }

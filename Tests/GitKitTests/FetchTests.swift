@@ -242,7 +242,9 @@ func hardLinkedObjects(_ repository: String, _ source: String) -> Int {
         let enumerator = FileManager.default.enumerator(atPath: root + "/objects")
         while let path = enumerator?.nextObject() as? String {
             var info = stat()
-            if stat(root + "/objects/" + path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { result.insert(UInt64(info.st_ino)) }
+            if stat(root + "/objects/" + path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                result.insert(UInt64(info.st_ino))
+            }
         }
         return result
     }

@@ -79,7 +79,8 @@ import Testing
     }
 
     @Test func theHTTPSTokenGoesOnlyToItsHostsAndNeverOverPlainHTTP() throws {
-        let challenge = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\n"
+        let challenge =
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\n"
             + "Connection: close\r\n\r\n"
         let url: (LoopbackTCPServer) -> String = { "http://127.0.0.1:\($0.port)/repo.git" }
         func authorizations(_ server: LoopbackTCPServer) -> [String] {
@@ -89,7 +90,8 @@ import Testing
 
         // A token meant for another host is never sent, even with plain HTTP allowed.
         let elsewhere = try LoopbackTCPServer(reply: challenge)
-        let forge = Credentials(httpsToken: "secret-token", httpsTokenHosts: ["git.example.com"], allowInsecureHTTP: true)
+        let forge = Credentials(
+            httpsToken: "secret-token", httpsTokenHosts: ["git.example.com"], allowInsecureHTTP: true)
         let error = #expect(throws: GitError.self) {
             try Repository.listRemoteHeads(url: url(elsewhere), credentials: forge, timeouts: Self.short)
         }
@@ -165,5 +167,17 @@ import Testing
             try Repository.listRemoteHeads(url: server.url("app.git"), credentials: wrong)
         }
         #expect(wrongError?.code == .auth, "\(wrongError.map(String.init(describing:)) ?? "")")
+    }
+
+    /// Credentials with no hosts of their own go only to the host of the repository being fetched.
+    @Test func credentialsScopedToARepositoryGoOnlyToItsHost() {
+        let all = Credentials(
+            sshKey: .init(privateKeyPath: "/k"), httpsToken: "t", httpsTokenHosts: [], sshKeyHosts: [])
+        #expect(all.scoped(to: "https://github.com/o/r.git").httpsTokenHosts == ["github.com"])
+        #expect(all.scoped(to: "ssh://git@gitlab.example.com:2222/o/r.git").sshKeyHosts == ["gitlab.example.com"])
+        #expect(all.scoped(to: "git@bitbucket.org:o/r.git").sshKeyHosts == ["bitbucket.org"])
+        #expect(all.scoped(to: "/srv/git/r.git") == all, "a path on this machine has no host")
+        let explicit = Credentials(httpsToken: "t", httpsTokenHosts: ["git.example.com"])
+        #expect(explicit.scoped(to: "https://github.com/o/r").httpsTokenHosts == ["git.example.com"])
     }
 }

@@ -119,7 +119,8 @@ import Testing
         let sha = try work.commit("first", files: ["a": "a"])
         let repository = try Repository(at: work.path)
         try repository.setReference("refs/heads/deploy", to: OID(hex: sha)!)
-        #expect(try repository.references(matching: "refs/heads/*").map(\.name) == ["refs/heads/deploy", "refs/heads/main"])
+        #expect(
+            try repository.references(matching: "refs/heads/*").map(\.name) == ["refs/heads/deploy", "refs/heads/main"])
         try repository.deleteReference("refs/heads/deploy")
         try repository.deleteReference("refs/heads/deploy")
         #expect(try repository.references(matching: "refs/heads/*").map(\.name) == ["refs/heads/main"])

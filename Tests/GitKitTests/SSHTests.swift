@@ -177,7 +177,8 @@ struct SSHTests {
             try Repository.listRemoteHeads(url: fixture.url, credentials: refused)
         }
         #expect(refusedError?.code == .auth)
-        #expect(refusedError?.message.contains("Permission denied (publickey)") == true, "\(refusedError?.message ?? "")")
+        #expect(
+            refusedError?.message.contains("Permission denied (publickey)") == true, "\(refusedError?.message ?? "")")
 
         // A key file that does not exist.
         let missing = try fixture.credentials(

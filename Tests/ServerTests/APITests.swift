@@ -504,4 +504,52 @@ extension ServerFixture {
             return try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
         }
     }
+
+    /// A step that redraws a progress bar with carriage returns, and ends lines with `\r\n` and `\r\r\n`: a
+    /// spec-following SSE client gets exactly the text log's lines with their line numbers as ids, followed live
+    /// and replayed, and `Last-Event-ID` resumes at the right line.
+    @Test func carriageReturnsNeverSplitOrShiftTheEvents() async throws {
+        let build = #"""
+            build:
+              - printf 'start\n10%%\r50%%\r100%%\nwindows\r\nold mac\r\r\n'
+              - while [ ! -f "$SLIPWAY_SHARED_DIR/go" ]; do sleep 0.05; done
+              - printf 'after\r\nbar\r\rend\n'
+
+            """#
+        let fixture = try await ServerFixture(apps: ["hello": build])
+        try fixture.push("progress")
+        let deployment = try await fixture.daemon.deploy(app: "hello", ref: nil)
+        let uri = "/api/v1/deployments/\(deployment.id)/log"
+        @Sendable func events(_ text: String) -> [(id: Int, data: String)] {
+            var parser = EventStreamParser()
+            return parser.feed(text.utf8).compactMap { event in event.id.flatMap(Int.init).map { ($0, event.data) } }
+        }
+        try await fixture.test { client in
+            async let live = client.execute(uri: uri, method: .get, headers: [.accept: "text/event-stream"]) {
+                $0.text
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            try writeFile(fixture.apps.deployTo("hello") + "/shared/go", "")
+            let followed = events(try await live)
+            _ = try await fixture.finished(deployment.id)
+            let text = try await client.execute(uri: uri, method: .get) { $0.text }
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.removeLast()
+            #expect(!text.contains("\r"))
+            #expect(lines.contains("100%") && lines.contains("windows") && lines.contains("old mac"))
+            #expect(lines.contains("after") && lines.contains("end"))
+            #expect(followed.map(\.data) == lines)
+            #expect(followed.map(\.id) == Array(1...lines.count))
+            let replayed = events(
+                try await client.execute(uri: uri, method: .get, headers: [.accept: "text/event-stream"]) { $0.text })
+            #expect(replayed.map(\.data) == lines)
+            let resumed = events(
+                try await client.execute(
+                    uri: uri, method: .get,
+                    headers: [.accept: "text/event-stream", HTTPField.Name("Last-Event-ID")!: "3"]
+                ) { $0.text })
+            #expect(resumed.map(\.id) == Array(4...lines.count))
+            #expect(resumed.map(\.data) == Array(lines.dropFirst(3)))
+        }
+    }
 }

@@ -220,4 +220,31 @@ import Testing
             }
         }
     }
+
+    /// HEAD wherever GET is served, with GET's status and no body; the SSE routes are answered without starting a
+    /// stream.
+    @Test func headIsAnsweredOnEveryGetRoute() async throws {
+        let engine = MemoryEngine()
+        let deployment = engine.recordDeployment(app: "hello", status: .succeeded, log: ["one"])
+        let paths = [
+            "/healthz", "/metrics", "/", "/api/v1/openapi.yaml", "/api/v1/apps", "/api/v1/apps/hello",
+            "/api/v1/apps/hello/deployments", "/api/v1/apps/hello/releases", "/api/v1/nodes",
+            "/api/v1/deployments/\(deployment.id)", "/api/v1/deployments/\(deployment.id)/log", "/api/v1/events",
+        ]
+        try await test(engine) { client in
+            for path in paths {
+                let get = try await client.execute(uri: path, method: .get) { $0.status }
+                try await client.execute(uri: path, method: .head) { response in
+                    #expect(response.status == get, "HEAD \(path)")
+                    #expect(response.body.readableBytes == 0, "HEAD \(path)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/apps/nope", method: .head) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .get) { response in
+                #expect(response.status == .methodNotAllowed)
+            }
+        }
+    }
 }

@@ -142,4 +142,33 @@ import Testing
             }
         }
     }
+
+    /// GitHub's default content type for a new webhook is `application/x-www-form-urlencoded`, with the JSON in a
+    /// `payload` field; the signature is over the raw body as sent.
+    @Test func aFormEncodedGitHubDeliveryDeploys() async throws {
+        let fixture = try await ServerFixture(webhookSecret: "daemon-secret")
+        let sha = try fixture.push("form")
+        let origin = fixture.origin
+        let json = try JSONSerialization.data(
+            withJSONObject: ForgeExamples.github(
+                ref: "refs/heads/main", before: String(repeating: "0", count: 40), after: sha, cloneURL: origin))
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let field = String(decoding: json, as: UTF8.self).addingPercentEncoding(withAllowedCharacters: allowed)!
+        let body = Array(("payload=" + field).utf8)
+        var formHeaders = ForgeExamples.headers(
+            "github", body: body, secret: "daemon-secret", delivery: UUID().uuidString)
+        formHeaders[.contentType] = "application/x-www-form-urlencoded"
+        let headers = formHeaders
+        try await fixture.test { client in
+            try await client.execute(
+                uri: "/hooks/github", method: .post, headers: headers, body: ByteBuffer(bytes: body)
+            ) {
+                response in
+                #expect(response.status == .accepted, "\(response.text)")
+                #expect(response.json["matched"] as? [String] == ["hello"])
+                #expect((response.json["deployments"] as? [Any])?.count == 1)
+            }
+        }
+    }
 }

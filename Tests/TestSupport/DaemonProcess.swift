@@ -51,6 +51,12 @@ public final class DaemonProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline { usleep(20_000) }
         return process.isRunning ? nil : process.terminationStatus
     }
+    /// `waitForExit`, sleeping between looks rather than blocking a thread.
+    public func waitForExit(seconds: Double) async -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
 
     deinit {
         if process.isRunning {
@@ -118,4 +124,12 @@ public func slipway(
     try runProcess(
         productsDirectory + "/slipway", arguments,
         environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, input: input)
+}
+
+/// `slipway`, without blocking a cooperative thread while it runs.
+@discardableResult
+public func slipway(
+    _ arguments: [String], environment: [String: String] = [:], input: String? = nil
+) async throws -> (status: Int32, output: String) {
+    try await offThePool { try slipway(arguments, environment: environment, input: input) }
 }

@@ -35,23 +35,31 @@ public final class HTTPSGitServer: @unchecked Sendable {
             try manager.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
         }
         let openssl = "/usr/bin/openssl"
-        try SSHServer.run(openssl, [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/ca.key", "-out", caFile,
-            "-days", "2", "-subj", "/CN=Slipway Test CA",
-        ])
-        try SSHServer.run(openssl, [
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/server.key", "-out",
-            "\(directory)/server.csr", "-subj", "/CN=localhost",
-        ])
+        try SSHServer.run(
+            openssl,
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/ca.key", "-out", caFile,
+                "-days", "2", "-subj", "/CN=Slipway Test CA",
+            ])
+        try SSHServer.run(
+            openssl,
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(directory)/server.key", "-out",
+                "\(directory)/server.csr", "-subj", "/CN=localhost",
+            ])
         try writeFile("\(directory)/server.ext", "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
-        try SSHServer.run(openssl, [
-            "x509", "-req", "-in", "\(directory)/server.csr", "-CA", caFile, "-CAkey", "\(directory)/ca.key",
-            "-CAcreateserial", "-out", "\(directory)/server.pem", "-days", "2", "-extfile", "\(directory)/server.ext",
-        ])
+        try SSHServer.run(
+            openssl,
+            [
+                "x509", "-req", "-in", "\(directory)/server.csr", "-CA", caFile, "-CAkey", "\(directory)/ca.key",
+                "-CAcreateserial", "-out", "\(directory)/server.pem", "-days", "2", "-extfile",
+                "\(directory)/server.ext",
+            ])
         let hash = try SSHServer.run(openssl, ["x509", "-hash", "-noout", "-in", caFile])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try manager.copyItem(atPath: caFile, toPath: "\(caDirectory)/\(hash).0")
-        let digest = try SSHServer.run(openssl, ["passwd", "-apr1", password]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let digest = try SSHServer.run(openssl, ["passwd", "-apr1", password]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         try writeFile("\(directory)/htpasswd", "\(username):\(digest)\n")
 
         let socketPath = "\(directory)/fcgi.sock"
@@ -99,7 +107,8 @@ public final class HTTPSGitServer: @unchecked Sendable {
                 """
             try writeFile("\(directory)/nginx.conf", config)
             let process = try SpawnedProcess(
-                "/usr/sbin/nginx", ["-e", "\(directory)/logs/error.log", "-p", directory, "-c", "\(directory)/nginx.conf"],
+                "/usr/sbin/nginx",
+                ["-e", "\(directory)/logs/error.log", "-p", directory, "-c", "\(directory)/nginx.conf"],
                 log: "\(directory)/logs/nginx.out")
             if Loopback.waitForListener(port: port, while: { process.isRunning }) {
                 started = (port, process)

@@ -38,3 +38,22 @@ public func runProcess(
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// `runProcess`, without holding one of Swift's few cooperative threads while the process runs: the tests that
+/// start processes run side by side with tests whose work runs on those threads.
+@discardableResult
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+    directory: String? = nil
+) async throws -> (status: Int32, output: String) {
+    try await offThePool {
+        try runProcess(executable, arguments, environment: environment, input: input, directory: directory)
+    }
+}
+
+/// Runs blocking work on a thread of its own and waits for it without blocking.
+public func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}

@@ -99,7 +99,8 @@ public final class SSHServer: @unchecked Sendable {
                 return
             }
             process.stop()
-            lastError = LoopbackError("sshd did not start: \((try? String(contentsOfFile: "\(directory)/sshd.log", encoding: .utf8)) ?? "")")
+            lastError = LoopbackError(
+                "sshd did not start: \((try? String(contentsOfFile: "\(directory)/sshd.log", encoding: .utf8)) ?? "")")
         }
         throw lastError
     }

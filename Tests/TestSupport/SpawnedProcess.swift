@@ -14,7 +14,9 @@ public final class SpawnedProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`, stdin from /dev/null and stdout and stderr appended to `log` (or
     /// /dev/null), in the environment of the tests plus `environment`.
-    public init(_ executable: String, _ arguments: [String], log: String? = nil, environment: [String: String] = [:])
+    public init(
+        _ executable: String, _ arguments: [String], log: String? = nil, environment: [String: String] = [:]
+    )
         throws
     {
         var actions = posix_spawn_file_actions_t()
@@ -74,6 +76,22 @@ public final class SpawnedProcess: @unchecked Sendable {
             let signal = status & 0x7f
             return signal == 0 ? (status >> 8) & 0xff : 128 + signal
         }
+    }
+
+    /// The exit code once the process has exited and been reaped, else nil.
+    private var exitCode: Int32? {
+        guard !isRunning else { return nil }
+        return lock.withLock {
+            guard let status else { return nil }
+            let signal = status & 0x7f
+            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        }
+    }
+    /// `waitForExit`, sleeping between looks rather than blocking a thread.
+    public func waitForExit(seconds: Double) async -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return exitCode
     }
 
     /// Kills the process (SIGKILL) and reaps it.

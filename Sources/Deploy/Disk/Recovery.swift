@@ -14,10 +14,20 @@ public struct RecoveryReport: Sendable, Equatable {
     public var removedLeftovers: [String: [String]] = [:]
     /// Apps whose store disagreed with their `current` link, and the release the link named (the link wins).
     public var correctedLiveReleases: [String: Int64?] = [:]
+    /// Apps switched back from a gated push's release (which git refused when the daemon stopped) to the release of
+    /// the branch's commit.
+    public var switchedBack: [String: (from: Int64, to: Int64)] = [:]
 
     public var isClean: Bool {
         interrupted.isEmpty && endedProcessGroups.isEmpty && removedReleases.isEmpty && removedLeftovers.isEmpty
-            && correctedLiveReleases.isEmpty
+            && correctedLiveReleases.isEmpty && switchedBack.isEmpty
+    }
+
+    public static func == (lhs: RecoveryReport, rhs: RecoveryReport) -> Bool {
+        lhs.interrupted == rhs.interrupted && lhs.endedProcessGroups == rhs.endedProcessGroups
+            && lhs.removedReleases == rhs.removedReleases && lhs.removedLeftovers == rhs.removedLeftovers
+            && lhs.correctedLiveReleases == rhs.correctedLiveReleases
+            && lhs.switchedBack.mapValues { [$0.from, $0.to] } == rhs.switchedBack.mapValues { [$0.from, $0.to] }
     }
 
     /// One line per thing recovery did, for the operator.
@@ -38,6 +48,11 @@ public struct RecoveryReport: Sendable, Equatable {
         for (app, names) in removedLeftovers.sorted(by: { $0.key < $1.key }) {
             lines.append("\(app): removed what an interrupted switch left: \(names.joined(separator: ", "))")
         }
+        for (app, switched) in switchedBack.sorted(by: { $0.key < $1.key }) {
+            lines.append(
+                "\(app): switched back from release \(switched.from) to release \(switched.to): git refused the "
+                    + "gated push of release \(switched.from) when the daemon stopped")
+        }
         for (app, live) in correctedLiveReleases.sorted(by: { $0.key < $1.key }) {
             let now = live.map { "release \($0)" } ?? "no release"
             lines.append("\(app): the store now agrees with the current link: \(now) is live")
@@ -54,8 +69,9 @@ struct Recovery: Sendable {
     func run(pipelines: [Pipeline]) async throws(StoreError) -> RecoveryReport {
         var report = RecoveryReport()
         try await endLeftoverSteps(&report)
-        try await interruptRunningDeployments(pipelines, &report)
+        let refused = try await interruptRunningDeployments(pipelines, &report)
         for pipeline in pipelines {
+            if let gated = refused[pipeline.app] { try await switchBack(from: gated, of: pipeline, &report) }
             try await reconcileDisk(of: pipeline, &report)
         }
         return report
@@ -77,12 +93,14 @@ struct Recovery: Sendable {
     }
 
     /// Deployments that were running are interrupted; nothing is retried behind the user's back. Any of their step
-    /// processes the store had no group for are found by their environment and ended too.
+    /// processes the store had no group for are found by their environment and ended too. Returns, by app, the
+    /// gated deployments among them: git refused their pushes when the daemon (and with it the hook's answer) went.
     private func interruptRunningDeployments(
         _ pipelines: [Pipeline], _ report: inout RecoveryReport
     )
-        async throws(StoreError)
+        async throws(StoreError) -> [String: Deployment]
     {
+        var gated: [String: Deployment] = [:]
         let store = context.store
         let layouts = Dictionary(pipelines.map { ($0.app, context.layout(for: $0)) }, uniquingKeysWith: { a, _ in a })
         for var deployment in try await store.deployments(status: .running) {
@@ -104,8 +122,37 @@ struct Recovery: Sendable {
                 try await store.save(step)
             }
             report.interrupted.append(deployment.id)
+            if deployment.isGated { gated[deployment.app] = deployment }
             context.logger.about(app: deployment.app, deployment: deployment.id)
                 .warning("interrupted during \(deployment.phase.rawValue) by the daemon's stop")
+        }
+        return gated
+    }
+
+    /// A gated deployment that had switched `current` when the daemon stopped: git refused its push, so the branch
+    /// still points at the commit that was live before, and `current` goes back to that commit's kept release.
+    private func switchBack(
+        from gated: Deployment, of pipeline: Pipeline, _ report: inout RecoveryReport
+    )
+        async throws(StoreError)
+    {
+        let layout = context.layout(for: pipeline)
+        guard layout.currentRelease() == gated.id, let base = gated.gatedFrom else { return }
+        let target = try await context.store.releases(app: pipeline.app)
+            .first { $0.commit == base && $0.id != gated.id && layout.hasRelease($0.id) }
+        guard let target else { return }
+        do {
+            try await layout.switchCurrent(to: target.id)
+        } catch {
+            context.logger.about(app: pipeline.app).error("cannot switch back to release \(target.id): \(error)")
+            return
+        }
+        report.switchedBack[pipeline.app] = (gated.id, target.id)
+        // Like any release that failed after its switch, it goes.
+        await layout.removeRelease(gated.id)
+        if var release = try await context.store.release(gated.id) {
+            release.removedAt = Date()
+            try await context.store.save(release)
         }
     }
 

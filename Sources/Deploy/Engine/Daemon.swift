@@ -4,6 +4,7 @@ import Logging
 import Pipeline
 import ServiceLifecycle
 import SlipwayAPI
+import UnixSignals
 
 /// What `slipway serve` is configured with.
 public struct DaemonConfiguration: Sendable {
@@ -16,13 +17,17 @@ public struct DaemonConfiguration: Sendable {
     public var webhookSecret: String?
     /// This daemon's name among several (`--node`); the host name by default.
     public var nodeName: String
+    /// Bounds on every wait of a fetch or a listing of remote heads.
+    public var networkTimeouts: NetworkTimeouts
+    /// A PEM file of CA certificates that HTTPS remotes are trusted by, beside the system's.
+    public var caFile: String?
     public var environment: [String: String]
 
     public init(
         pipelinesDirectory: String, stateDirectory: String, jobs: Int = 2, shutdownGrace: Duration = .seconds(30),
         credentials: Credentials = .none, webhookSecret: String? = nil,
-        nodeName: String = ProcessInfo.processInfo.hostName,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        nodeName: String = ProcessInfo.processInfo.hostName, networkTimeouts: NetworkTimeouts = .default,
+        caFile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.pipelinesDirectory = pipelinesDirectory
         self.stateDirectory = stateDirectory
@@ -31,15 +36,25 @@ public struct DaemonConfiguration: Sendable {
         self.credentials = credentials
         self.webhookSecret = webhookSecret?.isEmpty == true ? nil : webhookSecret
         self.nodeName = nodeName
+        self.networkTimeouts = networkTimeouts
+        self.caFile = caFile
         self.environment = environment
     }
 }
 
 extension DaemonConfiguration {
     /// Credentials for private repositories, from the daemon's environment (never from pipeline files):
-    /// `SLIPWAY_SSH_KEY` with `SLIPWAY_SSH_PUBLIC_KEY` and `SLIPWAY_SSH_PASSPHRASE` if needed, or a running ssh-agent
-    /// (`SSH_AUTH_SOCK`), and `SLIPWAY_HTTPS_TOKEN` with `SLIPWAY_HTTPS_USERNAME` for HTTPS.
+    /// - `SLIPWAY_SSH_KEY` (with `SLIPWAY_SSH_PASSPHRASE` if it has one), or a running ssh-agent (`SSH_AUTH_SOCK`);
+    ///   `SLIPWAY_SSH_KNOWN_HOSTS` (files, separated by `:`) and `SLIPWAY_SSH_CONFIG` instead of `~/.ssh`'s;
+    /// - `SLIPWAY_HTTPS_TOKEN` with `SLIPWAY_HTTPS_USERNAME`;
+    /// - `SLIPWAY_HTTPS_TOKEN_HOSTS` and `SLIPWAY_SSH_KEY_HOSTS` (comma-separated hosts, or `host:port`): where the
+    ///   token and the key may go. Without them each goes only to the host of the repository being fetched;
+    /// - `SLIPWAY_ALLOW_INSECURE_HTTP=1` lets the token go over plain `http://`, which it never does otherwise.
     public static func credentials(from environment: [String: String]) -> Credentials {
+        func list(_ name: String, separator: Character) -> [String] {
+            (environment[name] ?? "").split(separator: separator).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+        }
         var credentials = Credentials()
         if let key = environment["SLIPWAY_SSH_KEY"], !key.isEmpty {
             credentials.sshKey = .init(
@@ -47,8 +62,13 @@ extension DaemonConfiguration {
                 passphrase: environment["SLIPWAY_SSH_PASSPHRASE"])
         }
         credentials.useSSHAgent = environment["SSH_AUTH_SOCK"] != nil
-        credentials.httpsToken = environment["SLIPWAY_HTTPS_TOKEN"]
+        credentials.knownHostsFiles = list("SLIPWAY_SSH_KNOWN_HOSTS", separator: ":")
+        credentials.sshConfigFile = environment["SLIPWAY_SSH_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        credentials.httpsToken = environment["SLIPWAY_HTTPS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let user = environment["SLIPWAY_HTTPS_USERNAME"], !user.isEmpty { credentials.httpsUsername = user }
+        credentials.httpsTokenHosts = list("SLIPWAY_HTTPS_TOKEN_HOSTS", separator: ",")
+        credentials.sshKeyHosts = list("SLIPWAY_SSH_KEY_HOSTS", separator: ",")
+        credentials.allowInsecureHTTP = environment["SLIPWAY_ALLOW_INSECURE_HTTP"] == "1"
         return credentials
     }
 }
@@ -62,6 +82,7 @@ public final class Daemon: Engine {
     let queue: DeployQueue
     let intake: Intake
     private let nodeName: String
+    private let caFile: String?
     private let startedAt = Date()
 
     /// A daemon on the embedded SQLite store at `<state>/slipway.sqlite`.
@@ -89,7 +110,9 @@ public final class Daemon: Engine {
         registry = AppRegistry(
             directory: configuration.pipelinesDirectory, loader: PipelineLoader(environment: configuration.environment),
             logger: logger)
-        mirrors = MirrorPool(context: context, credentials: configuration.credentials)
+        mirrors = MirrorPool(
+            context: context, credentials: configuration.credentials, timeouts: configuration.networkTimeouts)
+        caFile = configuration.caFile
         queue = DeployQueue(
             context: context, registry: registry, mirrors: mirrors, jobs: configuration.jobs,
             shutdownGrace: configuration.shutdownGrace)
@@ -107,6 +130,7 @@ public final class Daemon: Engine {
         } catch {
             throw .internalFailure("libgit2 cannot be used: \(error.message)")
         }
+        if let caFile { try trust(caFile) }
         await registry.reload(force: true)
         let report: RecoveryReport
         do {
@@ -132,7 +156,28 @@ public final class Daemon: Engine {
             queue,
             ReloadService(registry: registry, logger: context.logger),
             PollService(registry: registry, intake: intake, logger: context.logger),
+            NetworkCallsService(mirrors: mirrors),
         ]
+    }
+
+    /// Makes HTTPS remotes trust `file` beside the system's CAs: both, in one bundle under `<state>/tls/`, since
+    /// libgit2's TLS takes one file (and a directory only of hashed names).
+    private func trust(_ file: String) throws(DeployError) {
+        let bundle = context.stateDirectory + "/tls/ca-bundle.pem"
+        do {
+            let own = try String(contentsOfFile: file, encoding: .utf8)
+            let system = try LibGit2.systemCertificateBundle.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            try FileManager.default.createDirectory(
+                atPath: context.stateDirectory + "/tls", withIntermediateDirectories: true)
+            try ((system ?? "") + "\n" + own).write(toFile: bundle, atomically: true, encoding: .utf8)
+        } catch {
+            throw .invalid("cannot read the CA file \(file): \(error.localizedDescription)")
+        }
+        do {
+            try LibGit2.setCertificateLocations(file: bundle)
+        } catch {
+            throw .invalid("the CA file \(file) cannot be used: \(error.message)")
+        }
     }
 
     // MARK: - Engine: what there is to see
@@ -290,4 +335,32 @@ extension Optional {
         guard let value = self else { return nil }
         return try await transform(value)
     }
+}
+
+/// Stops the network calls that are not a deployment's as soon as the daemon is told to stop: a remote that says
+/// nothing cannot hold a request, and with it the server's stop, for longer than the grace.
+///
+/// It listens for the signals itself rather than waiting for its turn in the service group's graceful shutdown:
+/// the group stops the HTTP server first, and the server waits for the very requests these calls hold.
+struct NetworkCallsService: Service {
+    let mirrors: MirrorPool
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in signals.cancelOnGracefulShutdown() {
+                    mirrors.stopOutsideCalls()
+                    return
+                }
+            }
+        }
+        mirrors.stopOutsideCalls()
+        // A service runs until the group shuts down.
+        try? await gracefulShutdown()
+    }
+}
+
+extension NetworkCallsService: CustomStringConvertible {
+    var description: String { "NetworkCallsService" }
 }

@@ -13,7 +13,7 @@ extension Intake {
     func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome {
         let forge = delivery.forge
         let metrics = context.metrics
-        let payload = ForgePayload.decode(delivery.body)
+        let payload = ForgePayload.decode(ForgePayload.json(of: delivery))
         let candidates = registry.pipelines(following: payload?.repositoryURLs(forge) ?? [])
         // The daemon's secret is checked once, however many apps rely on it.
         let daemonSecretVerifies = webhookSecret.map { forge.verify(delivery, secret: $0) } ?? false

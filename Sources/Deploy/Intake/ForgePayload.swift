@@ -42,6 +42,20 @@ struct ForgePayload: Decodable {
 
     private static let decoder = JSONDecoder()
 
+    /// The JSON of a delivery: its body, or, for GitHub's default content type `application/x-www-form-urlencoded`,
+    /// the `payload` form field (the signature is still over the raw body).
+    static func json(of delivery: ForgeDelivery) -> [UInt8] {
+        let type = delivery.headers["content-type"]?.lowercased() ?? ""
+        guard type.hasPrefix("application/x-www-form-urlencoded") else { return delivery.body }
+        for field in delivery.body.split(separator: UInt8(ascii: "&")) where field.starts(with: Array("payload=".utf8))
+        {
+            let encoded = String(decoding: field.dropFirst("payload=".utf8.count), as: UTF8.self)
+            let spaced = encoded.replacingOccurrences(of: "+", with: " ")
+            return Array((spaced.removingPercentEncoding ?? "").utf8)
+        }
+        return []
+    }
+
     /// The body decoded, or nil when it is not a JSON object.
     static func decode(_ body: [UInt8]) -> ForgePayload? {
         try? decoder.decode(ForgePayload.self, from: Data(body))

@@ -52,7 +52,9 @@ struct Intake: Sendable {
     /// A gated push, which git accepts only if its deployment succeeds: the pushed commit is still in git's
     /// quarantine, so its objects are copied into the mirror from there. It is deployed whatever was seen before
     /// (the pusher waits for this answer), never superseded, and records the head only once it has succeeded.
-    private func gated(_ notice: PushNotice, quarantine: [String], _ pipeline: Pipeline) async throws(DeployError)
+    private func gated(
+        _ notice: PushNotice, quarantine: [String], _ pipeline: Pipeline
+    ) async throws(DeployError)
         -> [Deployment]
     {
         guard case .local(let root) = RemoteLocation(pipeline.repository) else {
@@ -73,7 +75,9 @@ struct Intake: Sendable {
         if !pipeline.paths.isEmpty {
             var since = before
             if since == nil { since = try await liveCommit(pipeline.app) }
-            let changed = try await read(mirror, pipeline.app) { [since] in try await $0.changedPaths(from: since, to: after) }
+            let changed = try await read(mirror, pipeline.app) { [since] in
+                try await $0.changedPaths(from: since, to: after)
+            }
             guard pipeline.wantsDeploy(forChangedPaths: changed) else { return [] }
         }
         let commit = try await read(mirror, pipeline.app) { try await $0.commit(after) }
@@ -101,12 +105,7 @@ struct Intake: Sendable {
         await locks.acquire(app)
         defer { locks.release(app) }
         let mirror = try await mirrors.mirror(for: pipeline)
-        let remote: OID?
-        do {
-            remote = try await mirror.remoteHead(branch: pipeline.branch)
-        } catch {
-            throw .repositoryUnavailable("listing \(app)'s repository failed: \(error.message)")
-        }
+        let remote = try await mirrors.remoteHead(mirror, app: app, branch: pipeline.branch)
         let seen = try await seenOrLive(app)
         guard let remote, remote.hex != seen else { return [] }
         return try await deployHeadIfNew(
@@ -246,6 +245,11 @@ struct Intake: Sendable {
         }
         seenHeads.withLock { $0[app] = SeenHead(value: head.hex) }
         guard wanted else { return [] }
+        // A deployment of this head already runs or waits (a manual deploy, or one queued before a restart).
+        if await queue.hasPending(app: app, commit: head.hex) {
+            logger.info("\(head.short) is already being deployed; not queueing it again")
+            return []
+        }
         let commit = try await read(mirror, app) { try await $0.commit(head) }
         let deployment = try await submit(
             DeploymentRequest(

@@ -15,11 +15,19 @@ struct PollService: Service {
     let logger: Logger
 
     func run() async throws {
-        await catchUp()
         let inFlight = Locked(Set<String>())
         var due: [String: ContinuousClock.Instant] = [:]
         let clock = ContinuousClock()
         await withDiscardingTaskGroup { group in
+            // Each app catches up on its own, beside the others; a poll of an app waits for its catch-up, but a
+            // repository that cannot be reached holds up no other app.
+            for pipeline in registry.pipelines {
+                inFlight.withLock { _ = $0.insert(pipeline.app) }
+                group.addTask {
+                    defer { _ = inFlight.withLock { $0.remove(pipeline.app) } }
+                    await catchUp(pipeline.app)
+                }
+            }
             while true {
                 for pipeline in registry.pipelines {
                     guard let interval = pipeline.poll else { continue }
@@ -46,22 +54,14 @@ struct PollService: Service {
         }
     }
 
-    /// Every app at once, each on its own: one whose repository cannot be reached does not hold up the others.
-    private func catchUp() async {
-        await withDiscardingTaskGroup { group in
-            for pipeline in registry.pipelines {
-                group.addTask {
-                    do {
-                        let started = try await intake.catchUp(app: pipeline.app)
-                        for deployment in started {
-                            logger.about(app: pipeline.app, deployment: deployment.id)
-                                .notice("catching up: the branch is at \(deployment.shortCommit), which the daemon had not seen")
-                        }
-                    } catch {
-                        logger.about(app: pipeline.app).warning("catching up failed: \(error)")
-                    }
-                }
+    private func catchUp(_ app: String) async {
+        do {
+            for deployment in try await intake.catchUp(app: app) {
+                logger.about(app: app, deployment: deployment.id)
+                    .notice("catching up: the branch is at \(deployment.shortCommit), which the daemon had not seen")
             }
+        } catch {
+            logger.about(app: app).warning("catching up failed: \(error)")
         }
     }
 }

@@ -9,16 +9,19 @@ import GitKit
 actor RepositoryMirror {
     nonisolated let path: String
     private(set) var url: String
+    /// The daemon's credentials, as given; each remote call scopes them to the repository's host.
     private let credentials: Credentials
+    private let timeouts: NetworkTimeouts
     private let executor: QueueExecutor
     private var repository: Repository?
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    init(path: String, url: String, credentials: Credentials = .none) {
+    init(path: String, url: String, credentials: Credentials = .none, timeouts: NetworkTimeouts = .default) {
         self.path = path
         self.url = url
         self.credentials = credentials
+        self.timeouts = timeouts
         self.executor = QueueExecutor(label: "slipway.mirror.\((path as NSString).lastPathComponent)")
     }
 
@@ -28,6 +31,9 @@ actor RepositoryMirror {
         self.url = url
         try repository?.setRemoteURL(url)
     }
+
+    /// The credentials for this repository alone.
+    private var scopedCredentials: Credentials { credentials.scoped(to: url) }
 
     private func open() throws(GitError) -> Repository {
         if let repository { return repository }
@@ -42,16 +48,20 @@ actor RepositoryMirror {
         return opened
     }
 
-    /// Fetches every branch and tag; returns the refs that moved.
+    /// Fetches every branch and tag; returns the refs that moved. `cancellation` stops it from another task.
     @discardableResult
-    func fetch() throws(GitError) -> [RefUpdate] {
-        try open().fetch(options: FetchOptions(refspecs: Repository.mirrorRefspecs, credentials: credentials))
+    func fetch(cancellation: FetchCancellation? = nil) throws(GitError) -> [RefUpdate] {
+        try open().fetch(
+            options: FetchOptions(
+                refspecs: Repository.mirrorRefspecs, credentials: scopedCredentials, timeouts: timeouts,
+                cancellation: cancellation))
     }
 
     /// The remote's branch head, without fetching: what a poller checks first.
-    func remoteHead(branch: String) throws(GitError) -> OID? {
-        try Repository.listRemoteHeads(url: url, credentials: credentials)
-            .first { $0.name == "refs/heads/\(branch)" }?.target
+    func remoteHead(branch: String, cancellation: FetchCancellation? = nil) throws(GitError) -> OID? {
+        try Repository.listRemoteHeads(
+            url: url, credentials: scopedCredentials, timeouts: timeouts, cancellation: cancellation
+        ).first { $0.name == "refs/heads/\(branch)" }?.target
     }
 
     func resolve(_ revision: String) throws(GitError) -> OID {

@@ -11,6 +11,7 @@ import ServiceLifecycle
 actor DeployQueue: Service {
     private struct Running {
         let id: Int64
+        let commit: String
         let control: RunCancellation
     }
 
@@ -118,6 +119,11 @@ actor DeployQueue: Service {
     /// The id of the deployment running for `app`, if any.
     func runningDeployment(app: String) -> Int64? { running[app]?.id }
 
+    /// True when a deployment of `commit` runs or waits for `app`: a notice of that head is then not news.
+    func hasPending(app: String, commit: String) -> Bool {
+        running[app]?.commit == commit || waiting.values.contains { $0.app == app && $0.commit == commit }
+    }
+
     /// Takes up the deployments that were waiting when the daemon last stopped; they start once `run()` runs.
     /// Called once, after recovery and before anything can be submitted.
     func resume() async throws(DeployError) {
@@ -186,7 +192,7 @@ actor DeployQueue: Service {
                 return
             }
             waiting.removeValue(forKey: next.id)
-            running[next.app] = Running(id: next.id, control: control)
+            running[next.app] = Running(id: next.id, commit: next.commit, control: control)
             idle.update(isIdle: false)
             reportDepth(next.app)
         }

@@ -190,10 +190,14 @@ final class DeploymentRun {
         }
         if !(try await mirrorContains(oid)) {
             log.note("==> fetch: \(pipeline.shownRepository)")
+            // A cancel or a shutdown stops the fetch too, whatever the network does.
+            let stop = FetchCancellation()
+            let key = cancellation.onCancel { stop.cancel() }
+            defer { cancellation.removeHandler(key) }
             do {
-                try await mirrors.fetch(mirror, app: pipeline.app)
+                try await mirrors.fetch(mirror, app: pipeline.app, cancellation: stop)
             } catch {
-                throw DeploymentFailure(message: error.description)
+                throw DeploymentFailure(message: error.description, cancelled: cancellation.isCancelled)
             }
         }
         guard try await mirrorContains(oid) else {
@@ -218,9 +222,9 @@ final class DeploymentRun {
     private func checkBranchIsStill(at base: String) async throws(DeploymentFailure) {
         let head: OID?
         do {
-            head = try await mirror.remoteHead(branch: pipeline.branch)
+            head = try await mirrors.remoteHead(mirror, app: pipeline.app, branch: pipeline.branch)
         } catch {
-            throw DeploymentFailure(message: "cannot read \(pipeline.branch) of \(pipeline.shownRepository): \(error.message)")
+            throw DeploymentFailure(message: "cannot read \(pipeline.branch): \(error.description)")
         }
         guard (head ?? .zero).hex == base else {
             throw DeploymentFailure(

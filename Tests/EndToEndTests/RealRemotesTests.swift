@@ -1,0 +1,67 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Remotes as users have them, through the real binary: a remote that accepts the connection and then says nothing
+/// fails the deploy within the documented bound, over every transport, and cannot keep the daemon from stopping.
+@Suite(.serialized) struct RealRemotesTests {
+    let scratch = ScratchDirectory("slipway-remotes")
+
+    static let schemes = ["git", "http", "https", "ssh"]
+
+    func daemon(repository: String, extra: [String]) throws -> DaemonProcess {
+        try writeFile(
+            scratch("pipelines/stalled.yml"), "repository: \(repository)\ndeploy_to: \(scratch("deploy"))\n")
+        return try DaemonProcess(
+            arguments: ["--pipelines", scratch("pipelines"), "--state", scratch("state")] + extra,
+            logFile: scratch("daemon.log"))
+    }
+
+    static func url(_ scheme: String, port: Int) -> String {
+        scheme == "ssh" ? "ssh://git@127.0.0.1:\(port)/stalled.git" : "\(scheme)://127.0.0.1:\(port)/stalled.git"
+    }
+
+    @Test(arguments: schemes)
+    func aRemoteThatSaysNothingFailsTheDeployWithinTheBound(scheme: String) async throws {
+        let silent = try LoopbackTCPServer()
+        let daemon = try daemon(
+            repository: Self.url(scheme, port: silent.port),
+            extra: ["--connect-timeout", "2s", "--network-timeout", "2s"])
+        let clock = ContinuousClock()
+        let started = clock.now
+        let answer = try await daemon.request("/api/v1/apps/stalled/deploy", method: "POST")
+        let took = clock.now - started
+        #expect(answer.status == 502, "\(answer.json)")
+        #expect(answer.json[path: "error.code"] as? String == "repository_unavailable")
+        let message = answer.json[path: "error.message"] as? String ?? ""
+        #expect(message.contains("timed out") || message.contains("time"), "\(message)")
+        // Two seconds to connect or to hear the next byte, whichever applies, and some slack for a busy machine.
+        #expect(took < .seconds(20), "took \(took)\n\(daemon.log)")
+        // The app's queue is not held: the daemon still answers and deploys nothing.
+        #expect(try await daemon.request("/api/v1/apps/stalled").json["queued"] as? Int == 0)
+    }
+
+    /// With the default (long) time limits, a SIGTERM during a fetch from a remote that says nothing still stops the
+    /// daemon within its grace period: the fetch is cancelled.
+    @Test func sigtermDuringAStalledFetchStopsTheDaemonWithinItsGrace() async throws {
+        let silent = try LoopbackTCPServer()
+        let daemon = try daemon(repository: Self.url("git", port: silent.port), extra: ["--shutdown-grace", "3s"])
+        let request = Task { try await daemon.request("/api/v1/apps/stalled/deploy", method: "POST").status }
+        try await Task.sleep(for: .milliseconds(500))
+        let clock = ContinuousClock()
+        let signalled = clock.now
+        daemon.signal(SIGTERM)
+        let status = await daemon.waitForExit(seconds: 20)
+        #expect(status == 0, "\(daemon.log)")
+        #expect(clock.now - signalled < .seconds(10), "stopped after \(clock.now - signalled)")
+        _ = try? await request.value
+    }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    subscript(path path: String) -> Any? {
+        var value: Any? = self
+        for key in path.split(separator: ".") { value = (value as? [String: Any])?[String(key)] }
+        return value
+    }
+}
