@@ -27,16 +27,14 @@ import Testing
         let daemon = try daemon(
             repository: Self.url(scheme, port: silent.port),
             extra: ["--connect-timeout", "2s", "--network-timeout", "2s"])
-        let clock = ContinuousClock()
-        let started = clock.now
         let answer = try await daemon.request("/api/v1/apps/stalled/deploy", method: "POST")
-        let took = clock.now - started
         #expect(answer.status == 502, "\(answer.json)")
         #expect(answer.json[path: "error.code"] as? String == "repository_unavailable")
         let message = answer.json[path: "error.message"] as? String ?? ""
-        #expect(message.contains("timed out") || message.contains("time"), "\(message)")
-        // Two seconds to connect or to hear the next byte, whichever applies, and some slack for a busy machine.
-        #expect(took < .seconds(20), "took \(took)\n\(daemon.log)")
+        // The bound that applied is named, so the answer shows it came from the limit and not from the remote going
+        // away: two seconds to connect or to hear the next byte, whichever applies. (No wall-clock assertion: on a
+        // busy machine the test's own scheduling can take longer than the daemon did.)
+        #expect(message.contains("timed out") && message.contains("2 s"), "\(message)\n\(daemon.log)")
         // The app's queue is not held: the daemon still answers and deploys nothing.
         #expect(try await daemon.request("/api/v1/apps/stalled").json["queued"] as? Int == 0)
     }
@@ -48,12 +46,10 @@ import Testing
         let daemon = try daemon(repository: Self.url("git", port: silent.port), extra: ["--shutdown-grace", "3s"])
         let request = Task { try await daemon.request("/api/v1/apps/stalled/deploy", method: "POST").status }
         try await Task.sleep(for: .milliseconds(500))
-        let clock = ContinuousClock()
-        let signalled = clock.now
         daemon.signal(SIGTERM)
-        let status = await daemon.waitForExit(seconds: 20)
+        // The default limits are minutes long, so exiting at all within this wait means the fetch was cancelled.
+        let status = await daemon.waitForExit(seconds: 60)
         #expect(status == 0, "\(daemon.log)")
-        #expect(clock.now - signalled < .seconds(10), "stopped after \(clock.now - signalled)")
         _ = try? await request.value
     }
 }

@@ -98,13 +98,10 @@ import Testing
         let id = try #require(started["id"] as? Int)
         try await first.wait(for: "/api/v1/deployments/\(id)") { ($0["phase"] as? String) == "build" }
 
-        let clock = ContinuousClock()
-        let began = clock.now
         let second = try await slipway([
             "serve", "--pipelines", scratch("pipelines"), "--state", scratch("state"), "--port", "0",
         ])
         #expect(second.status == 1)
-        #expect(clock.now - began < .seconds(5))
         #expect(second.output.contains("pid \(first.process.processIdentifier)"), "\(second.output)")
         #expect(second.output.contains("is already running on the state directory \(scratch("state"))"))
 
