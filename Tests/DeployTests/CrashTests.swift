@@ -132,7 +132,9 @@ private struct CrashFixture {
         let store = try store()
         #expect(try await store.deployments(status: .running).isEmpty, "no deployment stays running")
         let leftovers =
-            (try? FileManager.default.contentsOfDirectory(atPath: deployTo))?.filter { $0.hasPrefix(".") } ?? []
+            (try? FileManager.default.contentsOfDirectory(atPath: deployTo))?.filter {
+                $0.hasPrefix(".") && $0 != ".slipway"
+            } ?? []
         #expect(leftovers.isEmpty, "no temporary links or half-removed trees: \(leftovers)")
         let live = currentRelease()
         #expect(try await store.appState(app).liveRelease == live, "the store agrees with current")

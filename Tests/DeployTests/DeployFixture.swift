@@ -13,7 +13,7 @@ final class DeployFixture: @unchecked Sendable {
     let scratch = ScratchDirectory("slipway-deploy")
     let work: WorkingRepository
     var pipeline: Pipeline
-    let context: DeployContext
+    var context: DeployContext
     let mirrors: MirrorPool
     let mirror: RepositoryMirror
 
@@ -22,7 +22,11 @@ final class DeployFixture: @unchecked Sendable {
     var store: any DeployStore { context.store }
 
     /// `yaml` is the pipeline file without its `repository:` line.
-    init(yaml: String = "", environment: [String: String] = [:], branch: String = "main") async throws {
+    /// `store` wraps the SQLite store the fixture opens, for tests that make some of its writes fail.
+    init(
+        yaml: String = "", environment: [String: String] = [:], branch: String = "main",
+        store wrap: (any DeployStore) -> any DeployStore = { $0 }
+    ) async throws {
         work = try WorkingRepository(at: scratch("work"), branch: branch)
         try GitCLI.run(["init", "-q", "--bare", "-b", branch, scratch("origin.git")])
         try work.git("remote", "add", "origin", scratch("origin.git"))
@@ -31,7 +35,7 @@ final class DeployFixture: @unchecked Sendable {
             yaml: "repository: \(scratch("origin.git"))\nbranch: '\(branch)'\ndeploy_to: \(scratch("deploy"))\n" + yaml,
             app: "hello", file: "hello.yml")
         context = DeployContext(
-            store: try SQLiteStore(path: scratch("state/slipway.sqlite")), stateDirectory: scratch("state"),
+            store: wrap(try SQLiteStore(path: scratch("state/slipway.sqlite"))), stateDirectory: scratch("state"),
             runner: StepRunner(killGrace: .milliseconds(500), drainTimeout: .milliseconds(500)),
             daemonEnvironment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch.path])
         mirrors = MirrorPool(context: context)

@@ -35,6 +35,18 @@ import Testing
         #expect(c.id > b.id)
     }
 
+    @Test(arguments: Kind.all) func reservedIdsAreNeverGivenEvenToAFreshStore(kind: Kind) async throws {
+        let scratch = ScratchDirectory("slipway-store")
+        let store = try await kind.open(scratch)
+        try await store.reserveDeploymentIDs(above: 41)
+        let first = try await store.insert(request("a", "1"))
+        #expect(first.id == 42)
+        // A reservation below what was given changes nothing.
+        try await store.reserveDeploymentIDs(above: 5)
+        let second = try await kind.open(scratch).insert(request("a", "2"))
+        #expect(second.id == 43)
+    }
+
     @Test(arguments: Kind.all) func whatIsSavedReadsBackTheSame(kind: Kind) async throws {
         let store = try await kind.open(ScratchDirectory("slipway-store"))
         var deployment = try await store.insert(request("a", String(repeating: "a", count: 40)))

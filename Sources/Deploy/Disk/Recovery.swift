@@ -10,6 +10,9 @@ public struct RecoveryReport: Sendable, Equatable {
     public var endedProcessGroups: [Int32] = []
     /// Release directories that never went live (or were being removed), now gone.
     public var removedReleases: [String: [Int64]] = [:]
+    /// Release directories the store did not know (it was lost, or an older copy was restored), now on record as
+    /// they are: the live one as live, the others as kept.
+    public var adoptedReleases: [String: [Int64]] = [:]
     /// Temporary links and half-removed trees left by a switch or removal that was cut short.
     public var removedLeftovers: [String: [String]] = [:]
     /// Apps whose store disagreed with their `current` link, and the release the link named (the link wins).
@@ -19,13 +22,14 @@ public struct RecoveryReport: Sendable, Equatable {
     public var switchedBack: [String: (from: Int64, to: Int64)] = [:]
 
     public var isClean: Bool {
-        interrupted.isEmpty && endedProcessGroups.isEmpty && removedReleases.isEmpty && removedLeftovers.isEmpty
-            && correctedLiveReleases.isEmpty && switchedBack.isEmpty
+        interrupted.isEmpty && endedProcessGroups.isEmpty && removedReleases.isEmpty && adoptedReleases.isEmpty
+            && removedLeftovers.isEmpty && correctedLiveReleases.isEmpty && switchedBack.isEmpty
     }
 
     public static func == (lhs: RecoveryReport, rhs: RecoveryReport) -> Bool {
         lhs.interrupted == rhs.interrupted && lhs.endedProcessGroups == rhs.endedProcessGroups
-            && lhs.removedReleases == rhs.removedReleases && lhs.removedLeftovers == rhs.removedLeftovers
+            && lhs.removedReleases == rhs.removedReleases && lhs.adoptedReleases == rhs.adoptedReleases
+            && lhs.removedLeftovers == rhs.removedLeftovers
             && lhs.correctedLiveReleases == rhs.correctedLiveReleases
             && lhs.switchedBack.mapValues { [$0.from, $0.to] } == rhs.switchedBack.mapValues { [$0.from, $0.to] }
     }
@@ -44,6 +48,11 @@ public struct RecoveryReport: Sendable, Equatable {
         for (app, ids) in removedReleases.sorted(by: { $0.key < $1.key }) {
             lines.append(
                 "\(app): removed releases that never went live: \(ids.map(String.init).joined(separator: ", "))")
+        }
+        for (app, ids) in adoptedReleases.sorted(by: { $0.key < $1.key }) {
+            lines.append(
+                "\(app): adopted releases found on disk that the store did not know: "
+                    + ids.map(String.init).joined(separator: ", "))
         }
         for (app, names) in removedLeftovers.sorted(by: { $0.key < $1.key }) {
             lines.append("\(app): removed what an interrupted switch left: \(names.joined(separator: ", "))")
@@ -68,6 +77,7 @@ struct Recovery: Sendable {
 
     func run(pipelines: [Pipeline]) async throws(StoreError) -> RecoveryReport {
         var report = RecoveryReport()
+        try await reserveIDs(for: pipelines)
         try await endLeftoverSteps(&report)
         let refused = try await interruptRunningDeployments(pipelines, &report)
         for pipeline in pipelines {
@@ -156,7 +166,24 @@ struct Recovery: Sendable {
         }
     }
 
-    /// The `current` link is the truth; releases that never went live are removed.
+    /// New deployment ids go above every release directory and log on disk, so that none is ever given a directory
+    /// that exists: the store may have lost its history (deleted, or an older copy restored) while the disk kept it.
+    func reserveIDs(for pipelines: [Pipeline]) async throws(StoreError) {
+        var highest: Int64 = 0
+        for pipeline in pipelines {
+            let layout = context.layout(for: pipeline)
+            highest = max(highest, layout.releasesOnDisk().last ?? 0, layout.currentRelease() ?? 0)
+        }
+        let logs = (try? FileManager.default.contentsOfDirectory(atPath: context.stateDirectory + "/logs")) ?? []
+        for name in logs where name.hasSuffix(".log") {
+            highest = max(highest, Int64(name.dropLast(".log".count)) ?? 0)
+        }
+        if highest > 0 { try await context.store.reserveDeploymentIDs(above: highest) }
+    }
+
+    /// The `current` link is the truth. A release directory is removed only when the store proves that this daemon
+    /// made it and that it never went live (or was being removed); one the store does not know is adopted as it is,
+    /// since a store that does not know a release is no proof that it is not someone's live site.
     private func reconcileDisk(of pipeline: Pipeline, _ report: inout RecoveryReport) async throws(StoreError) {
         let store = context.store
         let layout = context.layout(for: pipeline)
@@ -164,23 +191,23 @@ struct Recovery: Sendable {
         if !leftovers.isEmpty { report.removedLeftovers[pipeline.app] = leftovers }
 
         let live = layout.currentRelease().flatMap { layout.hasRelease($0) ? $0 : nil }
+        try await adoptReleases(of: pipeline, live: live, &report)
         let state = try await store.appState(pipeline.app)
         if state.liveRelease != live {
             try await store.updateAppState(pipeline.app) { $0.liveRelease = live }
             report.correctedLiveReleases[pipeline.app] = live
         }
-        if let live, try await store.release(live) == nil, let built = try await store.deployment(live) {
-            // The switch happened but the daemon stopped before recording it.
-            try await store.save(
-                Release(
-                    id: live, app: pipeline.app, commit: built.commit, message: built.message, author: built.author,
-                    createdAt: built.startedAt ?? built.createdAt, succeeded: false))
-        }
 
-        let known = try await store.releases(ids: layout.releasesOnDisk())
+        let onDisk = layout.releasesOnDisk()
+        let known = try await store.releases(ids: onDisk)
         var removed: [Int64] = []
-        for id in layout.releasesOnDisk() where id != live {
-            if let release = known[id], release.isKept { continue }
+        for id in onDisk where id != live {
+            if let release = known[id] {
+                guard release.app == pipeline.app, !release.isKept else { continue }
+            } else {
+                // No release on record: proof only if this app's deployment of that id never switched.
+                guard let deployment = try await store.deployment(id), deployment.app == pipeline.app else { continue }
+            }
             await layout.removeRelease(id)
             removed.append(id)
         }
@@ -189,5 +216,42 @@ struct Recovery: Sendable {
             release.removedAt = Date()
             try await store.save(release)
         }
+    }
+
+    /// Puts on record the release directories of `pipeline`'s app that the store knows nothing of: with what
+    /// `.slipway/releases/<id>.json` says of them, or, with nothing known, as releases of an unknown commit. A
+    /// directory that the store knows as another app's deployment or release is left alone and off record. The live
+    /// release, switched to by a daemon that stopped before recording it, is put on record from its deployment.
+    func adoptReleases(of pipeline: Pipeline, live: Int64?, _ report: inout RecoveryReport) async throws(StoreError) {
+        let store = context.store
+        let layout = context.layout(for: pipeline)
+        let onDisk = layout.releasesOnDisk()
+        let known = try await store.releases(ids: onDisk)
+        var adopted: [Int64] = []
+        for id in onDisk where known[id] == nil {
+            let built = try await store.deployment(id)
+            if let built, built.app != pipeline.app { continue }
+            let info = layout.info(id).flatMap { $0.id == id && $0.app == pipeline.app ? $0 : nil }
+            if let info, info.succeeded {
+                // It went live once, whatever an older copy of the store says of its deployment.
+                try await store.save(info)
+                adopted.append(id)
+            } else if let built {
+                // The daemon made it and it never succeeded: only the live one goes on record; the rest go.
+                guard id == live else { continue }
+                try await store.save(
+                    Release(
+                        id: id, app: pipeline.app, commit: built.commit, message: built.message, author: built.author,
+                        createdAt: built.startedAt ?? built.createdAt, succeeded: false))
+            } else {
+                try await store.save(
+                    info
+                        ?? Release(
+                            id: id, app: pipeline.app, commit: "", message: "", author: "",
+                            createdAt: layout.creationDate(id) ?? Date(), succeeded: true))
+                adopted.append(id)
+            }
+        }
+        if !adopted.isEmpty { report.adoptedReleases[pipeline.app] = adopted }
     }
 }

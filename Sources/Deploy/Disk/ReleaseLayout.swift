@@ -5,6 +5,8 @@ import Foundation
 ///     <deploy_to>/releases/<deployment id>/   the commit's tree
 ///     <deploy_to>/current -> releases/<id>    a relative symlink, replaced atomically
 ///     <deploy_to>/shared/                     kept across releases
+///     <deploy_to>/.slipway/releases/<id>.json what Slipway knows of each release (its commit, whether it succeeded),
+///                                             so that a lost or restored store can adopt the releases on disk
 struct ReleaseLayout: Sendable, Equatable {
     let deployTo: String
 
@@ -17,6 +19,8 @@ struct ReleaseLayout: Sendable, Equatable {
     var currentLink: String { deployTo + "/current" }
 
     func releaseDirectory(_ id: Int64) -> String { "\(releasesDirectory)/\(id)" }
+    var infoDirectory: String { deployTo + "/.slipway/releases" }
+    func infoFile(_ id: Int64) -> String { "\(infoDirectory)/\(id).json" }
 
     /// Creates `releases/` and `shared/` if they are missing.
     func prepare() throws(LayoutError) {
@@ -28,6 +32,63 @@ struct ReleaseLayout: Sendable, Equatable {
             }
         }
     }
+
+    /// Creates the empty directory of a new release. It fails when the directory exists: whatever is there was not
+    /// made by this deployment, and it is left alone.
+    func claimRelease(_ id: Int64) throws(LayoutError) {
+        let path = releaseDirectory(id)
+        guard mkdir(path, 0o755) == 0 else {
+            let code = errno
+            guard code == EEXIST else { throw LayoutError(operation: "create", path: path, errno: code) }
+            throw LayoutError(
+                operation: "create", path: path,
+                reason: "it already exists; Slipway did not make it for this deployment and leaves it alone")
+        }
+    }
+
+    /// Writes what is known of a release beside it (a new file under a temporary name, then rename(2)).
+    func writeInfo(_ release: Release) throws(LayoutError) {
+        let path = infoFile(release.id)
+        let temporary = "\(path).tmp-\(getpid())"
+        do {
+            try FileManager.default.createDirectory(atPath: infoDirectory, withIntermediateDirectories: true)
+            try Self.infoEncoder.encode(release).write(to: URL(fileURLWithPath: temporary))
+        } catch {
+            unlink(temporary)
+            throw LayoutError(operation: "write", path: path, reason: error.localizedDescription)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw LayoutError(operation: "rename", path: path, errno: code)
+        }
+    }
+
+    /// What `writeInfo` wrote of release `id`, when it is there and readable.
+    func info(_ id: Int64) -> Release? {
+        guard let data = FileManager.default.contents(atPath: infoFile(id)) else { return nil }
+        return try? Self.infoDecoder.decode(Release.self, from: data)
+    }
+
+    /// When the directory of release `id` was made, for a release found on disk with nothing known of it.
+    func creationDate(_ id: Int64) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: releaseDirectory(id)))?[.modificationDate] as? Date
+    }
+
+    private static let infoEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    private static let infoDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
 
     /// Points `current` at release `id` in one atomic step: a new link under a temporary name, then rename(2) over
     /// the old one. Whoever reads `current` sees the old release or the new one, never neither. The fsync that
@@ -85,6 +146,7 @@ struct ReleaseLayout: Sendable, Equatable {
 
     private func removeReleaseNow(_ id: Int64) {
         let path = releaseDirectory(id)
+        defer { unlink(infoFile(id)) }
         guard FileManager.default.fileExists(atPath: path) else { return }
         let doomed = "\(deployTo)/.removing-\(id)-\(UUID().uuidString.prefix(8))"
         if rename(path, doomed) == 0 {

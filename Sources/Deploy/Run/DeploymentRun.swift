@@ -122,31 +122,50 @@ final class DeploymentRun {
         let commit = try await ensureCommit()
 
         let directory = layout.releaseDirectory(id)
+        try await enter(.checkout)
+        do {
+            try layout.claimRelease(id)
+        } catch {
+            // Not this deployment's directory (a store that lost its history next to an existing deploy_to): it
+            // stays, whatever it is.
+            throw DeploymentFailure(message: "cannot create releases/\(id): \(error.reason)")
+        }
+        var release = Release(
+            id: id, app: pipeline.app, commit: deployment.commit, message: deployment.message,
+            author: deployment.author, createdAt: Date(), succeeded: false)
         do throws(DeploymentFailure) {
-            try await enter(.checkout)
             do {
                 let summary = try await mirror.export(commit, to: directory)
                 log.note("==> checkout: \(summary.files) files, \(ByteCount.text(summary.bytes)) into releases/\(id)")
             } catch {
                 throw DeploymentFailure(message: "checkout of \(deployment.shortCommit) failed: \(error.message)")
             }
+            try writeInfo(release)
             for phase in [StepPhase.build, .test, .migrate] {
                 try await enter(phase.deploymentPhase)
                 if let failure = await runSteps(phase: phase, in: directory) { throw failure }
             }
-            try await enter(.switch)
+            try await enterSwitch()
         } catch {
-            // Whatever stopped it before the switch (a failed step, a cancel between steps), the release never
-            // went live: it goes.
+            // Whatever stopped it before the switch (a failed step, a cancel between steps, a store that cannot
+            // record the switch), the release never went live: it goes.
             await layout.removeRelease(id)
             log.note("==> removed releases/\(id); current is unchanged")
             throw error
         }
-        try await switchCurrent(to: id)
-        var release = Release(
-            id: id, app: pipeline.app, commit: deployment.commit, message: deployment.message,
-            author: deployment.author, createdAt: Date(), succeeded: false)
-        try await recordLive(release)
+        do {
+            try await switchCurrent(to: id)
+        } catch {
+            await layout.removeRelease(id)
+            log.note("==> removed releases/\(id); current is unchanged")
+            throw error
+        }
+        do {
+            try await recordLive(release)
+        } catch {
+            // Live but not on record: back to what the store says is live, as after a failed health check.
+            try await switchBack(after: error)
+        }
         try await activateAndCheck(in: directory, phases: [.activate])
         release.succeeded = true
         try await recorded("record the release as succeeded") { [store, deployment] in
@@ -156,6 +175,11 @@ final class DeploymentRun {
                 try await store.updateAppState(deployment.app) { $0.lastSeenHead = deployment.commit }
             }
         }
+        do {
+            try writeInfo(release)
+        } catch {
+            logger.error("\(error.message)")
+        }
     }
 
     /// Makes a kept release live again: nothing is built.
@@ -164,9 +188,13 @@ final class DeploymentRun {
             "==> \(pipeline.app): rollback to release \(target) (\(deployment.shortCommit) "
                 + "\(quoted(deployment.message))), deployment \(id)")
         try await prepareSteps([.rollback, .activate])
-        try await enter(.switch)
+        try await enterSwitch()
         try await switchCurrent(to: target)
-        try await recordLive(nil, id: target)
+        do {
+            try await recordLive(nil, id: target)
+        } catch {
+            try await switchBack(after: error)
+        }
         try await activateAndCheck(in: layout.releaseDirectory(target), phases: [.rollback, .activate])
     }
 
@@ -280,8 +308,8 @@ final class DeploymentRun {
                     commit: previous.commit, message: previous.message, author: previous.author,
                     targetRelease: previous.id, phase: .switch))
         } catch {
-            log.note("==> cannot record the automatic rollback (\(error)); current stays at releases/\(id)")
-            throw failure
+            log.note("==> cannot record the automatic rollback: \(error)")
+            try await switchBackUnrecorded(to: previous, after: failure)
         }
         context.events.publish(.deployment(rollback))
         let outcome = await Self.perform(
@@ -304,6 +332,29 @@ final class DeploymentRun {
         deployment.rolledBackTo = previous.id
         log.note("==> rolled back to release \(previous.id) in deployment \(rollback.id)")
         throw failure
+    }
+
+    /// The switch back when the store cannot record an automatic rollback (a full state disk): `current` goes back
+    /// to the release the store still names as live, so that the link and the store agree, and the failed release
+    /// goes. That release's activate steps do not run again: they ran when it went live.
+    private func switchBackUnrecorded(
+        to previous: Release, after failure: DeploymentFailure
+    ) async throws(DeploymentFailure) -> Never {
+        let failedRelease = layout.currentRelease()
+        do {
+            try await layout.switchCurrent(to: previous.id)
+        } catch {
+            log.note("==> cannot switch back to releases/\(previous.id): \(error); current stays at releases/\(id)")
+            throw failure
+        }
+        log.note("==> switch: current -> releases/\(previous.id) (back to the release on record)")
+        if let failedRelease, failedRelease == id {
+            await layout.removeRelease(failedRelease)
+            await markRemoved(failedRelease)
+            log.note("==> removed releases/\(failedRelease)")
+        }
+        throw DeploymentFailure(
+            message: "\(failure.message); current is back at release \(previous.id)", cancelled: failure.cancelled)
     }
 
     // MARK: - Steps
@@ -454,6 +505,15 @@ final class DeploymentRun {
         }
     }
 
+    /// Writes what is known of the new release beside it, for a store that is lost or restored later.
+    private func writeInfo(_ release: Release) throws(DeploymentFailure) {
+        do {
+            try layout.writeInfo(release)
+        } catch {
+            throw DeploymentFailure(message: "cannot record release \(release.id) on disk: \(error)")
+        }
+    }
+
     private func switchCurrent(to release: Int64) async throws(DeploymentFailure) {
         do {
             try await layout.switchCurrent(to: release)
@@ -495,6 +555,19 @@ final class DeploymentRun {
 
     // MARK: - Bookkeeping
 
+    /// The switch is entered only once the store has recorded it: a deployment that cannot be recorded (a full
+    /// state disk) does not switch.
+    private func enterSwitch() async throws(DeploymentFailure) {
+        if cancellation.isCancelled { throw DeploymentFailure(message: "cancelled before switch", cancelled: true) }
+        var switching = deployment
+        switching.phase = .switch
+        try await recorded("record the deployment before its switch") { [store, switching] in
+            try await store.save(switching)
+        }
+        deployment = switching
+        context.events.publish(.deployment(deployment))
+    }
+
     private func enter(_ phase: DeploymentPhase) async throws(DeploymentFailure) {
         if cancellation.isCancelled && phase != .done {
             throw DeploymentFailure(message: "cancelled before \(phase.rawValue)", cancelled: true)
@@ -502,14 +575,20 @@ final class DeploymentRun {
         await update { $0.phase = phase }
     }
 
-    /// Saves a change to the deployment, and tells the listeners when its status or phase changed.
-    private func update(_ change: (inout Deployment) -> Void) async {
+    /// Saves a change to the deployment, and tells the listeners when its status or phase changed. A failed save is
+    /// tried again `retries` times, a second apart: the outcome is worth waiting for (a failed release's directory,
+    /// just removed, may have freed the disk), and one that is never written shows as interrupted after a restart.
+    private func update(retries: Int = 0, _ change: (inout Deployment) -> Void) async {
         let before = (deployment.status, deployment.phase)
         change(&deployment)
-        do {
-            try await store.save(deployment)
-        } catch {
-            logger.error("cannot save the deployment: \(error)")
+        for attempt in 0...retries {
+            do {
+                try await store.save(deployment)
+                break
+            } catch {
+                logger.error("cannot save the deployment: \(error)")
+                if attempt < retries { try? await Task.sleep(for: .seconds(1)) }
+            }
         }
         if before != (deployment.status, deployment.phase) {
             context.events.publish(.deployment(deployment))
@@ -524,7 +603,7 @@ final class DeploymentRun {
         // final status has read every line.
         let took = DurationText.elapsed(milliseconds: durationMs)
         log.note("==> deployment \(id) \(status.rawValue) in \(took)" + (error.map { ": \($0)" } ?? ""))
-        await update {
+        await update(retries: 5) {
             $0.status = status
             $0.error = error
             if status == .succeeded { $0.phase = .done }

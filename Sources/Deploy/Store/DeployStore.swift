@@ -20,6 +20,10 @@ public protocol DeployStore: Sendable {
     /// Inserts a deployment that runs at once, bypassing the queue (an automatic rollback).
     func insert(_ request: DeploymentRequest) async throws(StoreError) -> Deployment
 
+    /// Makes every deployment id given from now on greater than `id`: release directories and logs found on disk
+    /// are named by ids that a lost or restored store no longer knows, and a new deployment must never share one.
+    func reserveDeploymentIDs(above id: Int64) async throws(StoreError)
+
     /// Inserts finished deployments as given, with new ids, in one transaction: for importing history.
     func importHistory(_ deployments: [Deployment]) async throws(StoreError) -> [Deployment]
 

@@ -78,6 +78,18 @@ public final class SQLiteStore: DeployStore {
         try await write { db in try Self.insert(request, status: .queued, into: db) }
     }
 
+    public func reserveDeploymentIDs(above id: Int64) async throws(StoreError) {
+        try await write { db in
+            // AUTOINCREMENT keys start above sqlite_sequence's value for the table (and above its largest row).
+            try db.execute(
+                sql: "UPDATE sqlite_sequence SET seq = ? WHERE name = 'deployment' AND seq < ?", arguments: [id, id])
+            let known = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_sequence WHERE name = 'deployment'")
+            if known == 0 {
+                try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('deployment', ?)", arguments: [id])
+            }
+        }
+    }
+
     public func importHistory(_ deployments: [Deployment]) async throws(StoreError) -> [Deployment] {
         try await write { db in
             try deployments.map { deployment in
