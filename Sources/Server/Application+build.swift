@@ -34,6 +34,8 @@ public func buildRouter(
     let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
     let routeTable = RouteTable()
     router.add(middleware: ErrorMiddleware(maxBody: configuration.maxBody, routes: routeTable))
+    router.add(
+        middleware: BrowserGuardMiddleware(listeningOn: configuration.host, allowedHosts: configuration.allowedHosts))
     router.add(middleware: AuthMiddleware(token: configuration.token, isPrivate: configuration.isPrivate))
 
     router.get("/healthz") { _, _ in try Response.json(API.Status(status: "ok")) }

@@ -10,16 +10,20 @@ public struct ServerConfiguration: Sendable {
     public var isPrivate: Bool
     /// Larger bodies get 413.
     public var maxBody: Int
+    /// Names a loopback daemon answers to beside loopback addresses and `localhost` (`--allowed-host`): the name a
+    /// reverse proxy in front forwards. Any other `Host` gets 421.
+    public var allowedHosts: [String]
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, isPrivate: Bool = false,
-        maxBody: Int = 5 * 1024 * 1024
+        maxBody: Int = 5 * 1024 * 1024, allowedHosts: [String] = []
     ) {
         self.host = host
         self.port = port
         self.token = token?.isEmpty == true ? nil : token
         self.isPrivate = isPrivate
         self.maxBody = maxBody
+        self.allowedHosts = allowedHosts
     }
 
     /// The daemon refuses to listen beyond loopback without a token: anyone who can reach it could deploy.
@@ -34,9 +38,16 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
+    /// `localhost`, `::1` or an IPv4 address in 127.0.0.0/8, written as an address (so `127.example.com`, a name
+    /// anyone can point anywhere, is not loopback).
     public static func isLoopback(_ host: String) -> Bool {
-        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return trimmed == "localhost" || trimmed == "::1" || trimmed.hasPrefix("127.")
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if trimmed == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, trimmed, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { Array($0) } == Array(repeating: 0, count: 15) + [1]
     }
 }
 

@@ -39,6 +39,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a fetch may wait for the next byte from a connected remote.") var networkTimeout = "2m"
     @Option(help: "A PEM file of CA certificates that HTTPS remotes are trusted by, beside the system's.")
     var caFile: String?
+    @Option(
+        name: .customLong("allowed-host"),
+        help: "A name the daemon answers to beside loopback addresses and localhost, as a proxy in front forwards it.")
+    var allowedHosts: [String] = []
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -61,7 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let server = ServerConfiguration(
             host: host, port: port, token: token ?? environment["SLIPWAY_TOKEN"], isPrivate: isPrivate,
-            maxBody: maxBodyBytes)
+            maxBody: maxBodyBytes, allowedHosts: allowedHosts)
         do {
             try server.validate()
         } catch {

@@ -118,7 +118,8 @@ import Yams
 
             let second = try fixture.push("second")
             let secondID = try await client.execute(
-                uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "main"])
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["ref": "main"])
             ) { response in
                 #expect(response.json["commit"] as? String == second)
                 return Int64(response.json["id"] as! Int)
@@ -174,7 +175,8 @@ import Yams
             }
 
             let rollbackID = try await client.execute(
-                uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": Int(firstID)])
+                uri: "/api/v1/apps/hello/rollback", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["to": Int(firstID)])
             ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.json["kind"] as? String == "rollback")
@@ -188,7 +190,8 @@ import Yams
             }
             // By commit: back to the second.
             try await client.execute(
-                uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": String(second.prefix(9))])
+                uri: "/api/v1/apps/hello/rollback", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["to": String(second.prefix(9))])
             ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.json["commit"] as? String == second)
@@ -262,30 +265,43 @@ import Yams
         try fixture.push("one")
         try await fixture.test { client in
             try await client.execute(
-                uri: "/api/v1/apps/hello/deploy", method: .post, body: ByteBuffer(string: "{not json")
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: "{not json")
             ) { response in
                 #expect(response.status == .badRequest)
                 #expect((response.json[path: "error.message"] as? String)?.contains("not valid JSON") == true)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": 42])) {
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["ref": 42])
+            ) {
                 response in
                 #expect(response.status == .badRequest)
             }
             try await client.execute(
-                uri: "/api/v1/apps/hello/deploy", method: .post, body: jsonBody(["ref": "no-such-branch"])
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["ref": "no-such-branch"])
             ) { response in
                 #expect(response.status == .notFound)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": "zz"])) {
+            try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["to": "zz"])
+            ) {
                 response in
                 #expect(response.status == .badRequest)
             }
-            try await client.execute(uri: "/api/v1/apps/hello/rollback", method: .post, body: jsonBody(["to": ["x"]])) {
+            try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(["to": ["x"]])
+            ) {
                 response in
                 #expect(response.status == .badRequest)
             }
             let big = ByteBuffer(string: "{\"ref\": \"" + String(repeating: "a", count: 4096) + "\"}")
-            try await client.execute(uri: "/api/v1/apps/hello/deploy", method: .post, body: big) { response in
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "application/json"], body: big
+            ) { response in
                 #expect(response.status == .contentTooLarge)
                 #expect(response.json[path: "error.code"] as? String == "payload_too_large")
             }

@@ -248,3 +248,103 @@ import Testing
         }
     }
 }
+
+/// The browser rules of the contract, over a real connection so that `Host` travels as browsers send it.
+@Suite struct BrowserGuardTests {
+    static let host = HTTPField.Name("Host")!
+    static let origin = HTTPField.Name("Origin")!
+    static let fetchSite = HTTPField.Name("Sec-Fetch-Site")!
+
+    func live(
+        allowedHosts: [String] = [], _ body: @Sendable (any TestClientProtocol, Int) async throws -> Void
+    ) async throws {
+        let router = buildRouter(
+            engine: MemoryEngine(), configuration: ServerConfiguration(port: 0, allowedHosts: allowedHosts),
+            registry: PrometheusCollectorRegistry(), keepAliveInterval: .seconds(1))
+        try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(
+            .ahc(.http)
+        ) { client in
+            try await body(client, client.port ?? 0)
+        }
+    }
+
+    @Test func aForeignHostIsRefusedSoARebindingPageReadsNothing() async throws {
+        try await live(allowedHosts: ["deploy.example.com"]) { client, port in
+            try await client.execute(uri: "/api/v1/apps", method: .get, headers: [Self.host: "evil.example:\(port)"]) {
+                #expect($0.status.code == 421)
+                #expect($0.json[path: "error.code"] as? String == "misdirected_request")
+            }
+            try await client.execute(uri: "/", method: .get, headers: [Self.host: "127.evil.example"]) {
+                #expect($0.status.code == 421, "a name that starts like an address is still a name")
+            }
+            for allowed in ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)", "Deploy.Example.com"] {
+                try await client.execute(uri: "/api/v1/apps", method: .get, headers: [Self.host: allowed]) {
+                    #expect($0.status == .ok, "\(allowed)")
+                }
+            }
+        }
+    }
+
+    @Test func aCrossSiteSimplePostIsRefusedAndTheDashboardsOwnIsNot() async throws {
+        try await live { client, port in
+            // What a form on another page sends: text/plain, the page's Origin, Sec-Fetch-Site: cross-site.
+            try await client.execute(
+                uri: "/api/v1/apps/hello/rollback", method: .post,
+                headers: [
+                    Self.host: "127.0.0.1:\(port)", Self.origin: "http://attacker.example",
+                    Self.fetchSite: "cross-site", .contentType: "text/plain",
+                ],
+                body: ByteBuffer(string: #"{"to": 1}"#)
+            ) {
+                #expect($0.status == .forbidden)
+                #expect($0.json[path: "error.code"] as? String == "forbidden")
+            }
+            // Another port of localhost is the same site to a browser, and still another page.
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post,
+                headers: [
+                    Self.host: "localhost:\(port)", Self.origin: "http://localhost:3000", Self.fetchSite: "same-site",
+                ]
+            ) { #expect($0.status == .forbidden) }
+            try await client.execute(
+                uri: "/hooks/push", method: .post,
+                headers: [Self.host: "127.0.0.1:\(port)", Self.origin: "null", .contentType: "application/json"],
+                body: jsonBody(["app": "hello", "ref": "refs/heads/main", "before": "0", "after": "b"])
+            ) { #expect($0.status == .forbidden, "a sandboxed page's null origin is another page") }
+            // Without the browser headers but with a form's body type.
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post, headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: #"{"ref": "main"}"#)
+            ) {
+                #expect($0.status == .unsupportedMediaType)
+                #expect($0.json[path: "error.code"] as? String == "unsupported_media_type")
+            }
+            // The dashboard's own request: same origin, JSON.
+            try await client.execute(
+                uri: "/api/v1/apps/hello/deploy", method: .post,
+                headers: [
+                    Self.host: "127.0.0.1:\(port)", Self.origin: "http://127.0.0.1:\(port)",
+                    Self.fetchSite: "same-origin", .contentType: "application/json; charset=utf-8",
+                ],
+                body: ByteBuffer(string: #"{"ref": "main"}"#)
+            ) { #expect($0.status == .accepted) }
+            // The CLI's: no browser headers, JSON or no body at all.
+            try await client.execute(uri: "/api/v1/deployments/1/cancel", method: .post) {
+                #expect($0.status == .accepted)
+            }
+        }
+    }
+
+    @Test func forgeWebhooksKeepTheirOwnBodyTypes() async throws {
+        try await live { client, port in
+            try await client.execute(
+                uri: "/hooks/github", method: .post,
+                headers: [
+                    Self.host: "127.0.0.1:\(port)", .contentType: "application/x-www-form-urlencoded",
+                    HTTPField.Name("X-GitHub-Event")!: "ping",
+                ],
+                body: ByteBuffer(string: "payload=%7B%7D")
+            ) { #expect($0.status != .forbidden && $0.status != .unsupportedMediaType, "\($0.status)") }
+        }
+    }
+}

@@ -72,6 +72,8 @@ public final class DaemonProcess: @unchecked Sendable {
         headers: [String: String] = [:]
     ) async throws -> (status: Int, json: [String: Any]) {
         let encoded = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        var headers = headers
+        if encoded != nil && headers["Content-Type"] == nil { headers["Content-Type"] = "application/json" }
         let (status, data) = try await send(
             path, method: method, body: rawBody ?? encoded, token: token, headers: headers)
         return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
