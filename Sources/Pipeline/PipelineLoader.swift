@@ -20,15 +20,7 @@ public struct PipelineLoader: Sendable {
         guard name.hasSuffix(".yml") else {
             throw PipelineErrors([error(path, 1, 1, "pipeline files are named <app>.yml")])
         }
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw PipelineErrors([self.error(path, 1, 1, "cannot read the file: \(error.localizedDescription)")])
-        }
-        guard data.count <= Self.maximumFileSize else {
-            throw PipelineErrors([error(path, 1, 1, "the file is larger than 1 MiB")])
-        }
+        let data = try read(url, shownAs: path)
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineErrors([error(path, 1, 1, "the file is not UTF-8")])
         }
@@ -49,6 +41,46 @@ public struct PipelineLoader: Sendable {
             throw PipelineErrors(decoder.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
         return pipeline
+    }
+
+    /// The file's bytes, read only when it is a regular file inside its folder (a symbolic link may point within the
+    /// folder, not out of it: an error that quotes the file must never publish someone's private file) and never more
+    /// than the size limit, whatever the file's size.
+    private func read(_ url: URL, shownAs path: String) throws(PipelineErrors) -> Data {
+        let folder = url.deletingLastPathComponent().resolvingSymlinksInPath().path
+        let target = url.resolvingSymlinksInPath()
+        guard target.path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
+            throw PipelineErrors([
+                error(
+                    path, 1, 1,
+                    "the file is a symbolic link out of the pipelines folder (to \(target.path)); Slipway reads only files inside it"
+                )
+            ])
+        }
+        var status = stat()
+        guard stat(target.path, &status) == 0 else {
+            throw PipelineErrors([error(path, 1, 1, "cannot read the file: \(String(cString: strerror(errno)))")])
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw PipelineErrors([error(path, 1, 1, "the file is not a regular file")])
+        }
+        guard status.st_size <= Self.maximumFileSize else { throw PipelineErrors([tooLarge(path)]) }
+        do {
+            let handle = try FileHandle(forReadingFrom: target)
+            defer { try? handle.close() }
+            // The file may have grown since the stat: one byte past the limit is enough to tell.
+            let data = try handle.read(upToCount: Self.maximumFileSize + 1) ?? Data()
+            guard data.count <= Self.maximumFileSize else { throw PipelineErrors([tooLarge(path)]) }
+            return data
+        } catch let error as PipelineErrors {
+            throw error
+        } catch {
+            throw PipelineErrors([self.error(path, 1, 1, "cannot read the file: \(error.localizedDescription)")])
+        }
+    }
+
+    private func tooLarge(_ path: String) -> PipelineError {
+        error(path, 1, 1, "the file is larger than 1 MiB")
     }
 
     /// The `.yml` files directly inside `directory`, sorted by name.

@@ -75,6 +75,42 @@ import Testing
         #expect(remote.repository == "https://github.com/a/b.git")
     }
 
+    /// A pipeline file is read only when it is a regular file inside its folder, and never beyond the size limit:
+    /// an error quotes the file, and the error is shown on an open GET.
+    @Test func readsOnlyRegularFilesInsideTheFolderUpToTheLimit() throws {
+        let scratch = ScratchDirectory("slipway-loader")
+        let folder = scratch("pipelines")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try writeFile(scratch("private.txt"), "password: hunter2-private\n")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder + "/out.yml", withDestinationPath: scratch("private.txt"))
+        func problem(_ name: String) throws -> String {
+            do {
+                _ = try loader.load(file: folder + "/" + name)
+            } catch {
+                return error.description
+            }
+            Issue.record("\(name) loaded")
+            return ""
+        }
+        let out = try problem("out.yml")
+        #expect(out.contains("out.yml:1:1: the file is a symbolic link out of the pipelines folder"), "\(out)")
+        #expect(!out.contains("hunter2"), "the content of a file outside the folder is never quoted")
+
+        try writeFile(folder + "/shared.inc", "repository: /srv/git/a.git\n")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/in.yml", withDestinationPath: "shared.inc")
+        #expect(try loader.load(file: folder + "/in.yml").repository == "/srv/git/a.git", "a link within the folder")
+
+        // A sparse file of 1 GiB: refused from its size, before anything is read.
+        #expect(FileManager.default.createFile(atPath: folder + "/huge.yml", contents: nil))
+        #expect(truncate(folder + "/huge.yml", 1 << 30) == 0)
+        #expect(try problem("huge.yml").hasSuffix("huge.yml:1:1: the file is larger than 1 MiB"))
+
+        #expect(mkfifo(folder + "/pipe.yml", 0o600) == 0)
+        #expect(
+            try problem("pipe.yml").hasSuffix("pipe.yml:1:1: the file is not a regular file"), "and it does not hang")
+    }
+
     @Test func reportsEveryProblemInAFileAtOnce() throws {
         let yaml = """
             repository: 42
