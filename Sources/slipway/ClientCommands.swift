@@ -101,8 +101,16 @@ struct LogsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try options.client()
-        if follow { return try await LogFollower(client: client).waitForSuccess(id, say: emit) }
-        FileHandle.standardOutput.write(try await client.log(id))
+        // On a terminal, step output loses the escape sequences that could act on it (colours stay unless NO_COLOR);
+        // into a pipe or a file it goes as the daemon wrote it.
+        let terminal = Terminal.standardOutput
+        let onTerminal = isatty(STDOUT_FILENO) == 1
+        let shown: (String) -> String = {
+            onTerminal ? TerminalSafeText.filter($0, keepColours: terminal.useColour) : $0
+        }
+        if follow { return try await LogFollower(client: client).waitForSuccess(id) { emit(shown($0)) } }
+        let log = try await client.log(id)
+        FileHandle.standardOutput.write(onTerminal ? Data(shown(String(decoding: log, as: UTF8.self)).utf8) : log)
     }
 }
 
