@@ -10,7 +10,7 @@ public final class DeploymentLog: Sendable {
     public static let defaultLimit = 10 * 1024 * 1024
     /// Room kept after the limit marker for Slipway's own lines, such as the outcome of the deployment.
     static let reserve = 16 * 1024
-    /// A line longer than this is written in pieces; masking cannot see across the cut.
+    /// A line longer than this is written in pieces, cut where no secret is split (see `cutLongLine`).
     static let maximumLineLength = 64 * 1024
 
     private struct State {
@@ -73,11 +73,19 @@ public final class DeploymentLog: Sendable {
                 start = index + 1
             }
             state.partial.append(contentsOf: bytes[start...])
-            while state.partial.count > Self.maximumLineLength {
-                let head = Array(state.partial.prefix(Self.maximumLineLength))
-                state.partial.removeFirst(Self.maximumLineLength)
-                append(masker.mask(String(decoding: head, as: UTF8.self)), to: &state, fromStep: true)
-            }
+            cutLongLine(&state)
+        }
+    }
+
+    /// Writes a line longer than the limit in pieces, waiting until the longest secret could be seen whole on either
+    /// side of the cut, and never cutting inside a secret or a UTF-8 character.
+    private func cutLongLine(_ state: inout State) {
+        let lookahead = masker.longestSecretLength
+        while state.partial.count > Self.maximumLineLength + lookahead {
+            let cut = masker.cut(state.partial, near: Self.maximumLineLength)
+            let head = Array(state.partial.prefix(cut))
+            state.partial.removeFirst(cut)
+            append(masker.mask(String(decoding: head, as: UTF8.self)), to: &state, fromStep: true)
         }
     }
 

@@ -10,6 +10,34 @@ public struct SecretMasker: Sendable {
 
     public var isEmpty: Bool { secrets.isEmpty }
 
+    /// The length in bytes of the longest secret (0 without any).
+    var longestSecretLength: Int { secrets.map(\.utf8.count).max() ?? 0 }
+
+    /// Where to cut `bytes` near `offset` so that no secret is split and no UTF-8 character either: past the end of
+    /// a secret that would straddle `offset`, else back to the start of the character at `offset`.
+    func cut(_ bytes: [UInt8], near offset: Int) -> Int {
+        var cut = min(offset, bytes.count)
+        var moved = true
+        while moved {
+            moved = false
+            for secret in secrets {
+                let needle = Array(secret.utf8)
+                // Only an occurrence that starts before the cut and ends after it matters.
+                for start in max(0, cut - needle.count + 1)..<cut where start + needle.count <= bytes.count {
+                    if start + needle.count > cut && bytes[start..<start + needle.count].elementsEqual(needle) {
+                        cut = start + needle.count
+                        moved = true
+                        break
+                    }
+                }
+            }
+        }
+        if cut == offset {
+            while cut > 0 && cut < bytes.count && bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+        }
+        return cut
+    }
+
     public func mask(_ text: String) -> String {
         guard !secrets.isEmpty else { return text }
         var result = text

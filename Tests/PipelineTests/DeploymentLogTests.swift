@@ -28,4 +28,25 @@ import Testing
         #expect(seen.value == [1, 2, 3])
         #expect(try String(contentsOfFile: scratch("log"), encoding: .utf8) == "one\nthree\n==> done\n")
     }
+
+    /// A line longer than 64 KiB is written in pieces, but never cut inside a secret or a UTF-8 character, wherever
+    /// the secret falls and however the output arrives.
+    @Test(arguments: [-20, -11, -1, 0, 1, 5])
+    func aSecretAcrossTheLineCutIsStillMasked(shift: Int) throws {
+        let scratch = ScratchDirectory("slipway-log")
+        let secret = "s3cr3t-token-value"
+        let log = try DeploymentLog(path: scratch("log"), secrets: [secret])
+        let line = String(repeating: "a", count: 64 * 1024 + shift - 8) + secret + String(repeating: "é", count: 40_000)
+        var bytes = Array((line + "\n").utf8)
+        for start in stride(from: 0, to: bytes.count, by: 4096) {
+            let end = min(start + 4096, bytes.count)
+            bytes[start..<end].withUnsafeMutableBytes { log.output(UnsafeRawBufferPointer($0)) }
+        }
+        log.flush()
+        let written = try String(contentsOfFile: scratch("log"), encoding: .utf8)
+        #expect(!written.contains(secret) && !written.contains("s3cr3t"), "the secret is masked whole")
+        #expect(written.contains("***"))
+        #expect(!written.contains("\u{FFFD}"), "no character was split")
+        #expect(written.split(separator: "\n").count >= 2, "the line was cut")
+    }
 }
