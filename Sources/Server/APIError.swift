@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import SlipwayAPI
 
 /// The one error type of the HTTP layer, and the one place any error becomes the API's error JSON:
@@ -11,11 +12,14 @@ struct APIError: Error, HTTPResponseError, Sendable {
     let status: HTTPResponse.Status
     let code: String
     let message: String
+    /// After this answer the connection cannot be used again: the rest of the request was not or cannot be read.
+    let closesConnection: Bool
 
-    init(status: HTTPResponse.Status, code: String, message: String) {
+    init(status: HTTPResponse.Status, code: String, message: String, closesConnection: Bool = false) {
         self.status = status
         self.code = code
         self.message = message
+        self.closesConnection = closesConnection || status == .contentTooLarge
     }
 
     static func badRequest(_ message: String) -> APIError {
@@ -41,8 +45,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        // The rest of a body that was too large is not read: the connection cannot be used again.
-        if status == .contentTooLarge { headers[.connection] = "close" }
+        if closesConnection { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -81,6 +84,10 @@ struct APIError: Error, HTTPResponseError, Sendable {
             self.init(error)
         case is NIOTooManyBytesError:
             self = .tooLarge(maxBody)
+        case let error as HTTPParserError:
+            self = APIError(
+                status: .badRequest, code: "bad_request", message: "the request is not valid HTTP: \(error)",
+                closesConnection: true)
         case let error as DecodingError:
             self = .badRequest("the body is not valid JSON for this request: \(Self.describe(error))")
         case let error as HTTPError:

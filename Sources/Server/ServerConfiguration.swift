@@ -13,10 +13,17 @@ public struct ServerConfiguration: Sendable {
     /// Names a loopback daemon answers to beside loopback addresses and `localhost` (`--allowed-host`): the name a
     /// reverse proxy in front forwards. Any other `Host` gets 421.
     public var allowedHosts: [String]
+    /// A connection that sends nothing for this long, whether between requests or inside a request's head or body,
+    /// is closed: slowloris heads and stalled bodies do not keep sockets. A response being written (an event
+    /// stream, a log being followed) is not idle.
+    public var idleTimeout: Duration
+    /// The most connections served at once (see `DescriptorBudget`).
+    public var maxConnections: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, isPrivate: Bool = false,
-        maxBody: Int = 5 * 1024 * 1024, allowedHosts: [String] = []
+        maxBody: Int = 5 * 1024 * 1024, allowedHosts: [String] = [], idleTimeout: Duration = .seconds(30),
+        maxConnections: Int = 1000
     ) {
         self.host = host
         self.port = port
@@ -24,6 +31,8 @@ public struct ServerConfiguration: Sendable {
         self.isPrivate = isPrivate
         self.maxBody = maxBody
         self.allowedHosts = allowedHosts
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
     }
 
     /// The daemon refuses to listen beyond loopback without a token: anyone who can reach it could deploy.

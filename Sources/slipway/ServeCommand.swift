@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long a fetch may wait for the next byte from a connected remote.") var networkTimeout = "2m"
     @Option(help: "A PEM file of CA certificates that HTTPS remotes are trusted by, beside the system's.")
     var caFile: String?
+    @Option(help: "How long a connection may send nothing, between requests or inside one, before it is closed.")
+    var idleTimeout = "30s"
     @Option(
         name: .customLong("allowed-host"),
         help: "A name the daemon answers to beside loopback addresses and localhost, as a proxy in front forwards it.")
@@ -63,9 +65,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard let idle = DurationText.parse(networkTimeout) else {
             throw ClientError.usage("--network-timeout '\(networkTimeout)' is not a duration")
         }
+        guard let idleLimit = DurationText.parse(idleTimeout), idleLimit > .zero else {
+            throw ClientError.usage("--idle-timeout '\(idleTimeout)' is not a duration")
+        }
         let server = ServerConfiguration(
             host: host, port: port, token: token ?? environment["SLIPWAY_TOKEN"], isPrivate: isPrivate,
-            maxBody: maxBodyBytes, allowedHosts: allowedHosts)
+            maxBody: maxBodyBytes, allowedHosts: allowedHosts, idleTimeout: idleLimit,
+            maxConnections: DescriptorBudget.raisingTheSoftLimit().maxConnections)
         do {
             try server.validate()
         } catch {

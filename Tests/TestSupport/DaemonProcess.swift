@@ -11,13 +11,23 @@ public final class DaemonProcess: @unchecked Sendable {
     public let logFile: String
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts `slipway serve` with `arguments` (besides --port) and waits until it listens.
-    public init(arguments: [String], environment: [String: String] = [:], logFile: String) throws {
+    /// Starts `slipway serve` with `arguments` (besides --port) and waits until it listens. With `descriptorLimit`
+    /// it runs under that limit on open files, soft and hard, as a service manager could start it.
+    public init(
+        arguments: [String], environment: [String: String] = [:], logFile: String, descriptorLimit: Int? = nil
+    ) throws {
         self.logFile = logFile
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/slipway")
-        process.arguments = ["serve", "--port", "0"] + arguments
+        let serve = [productsDirectory + "/slipway", "serve", "--port", "0"] + arguments
+        if let descriptorLimit {
+            // The shell sets the limit and becomes slipway (exec), so the pid is the daemon's.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\""] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: serve[0])
+            process.arguments = Array(serve.dropFirst())
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log

@@ -51,3 +51,22 @@ public enum RawHTTP {
         return Answer(bytes: received, closedByServer: false)
     }
 }
+
+extension RawHTTP {
+    /// A connection to 127.0.0.1:`port` that sends nothing and is never read: what an idle or slowloris client holds.
+    /// The connect does not wait (a full listen backlog would hold it). Close it with `close(_:)`.
+    public static func openIdle(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return fd }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return fd
+    }
+}
