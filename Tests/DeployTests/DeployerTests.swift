@@ -115,6 +115,34 @@ import Testing
         #expect(fixture.layout.releasesOnDisk().isEmpty)
     }
 
+    /// A child that leaves the step's process group (here by calling `setpgid`) is still ended
+    /// when the step finishes; one that starts its own session (`setsid`) is a service and stays.
+    @Test func aChildThatLeavesTheGroupIsEndedButASessionOfItsOwnStays() async throws {
+        let fixture = try await DeployFixture(
+            yaml: """
+                build:
+                  - perl -e 'setpgrp(0, 0); sleep 300' & echo $! > "$SLIPWAY_SHARED_DIR/escaped"
+                  - setsid sleep 301 > /dev/null 2>&1 & echo $! > "$SLIPWAY_SHARED_DIR/service"
+                """)
+        let deployment = try await fixture.deploy(try fixture.push("escape", files: ["a": "1"]))
+        #expect(deployment.status == .succeeded)
+        let escaped = try #require(fixture.shared("escaped").first.flatMap { pid_t($0) })
+        let service = try #require(fixture.shared("service").first.flatMap { pid_t($0) })
+        defer { kill(service, SIGKILL) }
+        #expect(!Self.isRunning(escaped), "the escaped child was ended")
+        #expect(Self.isRunning(service), "the service in its own session runs on")
+        let log = try fixture.log(deployment)
+        #expect(log.contains("left processes running outside its group"), "\(log)")
+    }
+
+    /// Alive and not a zombie waiting for whoever adopted it to reap it.
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
     @Test func secretsAreMaskedInTheLog() async throws {
         let fixture = try await DeployFixture(
             yaml: """

@@ -402,6 +402,7 @@ final class DeploymentRun {
                     guard let stepID else { return }
                     try? await store.setProcessGroup(step: stepID, group: group.id)
                 })
+            await endEscapedProcesses()
             context.metrics.stepFinished(app: pipeline.app, phase: phase, duration: result.duration)
             log.note("<-- \(phase.rawValue): \(definition.name): \(describe(result))")
             if let index { await record(result, at: index) }
@@ -436,6 +437,7 @@ final class DeploymentRun {
             slipway: slipwayEnvironment(phase: .health, directory: directory))
         let passed = await HealthProbe(check: check, runner: context.runner).run(
             in: directory, environment: environment, log: log, cancellation: cancellation)
+        await endEscapedProcesses()
         let status: StepStatus = passed ? .succeeded : (cancellation.isCancelled ? .cancelled : .failed)
         let result = StepResult(status: status, exitCode: nil, since: start)
         log.note("<-- health: \(passed ? "passed" : "failed") after \(DurationText.elapsed(result.duration))")
@@ -445,6 +447,17 @@ final class DeploymentRun {
             return DeploymentFailure(message: "cancelled during the health check", cancelled: true)
         }
         return DeploymentFailure(message: "the health check failed after \(DurationText.format(check.timeout))")
+    }
+
+    /// Ends what a finished step left running outside its process group (a child that called `setpgid`), found by
+    /// the deployment's marks in its environment as recovery finds them. A process that started its own session
+    /// (`setsid`) is a service started on purpose and stays.
+    private func endEscapedProcesses() async {
+        let groups = StrayProcesses.groups(deployment: id, deployTo: layout.deployTo)
+        guard !groups.isEmpty else { return }
+        log.note(
+            "[slipway] the step left processes running outside its group; ending them (use setsid for services)")
+        for group in groups { await group.terminate(grace: context.runner.killGrace) }
     }
 
     private func markRunning(_ index: Int) async {
