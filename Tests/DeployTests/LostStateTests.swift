@@ -39,6 +39,26 @@ import Testing
         #expect(fixture.layout.currentRelease() == live)
     }
 
+    /// An app added while the daemon runs, whose `deploy_to` already holds releases (moved from another machine,
+    /// or a state directory started afresh): on reload they are adopted, not overwritten.
+    @Test func anAppAddedOnReloadAdoptsWhatItsDeployToHolds() async throws {
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
+        for number in 1...2 {
+            #expect(
+                try await fixture.deploy(try fixture.push("commit \(number)", files: ["a": "\(number)"])).status
+                    == .succeeded)
+        }
+        let live = try #require(fixture.layout.currentRelease())
+        fixture.context.store = try SQLiteStore(path: fixture.scratch("state2/slipway.sqlite"))
+        let report = try await Recovery(context: fixture.context).adopt([fixture.pipeline])
+        #expect(report.adoptedReleases["hello"] == fixture.layout.releasesOnDisk())
+        #expect(report.correctedLiveReleases["hello"] == live)
+        #expect(try await fixture.store.appState("hello").liveRelease == live)
+        let next = try await fixture.deploy(try fixture.push("commit 3", files: ["a": "3"]))
+        #expect(next.status == .succeeded && next.id > live, "\(next.id) after \(live)")
+        #expect(fixture.layout.hasRelease(live), "the release that was live is kept")
+    }
+
     @Test func anOlderStoreRestoredKeepsTheReleasesItDoesNotKnow() async throws {
         let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
         _ = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))

@@ -87,6 +87,25 @@ struct Recovery: Sendable {
         return report
     }
 
+    /// For apps added or changed while the daemon runs: what start-up recovery does for the disk, except that
+    /// nothing is removed and a live release already on record is left as it is (the app may be deploying). New ids
+    /// go above the releases found, unknown ones are adopted, and an app the store knows nothing live of takes the
+    /// `current` link's release as live.
+    func adopt(_ pipelines: [Pipeline]) async throws(StoreError) -> RecoveryReport {
+        var report = RecoveryReport()
+        try await reserveIDs(for: pipelines)
+        for pipeline in pipelines {
+            let layout = context.layout(for: pipeline)
+            let live = layout.currentRelease().flatMap { layout.hasRelease($0) ? $0 : nil }
+            try await adoptReleases(of: pipeline, live: live, &report)
+            if let live, try await context.store.appState(pipeline.app).liveRelease == nil {
+                try await context.store.updateAppState(pipeline.app) { $0.liveRelease = live }
+                report.correctedLiveReleases[pipeline.app] = live
+            }
+        }
+        return report
+    }
+
     /// Steps that outlived the daemon: their process groups get SIGTERM, then SIGKILL.
     private func endLeftoverSteps(_ report: inout RecoveryReport) async throws(StoreError) {
         let store = context.store

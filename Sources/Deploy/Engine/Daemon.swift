@@ -154,7 +154,14 @@ public final class Daemon: Engine {
     public var services: [any Service] {
         [
             queue,
-            ReloadService(registry: registry, logger: context.logger),
+            ReloadService(registry: registry, logger: context.logger) { [context] pipelines in
+                do {
+                    let report = try await Recovery(context: context).adopt(pipelines)
+                    for line in report.summary { context.logger.notice("\(line)") }
+                } catch {
+                    context.logger.error("cannot adopt the releases of reloaded apps: \(error)")
+                }
+            },
             PollService(registry: registry, intake: intake, logger: context.logger),
             NetworkCallsService(mirrors: mirrors),
         ]
