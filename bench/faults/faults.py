@@ -5,7 +5,7 @@ Run it through bench/faults/run:
 
     bench/faults/run [--kills 50] [--gate-kills 4] [--seed 1] [--slipway PATH] [--out FILE]
 
-Four parts, each against the real `slipway serve` binary and real git repositories made here:
+Five parts, each against the real `slipway serve` binary and real git repositories made here:
 
 1. Crash consistency. The daemon is killed with SIGKILL at chosen moments of deploys and rollbacks: a target
    phase is picked per kill round-robin (fetch, checkout, build, test, migrate, switch, activate, health, for
@@ -27,8 +27,12 @@ Four parts, each against the real `slipway serve` binary and real git repositori
    With the pre-receive (--gate) hook, the daemon is SIGKILLed while the push's deployment waits in build, test,
    activate or health (--gate-kills rounds, in turn): the push must be refused, the branch and current stay where
    they were, the deployment is interrupted after a restart, and the next gated push is accepted.
+5. Lost state (issue 18): the state directory is deleted, and (in a second case) an older copy of it is restored,
+   next to a deploy_to with live and kept releases; the daemon starts again and ten deploys follow, some failing in
+   build and one failing its health check: the releases on disk are adopted, new ids start above them, no live
+   release is lost and current never dangles.
 
-The parts are crash.py, disk.py, remote.py and pushtime.py; fixture.py holds what they share (the run's context, the
+The parts are crash.py, disk.py, remote.py, pushtime.py and state.py; fixture.py holds what they share (the run's context, the
 repositories, the daemon and its store), invariants.py the checks, and bench/harness the helpers every harness
 uses. Only the Python standard library is used. Exit status: 0 when no invariant was violated, 1 when one was, 2 when
 the harness itself failed.
@@ -52,6 +56,7 @@ from harness.log import out as log  # noqa: E402
 from invariants import TRANSIENTS  # noqa: E402
 from pushtime import push_time  # noqa: E402
 from remote import remote_gone  # noqa: E402
+from state import lost_state, state_full  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -139,6 +144,16 @@ def push_section(push):
     return lines + [""]
 
 
+def state_section(state):
+    lines = ["### The state directory lost, or an older copy restored, next to a live deploy_to", ""]
+    if state is None:
+        return lines + ["- not run", ""]
+    for title, checks in state["cases"]:
+        lines.append("- %s" % title)
+        lines += check_lines(checks.items, checks.notes, "  ")
+    return lines + [""]
+
+
 def transients_section():
     if not TRANSIENTS:
         return []
@@ -150,7 +165,7 @@ def transients_section():
     return lines + [""]
 
 
-def markdown(ctx, command, started, elapsed, crash, disk, gone, push):
+def markdown(ctx, command, started, elapsed, crash, disk, gone, push, state):
     lines = [
         "## Fault injection: `bench/faults`",
         "",
@@ -162,6 +177,7 @@ def markdown(ctx, command, started, elapsed, crash, disk, gone, push):
         "",
     ]
     lines += crash_section(ctx, crash) + disk_section(disk) + gone_section(gone) + push_section(push)
+    lines += state_section(state)
     lines += transients_section()
     lines.append("### Violations: %d" % len(ctx.violations))
     lines.append("")
@@ -173,7 +189,7 @@ def markdown(ctx, command, started, elapsed, crash, disk, gone, push):
     return "\n".join(lines)
 
 
-def summary(ctx, crash, disk, gone, push, elapsed):
+def summary(ctx, crash, disk, gone, push, state, elapsed):
     crash_violations = [t for p, t in ctx.violations if p == "crash"]
     log("")
     log("== summary ==")
@@ -192,6 +208,9 @@ def summary(ctx, crash, disk, gone, push, elapsed):
     if push:
         log("truth at push time: %s (daemon down, SIGKILL and SIGTERM; a second daemon; %d SIGKILLs during gated "
             "pushes)" % (push["status"], len(push["rounds"])))
+    if state:
+        log("lost state: %s (the state deleted, and an older copy restored, each followed by 10 deploys)"
+            % state["status"])
     if TRANSIENTS:
         log("disagreements that settled within 0.5 s (notes): %d; first: %s" % (len(TRANSIENTS), TRANSIENTS[0]))
     log("violations: %d" % len(ctx.violations))
@@ -217,6 +236,8 @@ def parse_args():
                         "daemon, SIGKILL during gated pushes)")
     parser.add_argument("--gate-kills", type=int, default=4, help="SIGKILLs during gated pushes (default 4: "
                         "build, test, activate, health)")
+    parser.add_argument("--skip-state", action="store_true", help="skip the lost-state part (the state deleted, and "
+                        "an older copy restored, next to a live deploy_to)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args()
 
@@ -229,8 +250,9 @@ def timed(what, step, *args):
 
 
 def run_parts(ctx, args, clock):
-    """Runs the four parts; returns (crash bench, disk-full, remote-gone and push-time results, exit status)."""
-    crash = disk = gone = push = None
+    """Runs the five parts; returns (crash bench, disk-full, remote-gone, push-time and lost-state results, exit
+    status)."""
+    crash = disk = gone = push = state = None
     status = 0
     try:
         crash = CrashBench(ctx)
@@ -243,13 +265,19 @@ def run_parts(ctx, args, clock):
             gone = timed("remote gone", remote_gone, ctx)
         if not args.skip_push:
             push = timed("truth at push time", push_time, ctx)
+        if not args.skip_state:
+            state = timed("lost state", lost_state, ctx)
+            full = timed("state disk full", state_full, ctx)
+            state["cases"] += full["cases"]
+            if full["status"] == "violations":
+                state["status"] = "violations"
     except (HarnessError, KeyboardInterrupt, Exception) as error:
         traceback.print_exc()
         print("faults: the harness stopped: %s" % error, file=sys.stderr)
         status = 2
     finally:
         ctx.cleanup(args.keep or status == 2)
-    return crash, disk, gone, push, status
+    return crash, disk, gone, push, state, status
 
 
 def main():
@@ -275,11 +303,11 @@ def main():
 
     ctx = Context(args)
     log("faults: slipway %s, seed %d, temporary directory %s" % (ctx.slipway, args.seed, ctx.root))
-    crash, disk, gone, push, status = run_parts(ctx, args, clock)
+    crash, disk, gone, push, state, status = run_parts(ctx, args, clock)
     elapsed = time.monotonic() - clock
-    summary(ctx, crash, disk, gone, push, elapsed)
+    summary(ctx, crash, disk, gone, push, state, elapsed)
     if args.out:
-        report.write(args.out, markdown(ctx, command, started, elapsed, crash, disk, gone, push))
+        report.write(args.out, markdown(ctx, command, started, elapsed, crash, disk, gone, push, state))
         log("wrote %s" % args.out)
     if status:
         return status

@@ -180,7 +180,7 @@ class Context:
 
 
 # The files a commit may carry to make a step wait or misbehave; a change removes those it is not given again.
-MARKERS = ("BUILD_SLEEP", "HEALTH_SLEEP", "FILL_DISK", "HOLD")
+MARKERS = ("BUILD_SLEEP", "HEALTH_SLEEP", "FILL_DISK", "HOLD", "FAIL_BUILD", "FAIL_HEALTH")
 
 
 class Repo(hgit.WorkRepo):
