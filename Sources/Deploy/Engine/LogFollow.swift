@@ -72,6 +72,9 @@ struct DaemonLog: AsyncSequence, Sendable {
     struct Iterator: AsyncIteratorProtocol {
         private enum Stage {
             case file(LogLines)
+            /// The deployment was found finished at the end of the file: what was written before its outcome was
+            /// saved, after the first read reached the end, is read before `.end`.
+            case rest(LogLines, API.Deployment)
             case live(AsyncStream<EventBus.Event>.Iterator)
             case done
         }
@@ -103,10 +106,19 @@ struct DaemonLog: AsyncSequence, Sendable {
                         return nil
                     }
                     if detail.status.isFinished {
-                        stage = .done
-                        return .end(detail)
+                        lines.readOn()
+                        stage = .rest(lines, detail)
+                        continue
                     }
                     stage = .live(follow.live.makeAsyncIterator())
+                case .rest(let lines, let detail):
+                    if let (number, text) = await lines.next() {
+                        guard number > seen else { continue }
+                        seen = number
+                        return .line(number: number, text: text)
+                    }
+                    stage = .done
+                    return .end(detail)
                 case .live(var events):
                     let event = await events.next()
                     stage = .live(events)
@@ -157,6 +169,11 @@ final class LogLines: Sendable {
 
     /// How many lines were given out.
     var count: Int { state.value.count }
+
+    /// Reads on past the end met before: for what was written since.
+    func readOn() {
+        state.withLock { $0.atEnd = false }
+    }
 
     /// The next whole line and its number, or nil at the end of what the file holds now.
     func next() async -> (Int, String)? {
