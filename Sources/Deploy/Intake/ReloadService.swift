@@ -10,11 +10,17 @@ struct ReloadService: Service {
     let logger: Logger
     /// How often the folder is checked for changed files.
     let interval: Duration
+    /// Called after a reload that changed an app: the mirrors follow the repositories the pipelines name.
+    let changed: @Sendable () async -> Void
 
-    init(registry: AppRegistry, logger: Logger, interval: Duration = .seconds(1)) {
+    init(
+        registry: AppRegistry, logger: Logger, interval: Duration = .seconds(1),
+        changed: @escaping @Sendable () async -> Void = {}
+    ) {
         self.registry = registry
         self.logger = logger
         self.interval = interval
+        self.changed = changed
     }
 
     func run() async throws {
@@ -22,9 +28,10 @@ struct ReloadService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
-                    let changed = await registry.reload(force: true)
-                    let names = changed.isEmpty ? "none" : changed.joined(separator: ", ")
+                    let apps = await registry.reload(force: true)
+                    let names = apps.isEmpty ? "none" : apps.joined(separator: ", ")
                     logger.info("SIGHUP: reloaded the pipeline files; changed: \(names)")
+                    if !apps.isEmpty { await changed() }
                 }
             }
             group.addTask {
@@ -34,8 +41,11 @@ struct ReloadService: Service {
                     } catch {
                         return
                     }
-                    let changed = await registry.reload()
-                    if !changed.isEmpty { logger.info("pipeline files changed: \(changed.joined(separator: ", "))") }
+                    let apps = await registry.reload()
+                    if !apps.isEmpty {
+                        logger.info("pipeline files changed: \(apps.joined(separator: ", "))")
+                        await changed()
+                    }
                 }
             }
         }
