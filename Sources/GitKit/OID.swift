@@ -20,6 +20,15 @@ public struct OID: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.raw = raw
     }
 
+    /// The id git gives a blob holding `text`'s UTF-8 (what `git hash-object` prints): a stable name for a text.
+    public init(blobOf text: String) {
+        var raw = git_oid()
+        let bytes = Array(text.utf8)
+        // Hashing in memory fails only for an unknown object type.
+        _ = git_odb_hash(&raw, bytes, bytes.count, GIT_OBJECT_BLOB)
+        self.raw = raw
+    }
+
     /// The all-zero id git uses for "no object" (a created or deleted ref).
     public static let zero = OID(git_oid())
 

@@ -27,6 +27,8 @@ public struct Pipeline: Sendable, Equatable {
     public var health: HealthCheck?
     /// Run in the target release after the switch when rolling back to it.
     public var rollback: [Step]
+    /// Folders a build makes that the next build can start from (`cache:`).
+    public var cache: [CacheEntry] = []
     /// Every value that came from `${NAME}`, and the webhook secret: masked in logs and API output.
     public var secrets: [String]
     /// The file this pipeline came from.

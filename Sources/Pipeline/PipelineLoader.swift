@@ -128,7 +128,7 @@ struct PipelineDecoder {
 
     static let topLevelKeys = [
         "repository", "branch", "deploy_to", "keep_releases", "poll", "paths", "webhook_secret", "env", "build",
-        "test", "migrate", "activate", "health", "rollback",
+        "test", "migrate", "activate", "health", "rollback", "cache",
     ]
     static let stepKeys = ["name", "run", "timeout", "env"]
     static let healthKeys = ["http", "command", "timeout", "interval"]
@@ -213,6 +213,9 @@ struct PipelineDecoder {
         pipeline.rollback = steps(fields["rollback"], phase: "rollback")
         if let node = fields["health"] {
             pipeline.health = healthCheck(node)
+        }
+        if let node = fields["cache"] {
+            pipeline.cache = cacheEntries(node)
         }
         pipeline.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted {
             $0.count > $1.count || ($0.count == $1.count && $0 < $1)

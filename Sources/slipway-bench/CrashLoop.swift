@@ -29,7 +29,7 @@ struct CrashLoop: AsyncParsableCommand {
         guard daemon.appNames.contains(app) else {
             throw ValidationError("there is no app '\(app)' in \(pipelines) (apps: \(daemon.appNames))")
         }
-        let turns = Turns(engine: daemon, app: app, mirror: state + "/repos/\(app).git")
+        let turns = Turns(engine: daemon, app: app, mirror: daemon.mirrorPath(app: app) ?? "")
         try await runBeside(daemon.services, shutdownSignals: [.sigterm, .sigint], logger: logger) {
             try await cancelWhenGracefulShutdown { try await turns.run() }
         }

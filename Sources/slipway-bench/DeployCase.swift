@@ -32,7 +32,7 @@ struct DeployCase: AsyncParsableCommand {
             logger: logger)
         try await daemon.prepare()
         let deployments = DeployRuns(
-            engine: daemon, app: definition.app, runs: runs, mirror: stateDirectory + "/repos/\(definition.app).git",
+            engine: daemon, app: definition.app, runs: runs, mirror: daemon.mirrorPath(app: definition.app) ?? "",
             scratch: scratch)
         let results = Results()
         try await runBeside(daemon.services, logger: logger) { try await results.set(deployments.run()) }

@@ -39,7 +39,7 @@ final class DeployFixture: @unchecked Sendable {
             runner: StepRunner(killGrace: .milliseconds(500), drainTimeout: .milliseconds(500)),
             daemonEnvironment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch.path])
         mirrors = MirrorPool(context: context)
-        mirror = try await mirrors.mirror(for: pipeline)
+        mirror = mirrors.mirror(for: pipeline)
     }
 
     /// Commits `files` on top of the branch and pushes; returns the sha.
@@ -56,6 +56,17 @@ final class DeployFixture: @unchecked Sendable {
         let (queued, _) = try await store.enqueue(
             DeploymentRequest(app: pipeline.app, trigger: .push, ref: "refs/heads/\(pipeline.branch)", commit: sha))
         return await run(queued, control: control)
+    }
+
+    /// Queues a deploy of `sha` for another app (`other`, a pipeline of its own) in the same state, and runs it.
+    func deploy(_ sha: String, as other: Pipeline) async throws -> Deployment {
+        let theirs = mirrors.mirror(for: other)
+        try await theirs.fetch()
+        let (queued, _) = try await store.enqueue(
+            DeploymentRequest(app: other.app, trigger: .push, ref: "refs/heads/\(other.branch)", commit: sha))
+        return await DeploymentRun.perform(
+            queued, plan: .forQueued(queued, layout: context.layout(for: other)), pipeline: other, mirror: theirs,
+            mirrors: mirrors, context: context, control: RunCancellation())
     }
 
     /// Plans a rollback, queues it and runs it to the end.

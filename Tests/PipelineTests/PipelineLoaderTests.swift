@@ -26,7 +26,29 @@ import Testing
             pipeline.health
                 == HealthCheck(probe: .http("http://127.0.0.1:9000/up"), timeout: .seconds(30), interval: .seconds(1)))
         #expect(pipeline.rollback.map(\.run) == ["./bin/migrate --to-current"])
+        #expect(
+            pipeline.cache == [
+                CacheEntry(path: ".venv", key: ["requirements.txt"]),
+                CacheEntry(path: "node_modules", key: ["package-lock.json"]),
+            ])
         #expect(pipeline.secrets == ["s3cr3t-value"])
+    }
+
+    @Test func cachePathsAreWrittenBackPlainly() throws {
+        let yaml = """
+            repository: /srv/git/a.git
+            cache:
+              - ./build//cache/
+              - path: vendor/bundle
+                key: [Gemfile.lock, ./Gemfile.lock, config/ruby-version]
+            """
+        let pipeline = try loader.load(yaml: yaml, app: "a", file: "a.yml")
+        #expect(
+            pipeline.cache == [
+                CacheEntry(path: "build/cache"),
+                CacheEntry(path: "vendor/bundle", key: ["Gemfile.lock", "config/ruby-version"]),
+            ])
+        #expect(try loader.load(yaml: "repository: /x\n", app: "a", file: "a.yml").cache.isEmpty)
     }
 
     @Test func appliesDefaults() throws {

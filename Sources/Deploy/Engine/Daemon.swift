@@ -132,6 +132,7 @@ public final class Daemon: Engine {
         }
         if let caFile { try trust(caFile) }
         await registry.reload(force: true)
+        await mirrors.follow(registry.pipelines)
         let report: RecoveryReport
         do {
             report = try await Recovery(context: context).run(pipelines: registry.pipelines)
@@ -150,13 +151,20 @@ public final class Daemon: Engine {
     /// The apps defined by the pipeline files, by name.
     public var appNames: [String] { registry.all.map(\.name) }
 
+    /// The folder of the mirror `app` deploys from (shared with the apps that follow the same repository), for
+    /// tools that read it; nil for an app with no valid pipeline.
+    public func mirrorPath(app: String) -> String? {
+        registry.app(app)?.pipeline.map { context.mirrorPath(repository: RepositoryURL.normalize($0.repository)) }
+    }
+
     /// The long-running parts, in start order; the service group stops them in reverse.
     public var services: [any Service] {
         [
             queue,
-            ReloadService(registry: registry, logger: context.logger) { [context] pipelines in
+            ReloadService(registry: registry, logger: context.logger) { [context, mirrors, registry] changed in
+                await mirrors.follow(registry.pipelines)
                 do {
-                    let report = try await Recovery(context: context).adopt(pipelines)
+                    let report = try await Recovery(context: context).adopt(changed)
                     for line in report.summary { context.logger.notice("\(line)") }
                 } catch {
                     context.logger.error("cannot adopt the releases of reloaded apps: \(error)")

@@ -1,4 +1,5 @@
 import Foundation
+import GitKit
 import Logging
 import Pipeline
 
@@ -34,7 +35,21 @@ struct DeployContext: Sendable {
         ReleaseLayout(deployTo: pipeline.deployTo ?? "\(stateDirectory)/apps/\(pipeline.app)")
     }
 
-    func mirrorPath(app: String) -> String { "\(stateDirectory)/repos/\(app).git" }
+    /// `<state>/repos/<name>-<hash>.git`, the mirror of a repository URL normalized as webhooks compare them: the
+    /// last part of its path (for a reader of the folder) and the start of its hash (to tell apart two repositories
+    /// of that name).
+    func mirrorPath(repository key: String) -> String {
+        let last = key.split { $0 == "/" || $0 == ":" }.last ?? ""
+        var name = String(String.UnicodeScalarView(last.unicodeScalars.filter(Self.isPlainNameScalar).prefix(40)))
+        if name.isEmpty || name.hasPrefix(".") { name = "repository" }
+        return "\(stateDirectory)/repos/\(name)-\(OID(blobOf: key).hex.prefix(12)).git"
+    }
+
+    /// An ASCII letter or digit, `.`, `_` or `-`: what a folder name can hold without quoting in any shell.
+    private static func isPlainNameScalar(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            || scalar == "." || scalar == "_" || scalar == "-"
+    }
 
     func logPath(deployment id: Int64) -> String { "\(stateDirectory)/logs/\(id).log" }
 }

@@ -11,6 +11,7 @@ extension Intake {
     /// a failed delivery at the forge. A delivery that names no followed repository is accepted (and matches
     /// nothing) only when the daemon's secret verifies it.
     func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome {
+        let arrived = ContinuousClock.now
         let forge = delivery.forge
         let metrics = context.metrics
         let payload = ForgePayload.decode(ForgePayload.json(of: delivery))
@@ -63,8 +64,10 @@ extension Intake {
             for pipeline in authorized where change.ref == "refs/heads/\(pipeline.branch)" {
                 matched.insert(pipeline.app)
                 do {
+                    // The apps on one repository share its mirror: a fetch after `arrived` serves them all.
                     deployments += try await pushed(
-                        PushNotice(app: pipeline.app, ref: change.ref, after: change.after), trigger: .webhook)
+                        PushNotice(app: pipeline.app, ref: change.ref, after: change.after), trigger: .webhook,
+                        arrived: arrived)
                 } catch {
                     context.logger.about(app: pipeline.app).error("webhook delivery: \(error)")
                 }

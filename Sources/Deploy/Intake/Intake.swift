@@ -36,12 +36,13 @@ struct Intake: Sendable {
         let value: String?
     }
 
-    /// A push to `notice.ref`. Pushes to other branches, and branch deletions, deploy nothing.
-    func pushed(_ notice: PushNotice, trigger: DeploymentTrigger = .push) async throws(DeployError) -> [Deployment] {
+    /// A push to `notice.ref`, told at `arrived`. Pushes to other branches, and branch deletions, deploy nothing.
+    func pushed(
+        _ notice: PushNotice, trigger: DeploymentTrigger = .push, arrived: ContinuousClock.Instant = .now
+    ) async throws(DeployError) -> [Deployment] {
         let pipeline = try validPipeline(notice.app)
         guard notice.ref == "refs/heads/\(pipeline.branch)", OID(hex: notice.after)?.isZero != true else { return [] }
         if let quarantine = notice.quarantine { return try await gated(notice, quarantine: quarantine, pipeline) }
-        let arrived = ContinuousClock.now
         await locks.acquire(notice.app)
         defer { locks.release(notice.app) }
         return try await deployHeadIfNew(
@@ -68,7 +69,7 @@ struct Intake: Sendable {
         guard let after = OID(hex: notice.after) else { throw .invalid("'\(notice.after)' is not a commit sha") }
         await locks.acquire(notice.app)
         defer { locks.release(notice.app) }
-        let mirror = try await mirrors.mirror(for: pipeline)
+        let mirror = mirrors.mirror(for: pipeline)
         try await mirrors.fetch(mirror, app: pipeline.app)
         try await read(mirror, pipeline.app) { try await $0.importObjects(from: quarantine) }
         let before = notice.before.flatMap(OID.init(hex:)).flatMap { $0.isZero ? nil : $0 }
@@ -104,7 +105,7 @@ struct Intake: Sendable {
         let pipeline = try validPipeline(app)
         await locks.acquire(app)
         defer { locks.release(app) }
-        let mirror = try await mirrors.mirror(for: pipeline)
+        let mirror = mirrors.mirror(for: pipeline)
         let remote = try await mirrors.remoteHead(mirror, app: app, branch: pipeline.branch)
         let seen = try await seenOrLive(app)
         guard let remote, remote.hex != seen else { return [] }
@@ -118,7 +119,7 @@ struct Intake: Sendable {
     func deploy(app: String, ref: String?) async throws(DeployError) -> Deployment {
         let pipeline = try validPipeline(app)
         let revision = ref.map { $0.isEmpty ? pipeline.branch : $0 } ?? pipeline.branch
-        let mirror = try await mirrors.mirror(for: pipeline)
+        let mirror = mirrors.mirror(for: pipeline)
         try await mirrors.fetch(mirror, app: app)
         guard let oid = try? await mirror.resolve(revision) else {
             throw .notFound("no branch, tag or commit '\(revision)' in \(app)'s repository")
@@ -207,7 +208,7 @@ struct Intake: Sendable {
         arrived: ContinuousClock.Instant
     ) async throws(DeployError) -> [Deployment] {
         let app = pipeline.app
-        let mirror = try await mirrors.mirror(for: pipeline)
+        let mirror = mirrors.mirror(for: pipeline)
         let found: OID?
         // No fetch is needed when one started after this notice arrived, or when the commit the notice names is the
         // head the last fetch found (a repeated or redelivered notice).
@@ -216,8 +217,8 @@ struct Intake: Sendable {
         {
             found = fetched.head
         } else {
-            let started = ContinuousClock.now
-            try await mirrors.fetch(mirror, app: app)
+            // Apps that follow the same repository share its mirror: one fetch after the notice serves them all.
+            let started = try await mirrors.fetch(mirror, app: app, asked: arrived)
             found = try await read(mirror, app) { try await $0.head(branch: pipeline.branch) }
             // Only a fetch that worked can stand in for the notices that waited on it.
             fetchedHeads.withLock { $0[app] = FetchedHead(started: started, branch: pipeline.branch, head: found) }

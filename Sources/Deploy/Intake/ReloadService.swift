@@ -10,23 +10,24 @@ struct ReloadService: Service {
     let logger: Logger
     /// How often the folder is checked for changed files.
     let interval: Duration
-    /// Called with the apps whose pipeline changed, before any of them deploys again: an app added (or pointed at
-    /// another `deploy_to`) may find releases there that the store does not know.
-    let adopt: @Sendable ([Pipeline]) async -> Void
+    /// Called after a reload that changed (added, edited or removed) an app, with the pipelines of the apps that
+    /// changed and still exist, before any of them deploys again: the mirrors follow the repositories the pipelines
+    /// name, and an app added (or pointed at another `deploy_to`) adopts the releases it finds there.
+    let changed: @Sendable ([Pipeline]) async -> Void
 
     init(
         registry: AppRegistry, logger: Logger, interval: Duration = .seconds(1),
-        adopt: @escaping @Sendable ([Pipeline]) async -> Void = { _ in }
+        changed: @escaping @Sendable ([Pipeline]) async -> Void = { _ in }
     ) {
         self.registry = registry
         self.logger = logger
         self.interval = interval
-        self.adopt = adopt
+        self.changed = changed
     }
 
-    private func adopt(_ changed: [String]) async {
-        let pipelines = registry.pipelines.filter { changed.contains($0.app) }
-        if !pipelines.isEmpty { await adopt(pipelines) }
+    private func changed(_ apps: [String]) async {
+        guard !apps.isEmpty else { return }
+        await changed(registry.pipelines.filter { apps.contains($0.app) })
     }
 
     func run() async throws {
@@ -34,10 +35,10 @@ struct ReloadService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in signals.cancelOnGracefulShutdown() {
-                    let changed = await registry.reload(force: true)
-                    await adopt(changed)
-                    let names = changed.isEmpty ? "none" : changed.joined(separator: ", ")
+                    let apps = await registry.reload(force: true)
+                    let names = apps.isEmpty ? "none" : apps.joined(separator: ", ")
                     logger.info("SIGHUP: reloaded the pipeline files; changed: \(names)")
+                    await changed(apps)
                 }
             }
             group.addTask {
@@ -47,9 +48,9 @@ struct ReloadService: Service {
                     } catch {
                         return
                     }
-                    let changed = await registry.reload()
-                    await adopt(changed)
-                    if !changed.isEmpty { logger.info("pipeline files changed: \(changed.joined(separator: ", "))") }
+                    let apps = await registry.reload()
+                    if !apps.isEmpty { logger.info("pipeline files changed: \(apps.joined(separator: ", "))") }
+                    await changed(apps)
                 }
             }
         }

@@ -2,7 +2,12 @@ import Foundation
 import GitKit
 import Pipeline
 
-/// Every app's mirror, made on first use and kept for the life of the daemon, and the network calls made on them.
+/// The mirrors, one per repository, made on first use, and the network calls made on them.
+///
+/// Apps whose `repository:` names the same repository once normalized as webhooks compare URLs (`RepositoryURL`)
+/// share one mirror: a monorepo's thirty apps cost one copy on disk and, for a push, one fetch (a fetch asked for
+/// while another ran waits for it and for no other). Each mirror is an actor, which is its lock: one operation at a
+/// time, whichever app asks.
 ///
 /// Every call is bounded by `timeouts`. A fetch made for a deployment is stopped by the deployment's cancellation;
 /// any other (a notice's, a poll's, a manual deploy's) is stopped when the daemon shuts down, so that a remote
@@ -11,11 +16,19 @@ final class MirrorPool: Sendable {
     private let context: DeployContext
     private let credentials: Credentials
     let timeouts: NetworkTimeouts
-    /// Each app's mirror and the URL it was last pointed at, so that following a changed `repository:` costs a
-    /// trip into the mirror's actor only when the URL really changed.
-    private let mirrors = Locked([String: (mirror: RepositoryMirror, url: String)]())
+    private let state = Locked(Mirrors())
     /// The calls in flight that a shutdown stops, and whether it has.
     private let outside = Locked((calls: [UUID: FetchCancellation](), stopped: false))
+
+    private struct Mirrors {
+        /// Every mirror made, by normalized URL. One stays here when no app follows it any more (its folder is
+        /// removed, and made again if an app follows it again), so that no folder ever has two actors writing it.
+        var byRepository: [String: RepositoryMirror] = [:]
+        /// The repositories the pipelines follow, by normalized URL, with a URL as written (to clone from).
+        var followed: [String: String] = [:]
+        /// Whether `follow` ran once: the first time, it also removes folders no pipeline follows.
+        var followedOnce = false
+    }
 
     init(context: DeployContext, credentials: Credentials = .none, timeouts: NetworkTimeouts = .default) {
         self.context = context
@@ -45,47 +58,86 @@ final class MirrorPool: Sendable {
         return try await body(cancellation)
     }
 
-    /// The app's mirror, following its pipeline's `repository:` if that changed.
-    func mirror(for pipeline: Pipeline) async throws(DeployError) -> RepositoryMirror {
-        let (mirror, url) = mirrors.withLock { mirrors in
-            if let entry = mirrors[pipeline.app] { return entry }
-            let made = RepositoryMirror(
-                path: context.mirrorPath(app: pipeline.app), url: pipeline.repository, credentials: credentials,
-                timeouts: timeouts)
-            mirrors[pipeline.app] = (made, pipeline.repository)
-            return (made, pipeline.repository)
-        }
-        if url != pipeline.repository {
-            do {
-                try await mirror.setURL(pipeline.repository)
-            } catch {
-                throw .internalFailure("cannot point \(pipeline.app)'s mirror at its new repository: \(error.message)")
-            }
-            mirrors.withLock { $0[pipeline.app] = (mirror, pipeline.repository) }
-        }
-        return mirror
+    /// The mirror of the pipeline's `repository:`, shared with every app that follows the same repository.
+    func mirror(for pipeline: Pipeline) -> RepositoryMirror {
+        mirror(of: RepositoryURL.normalize(pipeline.repository), url: pipeline.repository)
     }
 
-    /// Fetches an app's mirror and records how long it took (`slipway_fetch_duration_seconds`). Every fetch the
-    /// daemon makes goes through here; without a `cancellation` of a deployment's, a shutdown stops it.
-    func fetch(
-        _ mirror: RepositoryMirror, app: String, cancellation: FetchCancellation? = nil
-    )
-        async throws(DeployError)
-    {
-        guard let cancellation else {
-            return try await outsideCall { (call) throws(DeployError) -> Void in
-                try await fetch(mirror, app: app, cancellation: call)
+    /// The mirror of the repository `key` names, made (to clone from `url`) if there is none yet.
+    private func mirror(of key: String, url: String) -> RepositoryMirror {
+        state.withLock { state in
+            if let mirror = state.byRepository[key] { return mirror }
+            let made = RepositoryMirror(
+                path: context.mirrorPath(repository: key), url: url, credentials: credentials, timeouts: timeouts)
+            state.byRepository[key] = made
+            return made
+        }
+    }
+
+    /// Takes in the pipelines as (re)loaded: the mirror of a repository no pipeline follows any more is removed
+    /// from disk. The first call (at start-up, before anything else uses a mirror) also removes every folder under
+    /// `<state>/repos/` that is no followed repository's: what was left by apps removed while the daemon was down,
+    /// and by the layout of one mirror per app.
+    func follow(_ pipelines: [Pipeline]) async {
+        let followed = Dictionary(pipelines.map { (RepositoryURL.normalize($0.repository), $0.repository) }) { a, _ in a
+        }
+        let (unfollowed, first) = state.withLock { state in
+            let gone = state.followed.filter { followed[$0.key] == nil }
+            let first = !state.followedOnce
+            state.followed = followed
+            state.followedOnce = true
+            return (gone, first)
+        }
+        for (key, url) in unfollowed {
+            let mirror = mirror(of: key, url: url)
+            do {
+                try await mirror.remove()
+                context.logger.info("removed the mirror of \(url): no app follows it any more")
+            } catch {
+                context.logger.warning("cannot remove the mirror \(mirror.path): \(error)")
             }
         }
-        let clock = ContinuousClock()
-        let start = clock.now
+        if first { await removeStrayFolders(keeping: Set(followed.keys.map(context.mirrorPath(repository:)))) }
+    }
+
+    /// Removes the folders under `<state>/repos/` that are not in `keeping`.
+    private func removeStrayFolders(keeping: Set<String>) async {
+        let root = context.stateDirectory + "/repos"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for path in names.map({ root + "/" + $0 }) where !keeping.contains(path) {
+            do {
+                try await Blocking.run { try FileManager.default.removeItem(atPath: path) }
+                context.logger.info("removed \(path): no app follows its repository")
+            } catch {
+                context.logger.warning("cannot remove \(path): \(error)")
+            }
+        }
+    }
+
+    /// Fetches a mirror for `app`, unless a fetch of it that started after `asked` worked already (another app's,
+    /// for a push they all follow), and records how long it took (`slipway_fetch_duration_seconds`). Returns when
+    /// the fetch that served started. Every fetch the daemon makes goes through here; without a `cancellation` of a
+    /// deployment's, a shutdown stops it.
+    @discardableResult
+    func fetch(
+        _ mirror: RepositoryMirror, app: String, asked: ContinuousClock.Instant = .now,
+        cancellation: FetchCancellation? = nil
+    )
+        async throws(DeployError) -> ContinuousClock.Instant
+    {
+        guard let cancellation else {
+            return try await outsideCall { (call) throws(DeployError) -> ContinuousClock.Instant in
+                try await fetch(mirror, app: app, asked: asked, cancellation: call)
+            }
+        }
+        let served: FetchServed
         do {
-            try await mirror.fetch(cancellation: cancellation)
+            served = try await mirror.fetch(unlessDoneSince: asked, cancellation: cancellation)
         } catch {
             throw .repositoryUnavailable("fetching \(app)'s repository failed: \(error.message)")
         }
-        context.metrics.fetched(app: app, duration: clock.now - start)
+        if let took = served.took { context.metrics.fetched(app: app, duration: took) }
+        return served.started
     }
 
     /// The remote's head of `branch`, stopped by a shutdown.

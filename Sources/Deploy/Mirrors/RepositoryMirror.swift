@@ -1,7 +1,8 @@
 import Foundation
 import GitKit
 
-/// One app's bare mirror under `<state>/repos/<app>.git`, and the only way the daemon touches it.
+/// One repository's bare mirror under `<state>/repos/`, shared by the apps that follow it, and the only way the
+/// daemon touches it.
 ///
 /// libgit2 repository handles are single-threaded, so the handle lives inside this actor. The actor runs on a
 /// dispatch queue of its own rather than the shared cooperative pool, because a fetch blocks on the network and an
@@ -14,6 +15,8 @@ actor RepositoryMirror {
     private let timeouts: NetworkTimeouts
     private let executor: QueueExecutor
     private var repository: Repository?
+    /// When the last fetch that worked started: one asked for before that needs no fetch of its own.
+    private var lastFetchStarted: ContinuousClock.Instant?
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -23,13 +26,6 @@ actor RepositoryMirror {
         self.credentials = credentials
         self.timeouts = timeouts
         self.executor = QueueExecutor(label: "slipway.mirror.\((path as NSString).lastPathComponent)")
-    }
-
-    /// Follows a changed `repository:` in the pipeline file.
-    func setURL(_ url: String) throws(GitError) {
-        guard url != self.url else { return }
-        self.url = url
-        try repository?.setRemoteURL(url)
     }
 
     /// The credentials for this repository alone.
@@ -51,10 +47,35 @@ actor RepositoryMirror {
     /// Fetches every branch and tag; returns the refs that moved. `cancellation` stops it from another task.
     @discardableResult
     func fetch(cancellation: FetchCancellation? = nil) throws(GitError) -> [RefUpdate] {
-        try open().fetch(
+        let started = ContinuousClock.now
+        let moved = try open().fetch(
             options: FetchOptions(
                 refspecs: Repository.mirrorRefspecs, credentials: scopedCredentials, timeouts: timeouts,
                 cancellation: cancellation))
+        lastFetchStarted = started
+        return moved
+    }
+
+    /// Fetches, unless a fetch that started after `asked` worked: everything pushed before `asked` is here then.
+    /// Callers wait their turn on this actor, so a burst of them while one fetch runs costs one more fetch, not one
+    /// each.
+    func fetch(
+        unlessDoneSince asked: ContinuousClock.Instant, cancellation: FetchCancellation?
+    ) throws(GitError)
+        -> FetchServed
+    {
+        if let lastFetchStarted, lastFetchStarted > asked { return FetchServed(started: lastFetchStarted, took: nil) }
+        let started = ContinuousClock.now
+        try fetch(cancellation: cancellation)
+        return FetchServed(started: started, took: .now - started)
+    }
+
+    /// Removes the mirror from disk: no app follows its repository any more. If one does again, the next call
+    /// clones it again.
+    func remove() throws {
+        repository = nil
+        lastFetchStarted = nil
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
     }
 
     /// The remote's branch head, without fetching: what a poller checks first.
@@ -92,6 +113,11 @@ actor RepositoryMirror {
         return try repository.changedPaths(from: old, to: new)
     }
 
+    /// The objects at `paths` in `commit`'s tree (nil where it has none), to compare a cache's key files.
+    func objects(at paths: [String], inCommit commit: OID) throws(GitError) -> [OID?] {
+        try open().objects(at: paths, inCommit: commit)
+    }
+
     /// Copies in the objects of a push that git still holds in quarantine.
     func importObjects(from directories: [String]) throws(GitError) {
         try open().importObjects(from: directories)
@@ -101,4 +127,12 @@ actor RepositoryMirror {
     func export(_ commit: OID, to directory: String) throws(GitError) -> ExportSummary {
         try open().export(commit, to: directory)
     }
+}
+
+/// The fetch that brought a mirror up to date for a caller.
+struct FetchServed: Sendable {
+    /// When it started: everything pushed before then is in the mirror.
+    let started: ContinuousClock.Instant
+    /// How long it took, or nil when it was another caller's, made after this one asked.
+    let took: Duration?
 }

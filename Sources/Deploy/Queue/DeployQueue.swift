@@ -208,15 +208,9 @@ actor DeployQueue: Service {
             return await DeploymentRun.refuse(
                 deployment, because: "\(deployment.app)'s pipeline file is invalid:\n\(problem)", context: context)
         }
-        let mirror: RepositoryMirror
-        do {
-            mirror = try await mirrors.mirror(for: pipeline)
-        } catch {
-            return await DeploymentRun.refuse(deployment, because: error.description, context: context)
-        }
         return await DeploymentRun.perform(
             deployment, plan: .forQueued(deployment, layout: context.layout(for: pipeline)), pipeline: pipeline,
-            mirror: mirror, mirrors: mirrors, context: context, control: control)
+            mirror: mirrors.mirror(for: pipeline), mirrors: mirrors, context: context, control: control)
     }
 
     private func finished(_ deployment: Deployment) {

@@ -141,6 +141,8 @@ final class DeploymentRun {
                 throw DeploymentFailure(message: "checkout of \(deployment.shortCommit) failed: \(error.message)")
             }
             try writeInfo(release)
+            await ReleaseCaches(pipeline: pipeline, layout: layout, mirror: mirror, store: store, log: log)
+                .restore(into: id, commit: commit, cancellation: cancellation)
             for phase in [StepPhase.build, .test, .migrate] {
                 try await enter(phase.deploymentPhase)
                 if let failure = await runSteps(phase: phase, in: directory) { throw failure }

@@ -69,7 +69,7 @@ struct RollbackPlanner: Sendable {
     /// A commit by abbreviated sha, fetching the mirror first if it does not have it. A fetch that fails is the
     /// repository being unavailable (502), not the commit being unknown.
     private func findCommit(_ sha: String, of pipeline: Pipeline) async throws(DeployError) -> (OID, Commit)? {
-        let mirror = try await mirrors.mirror(for: pipeline)
+        let mirror = mirrors.mirror(for: pipeline)
         if (try? await mirror.resolve(sha)) == nil {
             try await mirrors.fetch(mirror, app: pipeline.app)
         }
