@@ -27,7 +27,7 @@ import Testing
 
         for (file, mark) in [
             "share/bash-completion/completions/slipway": "_slipway", "share/zsh/site-functions/_slipway": "#compdef",
-            "share/fish/vendor_completions.d/slipway.fish": "complete -c slipway",
+            "share/fish/vendor_completions.d/slipway.fish": "complete -c 'slipway'",
         ] {
             let text = try String(contentsOfFile: prefix + "/" + file, encoding: .utf8)
             #expect(text.contains(mark) && text.contains("rollback"), "\(file)")
