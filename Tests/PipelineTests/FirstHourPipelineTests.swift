@@ -73,6 +73,13 @@ import Testing
                 + "set only inside steps, so write $SLIPWAY_SHARED_DIR in a step's run")
     }
 
+    @Test func smallSizesAreCountedInBytes() {
+        #expect(ByteCount.text(0) == "0 bytes")
+        #expect(ByteCount.text(1) == "1 byte")
+        #expect(ByteCount.text(86) == "86 bytes")
+        #expect(ByteCount.text(1536) == "1.5 KiB")
+    }
+
     @Test func aTypoGetsTheClosestWord() {
         #expect(Suggestion.closest(to: "statsu", in: ["status", "deploy", "serve"]) == "status")
         #expect(Suggestion.closest(to: "helo", in: ["hello", "worker"]) == "hello")
