@@ -457,6 +457,10 @@ class DashboardTest:
                 page.one('[data-testid="deployment-cause"]'))
             report.check(visible, f"at {width} px the cause is on the first screen, without scrolling or a click")
         self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        kind = self.driver.execute_script(
+            "return [...document.querySelectorAll('.facts div')].find(d => d.querySelector('dt').textContent === 'Kind')"
+            "?.querySelector('dd').textContent")
+        report.check(kind == "deploy, by hand", "the kind and trigger read as words", str(kind))
         warned = page.qa('[data-testid="log-step"][data-warned]', "@data-phase")
         report.check(warned == ["activate"], "the activate step is marked and left open in the log", str(warned))
         report.ok("screenshots of the failed deploy: " + ", ".join(p.name for p in shots))

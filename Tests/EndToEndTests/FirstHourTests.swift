@@ -20,6 +20,17 @@ import Testing
         #expect(try await slipway(["--generate-completion-script", "bash"]).status == 0, "options are not commands")
     }
 
+    @Test func theHelpNamesWhatEachArgumentIs() async throws {
+        let help = try await slipway(["deploy", "--help"])
+        #expect(help.output.contains("The app to deploy, by name."), "\(help.output)")
+        #expect(!help.output.contains("The app.") && !help.output.contains("An app."), "\(help.output)")
+        // ArgumentParser wraps the text at 80 columns.
+        let rollback = try await slipway(["rollback", "--help"]).output.split(whereSeparator: \.isWhitespace)
+            .joined(separator: " ")
+        #expect(rollback.contains("A release still on disk is switched to without rebuilding"), "\(rollback)")
+        #expect(rollback.contains("A release that has been pruned is built again from its commit"), "\(rollback)")
+    }
+
     @Test func initWritesAFileThatValidatesAsWritten() async throws {
         let scratch = ScratchDirectory("slipway-init")
         let made = try await runProcess(
