@@ -18,7 +18,8 @@ public struct PipelineLoader: Sendable {
         let url = URL(fileURLWithPath: path)
         let name = url.lastPathComponent
         guard name.hasSuffix(".yml") else {
-            throw PipelineErrors([error(path, 1, 1, "pipeline files are named <app>.yml")])
+            let hint = name.hasSuffix(".yaml") ? " (rename \(name) to \(name.dropLast(5)).yml)" : ""
+            throw PipelineErrors([error(path, 1, 1, "pipeline files are named <app>.yml" + hint)])
         }
         let data = try read(url, shownAs: path)
         guard let text = String(data: data, encoding: .utf8) else {
@@ -252,7 +253,7 @@ struct PipelineDecoder {
             }
             guard allowed.contains(key.string) else {
                 var message = "unknown key \(shown(key.string))"
-                if let suggestion = Self.closest(to: key.string, in: allowed) {
+                if let suggestion = Suggestion.closest(to: key.string, in: allowed) {
                     message += "; did you mean '\(suggestion)'?"
                 } else {
                     message += " (allowed: \(allowed.joined(separator: ", ")))"
@@ -327,7 +328,12 @@ struct PipelineDecoder {
         } catch {
             switch error {
             case .unset(let name, let offset):
-                fail(at: node, offset: offset, "${\(name)} is not set in the daemon's environment")
+                var message = "${\(name)} is not set in the daemon's environment"
+                if name.hasPrefix("SLIPWAY_") {
+                    // `${…}` is read once, when the file is loaded; Slipway's own variables exist only in a step.
+                    message += "; SLIPWAY_* variables are set only inside steps, so write $\(name) in a step's run"
+                }
+                fail(at: node, offset: offset, message)
             case .malformed(let offset):
                 fail(
                     at: node, offset: offset,
@@ -562,22 +568,5 @@ struct PipelineDecoder {
             }
         }
         return (line, column)
-    }
-
-    /// The allowed key within two edits of `key`, to turn a typo into a hint.
-    static func closest(to key: String, in allowed: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var previous = Array(0...b.count)
-            for (i, x) in a.enumerated() {
-                var current = [i + 1]
-                for (j, y) in b.enumerated() {
-                    current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
-                }
-                previous = current
-            }
-            return previous[b.count]
-        }
-        let scored = allowed.map { ($0, distance(Array(key.lowercased()), Array($0))) }.filter { $0.1 <= 2 }
-        return scored.min { $0.1 < $1.1 }?.0
     }
 }

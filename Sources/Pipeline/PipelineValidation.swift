@@ -16,11 +16,15 @@ public struct PipelineValidation: Sendable {
                 throw PipelineValidationFailure(message: "\(path): no such file or folder")
             }
             if isDirectory.boolValue {
+                let found: [String]
                 do {
-                    files += try PipelineLoader.pipelineFiles(in: path)
+                    found = try PipelineLoader.pipelineFiles(in: path)
                 } catch {
                     throw PipelineValidationFailure(message: "\(path): cannot read the folder")
                 }
+                // A folder with nothing to check is a mistake (the wrong folder, or files named .yaml), not a pass.
+                guard !found.isEmpty else { throw Self.noPipelineFiles(in: path) }
+                files += found
             } else {
                 files.append(path)
             }
@@ -32,6 +36,18 @@ public struct PipelineValidation: Sendable {
                 problems += error.errors
             }
         }
+    }
+
+    /// Why a folder holds no pipeline file, naming the `.yaml` files that were probably meant to be ones.
+    static func noPipelineFiles(in folder: String) -> PipelineValidationFailure {
+        let yaml = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }.sorted()
+        var message = "\(folder): no pipeline files (they are named <app>.yml)"
+        if !yaml.isEmpty {
+            let shown = yaml.prefix(3).joined(separator: ", ") + (yaml.count > 3 ? ", …" : "")
+            message += yaml.count == 1 ? "; \(shown) ends in .yaml: rename it" : "; \(shown) end in .yaml: rename them"
+        }
+        return PipelineValidationFailure(message: message)
     }
 
     /// `3 pipeline files, 1 error`.

@@ -3,6 +3,7 @@ import ConnectionText
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Pipeline
 import SlipwayAPI
 
 /// The daemon's HTTP API, as the client commands use it: one method per route, in the contract's objects.
@@ -50,9 +51,32 @@ public struct Client: Sendable {
         try await get("/api/v1/apps/\(escaped(name))", as: API.App.self)
     }
 
-    public func deployments(app: String, limit: Int = 50) async throws(ClientError) -> [API.Deployment] {
-        try await get("/api/v1/apps/\(escaped(app))/deployments?limit=\(limit)", as: API.DeploymentList.self)
-            .deployments
+    /// The app's deployments, newest first: `limit` of them, older than deployment `before` when it is given.
+    public func deployments(
+        app: String, limit: Int = 50, before: Int64? = nil
+    ) async throws(ClientError)
+        -> [API.Deployment]
+    {
+        let page = before.map { "&before=\($0)" } ?? ""
+        return try await get(
+            "/api/v1/apps/\(escaped(app))/deployments?limit=\(limit)\(page)", as: API.DeploymentList.self
+        ).deployments
+    }
+
+    /// `GET /api/v1/apps/{app}` as the daemon sent it, with the app's `limit` newest deployments added under
+    /// `deployments`: what `status APP --json` prints, the JSON of what its text shows.
+    public func appWithDeployments(_ name: String, limit: Int) async throws(ClientError) -> Data {
+        let app = try await send("/api/v1/apps/\(escaped(name))")
+        let list = try await send("/api/v1/apps/\(escaped(name))/deployments?limit=\(limit)")
+        guard var object = (try? JSONSerialization.jsonObject(with: app)) as? [String: Any],
+            let deployments = ((try? JSONSerialization.jsonObject(with: list)) as? [String: Any])?["deployments"]
+        else { throw .failed("the daemon's answer is not what this client expects (an app and its deployments)") }
+        object["deployments"] = deployments
+        do {
+            return try JSONSerialization.data(withJSONObject: object)
+        } catch {
+            throw .failed("cannot write the JSON: \(error)")
+        }
     }
 
     public func releases(app: String) async throws(ClientError) -> [API.Release] {
@@ -179,7 +203,33 @@ public struct Client: Sendable {
     }
 
     /// A name in a path: app names are `[a-z0-9_-]`, but what a user types may not be.
-    private func escaped(_ component: String) -> String {
+    public static func pathComponent(_ component: String) -> String {
         component.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? component
+    }
+
+    private func escaped(_ component: String) -> String { Self.pathComponent(component) }
+}
+
+extension Client {
+    /// Runs `body`, a request about `app`. When it fails and the daemon has no such app, the error says so and
+    /// names the app that was probably meant, so that a typo reads as one.
+    public func aboutApp<T>(_ app: String, _ body: () async throws(ClientError) -> T) async throws(ClientError) -> T {
+        do {
+            return try await body()
+        } catch {
+            guard case .failed = error, let names = try? await apps().map(\.name), !names.contains(app) else {
+                throw error
+            }
+            throw .failed(Self.unknownApp(app, among: names))
+        }
+    }
+
+    /// `there is no app named 'helo'; did you mean 'hello'?`, or the apps there are when none is close.
+    public static func unknownApp(_ app: String, among names: [String]) -> String {
+        let message = "there is no app named '\(app)'"
+        if let close = Suggestion.closest(to: app, in: names) { return message + "; did you mean '\(close)'?" }
+        if names.isEmpty { return message + " (the daemon has no apps)" }
+        let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? ", …" : "")
+        return message + " (the apps are: \(shown))"
     }
 }

@@ -84,6 +84,14 @@ public struct HookInstaller: Sendable {
         "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
+    /// A warning when the hook would call a `slipway` in a build folder (`.build/`), which a rebuild, a clean or a
+    /// move of the clone takes away: the hook then fails on every push, until it is installed again.
+    public static func buildFolderWarning(binary: String) -> String? {
+        guard binary.contains("/.build/") else { return nil }
+        return "the hook calls \(binary), in a build folder; install slipway (script/install) and run this again "
+            + "with the installed one and --force, so that a rebuild or a clean does not break the hook"
+    }
+
     /// This process's own binary, by absolute path.
     public static func executablePath() -> String {
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }

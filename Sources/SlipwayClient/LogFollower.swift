@@ -55,11 +55,22 @@ public struct LogFollower: Sendable {
         }
     }
 
-    /// Follows to the end and says how it ended; throws (with everything said) unless the deployment succeeded.
+    /// Follows to the end and says how it ended, unless the log's last line said it; throws (with everything said)
+    /// unless the deployment succeeded.
     public func waitForSuccess(_ id: Int64, views: Views = Views(), say: (String) -> Void) async throws(ClientError) {
-        let outcome = try await follow(id, line: say)
-        say(views.outcome(outcome))
-        if outcome.status != .succeeded { throw .failed("") }
+        let followed = try await followToTheEnd(id, line: say)
+        if !followed.saidOutcome { say(views.outcome(followed.deployment)) }
+        if followed.deployment.status != .succeeded { throw .failed("") }
+    }
+
+    /// `follow`, also telling whether the log's last line said how the deployment ended.
+    public func followToTheEnd(_ id: Int64, line: (String) -> Void) async throws(ClientError) -> FollowedLog {
+        var lastLine: String?
+        let outcome = try await follow(id) { text in
+            lastLine = text
+            line(text)
+        }
+        return FollowedLog(deployment: outcome, lastLine: lastLine)
     }
 
     private func finished(_ data: String) throws(ClientError) -> API.Deployment {
@@ -69,4 +80,13 @@ public struct LogFollower: Sendable {
             throw .failed("the daemon's end of the log is not a deployment (\(error))")
         }
     }
+}
+
+/// A deployment followed to its end, and the last line its log had.
+public struct FollowedLog: Sendable {
+    public let deployment: API.Deployment
+    public let lastLine: String?
+
+    /// True when the log's last line said how the deployment ended, so that a follower need not say it again.
+    public var saidOutcome: Bool { Views.logSaidOutcome(lastLine, of: deployment) }
 }

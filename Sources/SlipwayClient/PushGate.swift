@@ -49,15 +49,14 @@ public struct PushGate: Sendable {
             }
         }
         for deployment in deployments {
-            _ = say(
-                "slipway: deploying \(app) \(deployment.shortCommit) as deployment \(deployment.id); the push waits for it"
-            )
-            let outcome = try await follow(deployment, say: say)
+            _ = say("slipway: the push waits for its deployment; Ctrl-C cancels it and refuses the push")
+            let followed = try await follow(deployment, say: say)
+            let outcome = followed.deployment
             guard outcome.status == .succeeded else {
                 _ = say("slipway: the push is refused: \(views.outcome(outcome))")
                 throw .failed("")
             }
-            _ = say("slipway: \(views.outcome(outcome)); the push is accepted")
+            _ = say("slipway: " + (followed.saidOutcome ? "" : "\(views.outcome(outcome)); ") + "the push is accepted")
         }
     }
 
@@ -65,19 +64,19 @@ public struct PushGate: Sendable {
     private func follow(
         _ deployment: API.Deployment, say: @escaping @Sendable (String) -> Bool
     )
-        async throws(ClientError) -> API.Deployment
+        async throws(ClientError) -> FollowedLog
     {
         let stop = StopSignal(signals: [SIGINT, SIGTERM, SIGHUP], timeout: timeout)
         defer { stop.end() }
         let client = self.client
-        let outcome: Result<API.Deployment, ClientError>? = await withTaskGroup(
-            of: Result<API.Deployment, ClientError>?.self
+        let outcome: Result<FollowedLog, ClientError>? = await withTaskGroup(
+            of: Result<FollowedLog, ClientError>?.self
         ) {
             group in
             group.addTask {
                 do throws(ClientError) {
                     return .success(
-                        try await LogFollower(client: client).follow(deployment.id) { line in
+                        try await LogFollower(client: client).followToTheEnd(deployment.id) { line in
                             if !say(line) { stop.fire("the pusher is gone") }
                         })
                 } catch {

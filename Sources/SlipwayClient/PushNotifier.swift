@@ -32,24 +32,60 @@ public struct PushNotifier: Sendable {
             }
         }
         guard !deployments.isEmpty else {
-            say("slipway: nothing to deploy for \(app) (another branch, or no changed file matches its paths)")
+            say("slipway: " + (await nothingToDeploy(lines)))
             return
         }
         var failed = false
         for deployment in deployments {
-            let outcome: API.Deployment
+            let followed: FollowedLog
             do {
-                outcome = try await LogFollower(client: client).follow(deployment.id, line: say)
+                followed = try await LogFollower(client: client).followToTheEnd(deployment.id, line: say)
             } catch {
                 say(
                     "slipway: lost the daemon while deployment \(deployment.id) ran (\(error.description)); "
                         + "see `slipway status \(app)` once it is back")
                 throw Self.silent(error)
             }
-            say(views.pushOutcome(outcome))
-            if outcome.status != .succeeded { failed = true }
+            if let line = views.pushOutcome(followed) { say(line) }
+            if followed.deployment.status != .succeeded { failed = true }
         }
         if failed { throw .failed("") }
+    }
+
+    /// Why a push started no deployment, for the refs it moved: a tag, another branch, a deleted branch, or the
+    /// app's own branch at a head already seen or that changes no file under `paths:`.
+    func nothingToDeploy(_ lines: [String]) async -> String {
+        let branch = try? await client.app(app).branch
+        return Self.nothingToDeploy(lines, app: app, branch: branch)
+    }
+
+    /// `nothingToDeploy`, given the app's branch (nil when the daemon could not say).
+    static func nothingToDeploy(_ lines: [String], app: String, branch: String?) -> String {
+        var reasons: [String] = []
+        for line in lines {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard parts.count == 3 else { continue }
+            let (after, ref) = (parts[1], parts[2])
+            if ref.hasPrefix("refs/tags/") {
+                let tag = String(ref.dropFirst("refs/tags/".count))
+                reasons.append(
+                    "\(tag) is a tag, and tags are not deployed on push (slipway deploy \(app) --ref \(tag) does)")
+            } else if ref.hasPrefix("refs/heads/") {
+                let pushed = String(ref.dropFirst("refs/heads/".count))
+                if after.allSatisfy({ $0 == "0" }) {
+                    reasons.append("\(pushed) was deleted")
+                } else if let branch, pushed != branch {
+                    reasons.append("\(app) follows \(branch), not \(pushed)")
+                } else {
+                    reasons.append(
+                        "\(pushed)'s head is deployed already, or changes no file that \(app)'s paths: match")
+                }
+            } else {
+                reasons.append("\(ref) is not a branch")
+            }
+        }
+        let why = reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")
+        return "nothing to deploy for \(app)\(why)"
     }
 
     /// The same error with its message left out, since it has been said already.

@@ -45,9 +45,18 @@ public struct Terminal: Sendable {
                     index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
                 if colour, index == statusColumn { return self.colour(padded, for: cell) }
                 return padded
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         return ([bold(render(header, colour: false))] + rows.map { render($0, colour: true) }).joined(separator: "\n")
+    }
+}
+
+extension String {
+    /// Without the spaces at its end. Only there: an empty first column (the `*` of `releases`) is a column too.
+    func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
     }
 }
 

@@ -13,21 +13,22 @@ public struct Views: Sendable {
         self.now = now
     }
 
-    /// `slipway status`: one line per app.
-    public func apps(_ apps: [API.App]) -> String {
+    /// `slipway status`: one line per app. `liveSince` holds, per app, when its live release went live (see
+    /// `LiveSince`); an app missing from it shows when its release was made.
+    public func apps(_ apps: [API.App], liveSince: [String: Date] = [:]) -> String {
         if apps.isEmpty { return "no apps; add pipeline files to the daemon's --pipelines folder" }
         let rows = apps.map { app -> [String] in
             [
                 app.name, app.status.rawValue,
                 app.current.map { "\($0.shortCommit) \(truncate($0.message, 40))" } ?? "-",
-                relative(app.current?.createdAt), app.queued > 0 ? "\(app.queued) queued" : "",
+                relative(liveSince[app.name] ?? app.current?.createdAt), app.queued > 0 ? "\(app.queued) queued" : "",
             ]
         }
         return terminal.table(["APP", "STATUS", "LIVE", "DEPLOYED", "QUEUE"], rows, statusColumn: 1)
     }
 
-    /// `slipway status APP`: the app, its live release and its recent deployments.
-    public func app(_ app: API.App, deployments: [API.Deployment]) -> String {
+    /// `slipway status APP`: the app, its live release (and since when it is live) and its recent deployments.
+    public func app(_ app: API.App, deployments: [API.Deployment], liveSince: Date? = nil) -> String {
         var lines = [
             "\(terminal.bold(app.name))  \(terminal.colour(app.status.rawValue, for: app.status.rawValue))",
             "repository  \(app.repository) (\(app.branch))",
@@ -36,7 +37,7 @@ public struct Views: Sendable {
         if let current = app.current {
             lines.append(
                 "live        release \(current.id): \(current.shortCommit) \(current.message) by \(current.author), "
-                    + relative(current.createdAt))
+                    + "went live " + relative(liveSince ?? current.createdAt))
         } else {
             lines.append("live        nothing yet")
         }
@@ -68,11 +69,25 @@ public struct Views: Sendable {
             })
     }
 
-    /// What `deploy` and `rollback` print once the daemon has queued the deployment.
+    /// What `deploy` and `rollback` print once the daemon has queued the deployment. A rollback whose release is
+    /// no longer on disk builds the commit again, which the daemon shows by queueing it in phase `fetch` rather than
+    /// `switch`; that is said, since a rollback is otherwise expected to build nothing.
     public func queued(_ deployment: API.Deployment) -> String {
         let what = deployment.kind == .rollback ? "rollback to" : deployment.kind.rawValue
-        return "deployment \(deployment.id): \(what) \(deployment.shortCommit) \(deployment.message) "
+        var line =
+            "deployment \(deployment.id): \(what) \(deployment.shortCommit) \(deployment.message) "
             + "(\(deployment.status.rawValue))"
+        if deployment.kind == .rollback, deployment.status == .queued, deployment.phase == .fetch {
+            line += "; its release is no longer on disk, so the commit is built again (build, test, migrate)"
+        }
+        return line
+    }
+
+    /// True when `lastLine`, the last line of a deployment's log, already says how it ended (`==> deployment 7
+    /// succeeded in 4.2s`, which the daemon writes at the end of every deployment it ran), so that a follower need
+    /// not say it again.
+    public static func logSaidOutcome(_ lastLine: String?, of deployment: API.Deployment) -> Bool {
+        lastLine?.hasPrefix("==> deployment \(deployment.id) \(deployment.status.rawValue)") == true
     }
 
     /// The last line of a followed log: how the deployment ended.
@@ -86,11 +101,12 @@ public struct Views: Sendable {
     }
 
     /// The post-receive hook's last line: git has accepted the push whatever happened, so a deployment that did not
-    /// succeed says so in a way nobody can miss.
-    public func pushOutcome(_ deployment: API.Deployment) -> String {
+    /// succeed says so in a way nobody can miss. A success the log's last line has said already is not said again.
+    public func pushOutcome(_ followed: FollowedLog) -> String? {
+        let deployment = followed.deployment
         switch deployment.status {
         case .succeeded:
-            return outcome(deployment)
+            return followed.saidOutcome ? nil : outcome(deployment)
         case .superseded:
             return outcome(deployment) + "; the newer push is deployed instead"
         default:

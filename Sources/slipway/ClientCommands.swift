@@ -17,18 +17,31 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Show every app, or one app and its recent deployments.")
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "An app.") var app: String?
-    @Flag(help: "Print the API's JSON.") var json = false
+    @Argument(help: "The app to show, by name (default: every app).") var app: String?
+    @Flag(help: "Print the API's JSON (for one app: the app, with its recent deployments under 'deployments').")
+    var json = false
+
+    /// How many deployments `status APP` shows.
+    static let recent = 10
 
     func run() async throws {
         let client = try options.client()
         guard let app else {
             if json { return print(Views.prettyJSON(try await client.raw("/api/v1/apps"))) }
-            return print(Views().apps(try await client.apps()))
+            let apps = try await client.apps()
+            var liveSince: [String: Date] = [:]
+            for app in apps { liveSince[app.name] = try await client.liveSince(app) }
+            return print(Views().apps(apps, liveSince: liveSince))
         }
-        if json { return print(Views.prettyJSON(try await client.raw("/api/v1/apps/\(app)"))) }
-        let summary = try await client.app(app)
-        print(Views().app(summary, deployments: try await client.deployments(app: app, limit: 10)))
+        if json {
+            let data = try await client.aboutApp(app) { () async throws(ClientError) in
+                try await client.appWithDeployments(app, limit: Self.recent)
+            }
+            return print(Views.prettyJSON(data))
+        }
+        let summary = try await client.aboutApp(app) { () async throws(ClientError) in try await client.app(app) }
+        let deployments = try await client.deployments(app: app, limit: Self.recent)
+        print(Views().app(summary, deployments: deployments, liveSince: try await client.liveSince(summary)))
     }
 }
 
@@ -38,13 +51,15 @@ struct DeployCommand: AsyncParsableCommand {
         commandName: "deploy", abstract: "Deploy a branch, tag or commit (default: the app's branch).")
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The app.") var app: String
+    @Argument(help: "The app to deploy, by name.") var app: String
     @Option(help: "A branch, tag or sha.") var ref: String?
     @Flag(help: "Follow the log; exit 0 only if the deployment succeeds.") var wait = false
 
     func run() async throws {
         let client = try options.client()
-        let deployment = try await client.deploy(app: app, ref: ref)
+        let deployment = try await client.aboutApp(app) { () async throws(ClientError) in
+            try await client.deploy(app: app, ref: ref)
+        }
         emit(Views().queued(deployment))
         if wait { try await LogFollower(client: client).waitForSuccess(deployment.id, say: emit) }
     }
@@ -54,11 +69,15 @@ struct DeployCommand: AsyncParsableCommand {
 struct RollbackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollback",
-        abstract:
-            "Go back to a kept release without rebuilding (default: the newest succeeded one older than the live one).")
+        abstract: "Make an earlier release live again (default: the newest succeeded one older than the live one).",
+        discussion: """
+            A release still on disk is switched to without rebuilding: its rollback steps, its activate steps and \
+            the health check run. A release that has been pruned is built again from its commit, as a deploy would \
+            be, and the command says so.
+            """)
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The app.") var app: String
+    @Argument(help: "The app to roll back, by name.") var app: String
     @Option(help: "A release id, or a commit sha of 7 or more hex digits.") var to: String?
     @Flag(help: "Follow the log; exit 0 only if the rollback succeeds.") var wait = false
 
@@ -68,7 +87,9 @@ struct RollbackCommand: AsyncParsableCommand {
             if let id = Int64(text), text.count < 7 { return .release(id) }
             return .commit(text)
         }
-        let deployment = try await client.rollback(app: app, to: target)
+        let deployment = try await client.aboutApp(app) { () async throws(ClientError) in
+            try await client.rollback(app: app, to: target)
+        }
         emit(Views().queued(deployment))
         if wait { try await LogFollower(client: client).waitForSuccess(deployment.id, say: emit) }
     }
@@ -80,13 +101,21 @@ struct ReleasesCommand: AsyncParsableCommand {
         commandName: "releases", abstract: "List an app's kept releases, newest first.")
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The app.") var app: String
+    @Argument(help: "The app whose releases to list, by name.") var app: String
     @Flag(help: "Print the API's JSON.") var json = false
 
     func run() async throws {
         let client = try options.client()
-        if json { return print(Views.prettyJSON(try await client.raw("/api/v1/apps/\(app)/releases"))) }
-        print(Views().releases(try await client.releases(app: app), of: app))
+        if json {
+            let data = try await client.aboutApp(app) { () async throws(ClientError) in
+                try await client.raw("/api/v1/apps/\(Client.pathComponent(app))/releases")
+            }
+            return print(Views.prettyJSON(data))
+        }
+        let releases = try await client.aboutApp(app) { () async throws(ClientError) in
+            try await client.releases(app: app)
+        }
+        print(Views().releases(releases, of: app))
     }
 }
 

@@ -10,15 +10,17 @@ struct HookCommand: ParsableCommand {
         subcommands: [HookInstallCommand.self])
 }
 
-struct HookInstallCommand: ParsableCommand {
+struct HookInstallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install",
         abstract: "Write Slipway's git hook into a bare repository.",
         discussion: """
             Without --gate, a post-receive hook: git accepts every push, and the hook deploys it and shows the log. \
             With --gate, a pre-receive hook: a push to the app's branch waits for its deployment and is refused \
-            unless it succeeds. The hook calls this slipway binary by its absolute path. With a token, the hook file \
-            is readable by its owner only.
+            unless it succeeds. The hook calls this slipway binary by its absolute path, so install the hook with the \
+            installed slipway (script/install), not one in a build folder. The app must be one the daemon at \
+            --server has (checked when the daemon can be reached). With a token, the hook file is readable by its \
+            owner only.
             """)
 
     @Argument(help: "The bare repository.") var bareRepo: String
@@ -28,14 +30,23 @@ struct HookInstallCommand: ParsableCommand {
     @Flag(help: "Refuse a push to the app's branch unless its deployment succeeds (a pre-receive hook).")
     var gate = false
 
-    func run() throws {
+    func run() async throws {
         let client = try options.client()
+        let server = client.server.absoluteString
+        let binary = HookInstaller.executablePath()
+        do {
+            let names = try await client.apps().map(\.name)
+            guard names.contains(app) else { throw ClientError.failed(Client.unknownApp(app, among: names)) }
+        } catch ClientError.unreachable(let reason) {
+            emitError("slipway: warning: the app name is not checked, since \(reason)")
+        }
         let path = try HookInstaller(
-            bareRepository: bareRepo, app: app, server: client.server.absoluteString, token: client.token,
-            binary: HookInstaller.executablePath(), force: force, gate: gate
+            bareRepository: bareRepo, app: app, server: server, token: client.token, binary: binary, force: force,
+            gate: gate
         ).install()
         let what = gate ? "is accepted only if it deploys" : "deploys"
-        print("installed \(path): a push to \(bareRepo) \(what) \(app) through \(client.server.absoluteString)")
+        print("installed \(path): a push to \(bareRepo) \(what) \(app) through \(server)")
+        if let warning = HookInstaller.buildFolderWarning(binary: binary) { emitError("slipway: warning: \(warning)") }
     }
 }
 

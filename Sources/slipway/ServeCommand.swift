@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The folder of pipeline files.") var pipelines = "./pipelines"
     @Option(help: "The state folder: the store, mirrors, logs.") var state = "./.slipway"
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
-    @Option(help: "The port to listen on.") var port = 8080
+    @Option(help: "The port to listen on (or SLIPWAY_PORT; default 8080).") var port: Int?
     @Option(help: "The API token (or SLIPWAY_TOKEN).") var token: String?
     @Option(help: "The webhook secret for apps without their own (or SLIPWAY_WEBHOOK_SECRET).") var webhookSecret:
         String?
@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard (1...64).contains(jobs) else { throw ClientError.usage("--jobs must be from 1 to 64") }
+        let port = try self.port ?? Self.port(fromEnvironment: environment["SLIPWAY_PORT"])
         guard (0...65535).contains(port) else { throw ClientError.usage("--port \(port) is not a port (0 to 65535)") }
         guard let maxBodyBytes = ByteCount.parse(maxBody) else {
             throw ClientError.usage("--max-body '\(maxBody)' is not a size")
@@ -120,5 +121,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.notice("stopped")
         withExtendedLifetime(lock) {}
+    }
+
+    /// The port `SLIPWAY_PORT` names, or 8080 when it is not set.
+    static func port(fromEnvironment value: String?) throws(ClientError) -> Int {
+        guard let value, !value.isEmpty else { return 8080 }
+        guard let port = Int(value) else { throw .usage("SLIPWAY_PORT '\(value)' is not a port (0 to 65535)") }
+        return port
     }
 }

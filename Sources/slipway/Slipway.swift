@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Pipeline
 import SlipwayAPI
 import SlipwayClient
 
@@ -14,13 +15,45 @@ struct Slipway: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, StatusCommand.self, DeployCommand.self, RollbackCommand.self, ReleasesCommand.self,
             LogsCommand.self, CancelCommand.self, HookCommand.self, NotifyCommand.self, ValidateCommand.self,
+            InitCommand.self,
         ]
     )
+
+    /// The problem with a command line whose command (or `hook`'s subcommand) does not exist, with the command that
+    /// was probably meant; nil when the commands in it exist. ArgumentParser would only say "unexpected argument".
+    /// Commands come first, so the look ends at the first option (whose value may follow it).
+    static func unknownCommand(in arguments: [String]) -> String? {
+        let words = Array(arguments.prefix { !$0.hasPrefix("-") }.prefix(2))
+        guard let first = words.first else { return nil }
+        let commands = subcommandNames(of: Slipway.self)
+        guard commands.contains(first) else { return unknown(first, among: commands, under: "") }
+        guard first == "hook", words.count == 2 else { return nil }
+        let hook = subcommandNames(of: HookCommand.self)
+        return hook.contains(words[1]) ? nil : unknown(words[1], among: hook, under: "hook ")
+    }
+
+    /// The names of a command's subcommands, and `help`, which ArgumentParser adds.
+    private static func subcommandNames(of command: any ParsableCommand.Type) -> [String] {
+        command.configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+    }
+
+    /// `unknown command 'statsu'; did you mean 'status'?`, or the commands there are when none is close.
+    private static func unknown(_ word: String, among names: [String], under parent: String) -> String {
+        let message = "unknown command '\(parent)\(word)'"
+        if let close = Suggestion.closest(to: word, in: names) {
+            return message + "; did you mean '\(parent)\(close)'?"
+        }
+        return message + " (the commands are: \(names.dropLast().joined(separator: ", ")))"
+    }
 }
 
 @main
 enum Main {
     static func main() async {
+        if let problem = Slipway.unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
+            emitError("slipway: \(problem) (see slipway --help)")
+            exit(ClientError.usage("").exitCode)
+        }
         do {
             var command = try Slipway.parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -4,8 +4,8 @@
 It builds a throwaway git repository and pipeline, starts `slipway serve`, deploys through /hooks/push, and then
 checks through the page what a user would see: the app card, a push showing up live without a reload, a commit
 message full of HTML shown as plain text, the folded log of a finished deployment, the live log of a running one,
-a deploy and a rollback made from the page (the rollback checked on disk), and the token prompt of a --private
-daemon. It saves screenshots of the main views at 1280 and 375 px wide, light and dark.
+a deploy and a rollback made from the page (the rollback checked on disk), a failed deploy whose cause is shown
+beside its error, and the token prompt of a --private daemon. It saves screenshots of the main views at 1280 and 375 px wide, light and dark.
 
     script/browser-test                                  # installs what is missing, then runs this
     python3 Tests/Browser/dashboard_test.py --slipway .build/debug/slipway [--screenshots DIR] [--port N]
@@ -197,6 +197,21 @@ activate:
 """
 
 
+# An app whose activate step starts its server inside the step (no setsid), so that Slipway ends the server when the
+# step's shell exits and the health check then finds nothing.
+BROKEN = """\
+repository: {bare}
+deploy_to: {deploy_to}
+activate:
+  - name: start the server
+    run: sleep 60 &
+health:
+  command: "false"
+  timeout: 1s
+  interval: 200ms
+"""
+
+
 def push_hook(daemon, before, after):
     status, body = daemon.request("POST", "/hooks/push", {"app": "demo", "ref": "refs/heads/main", "before": before, "after": after})
     if status != 202 or not body.get("deployments"):
@@ -224,7 +239,8 @@ class DashboardTest:
     def steps(self):
         return [self.make_repository, self.start_daemon, self.first_deployment, self.app_list,
                 self.push_without_reload, self.message_stays_text, self.card_follows_push, self.finished_log,
-                self.deploy_from_page, self.rollback_from_page, self.take_screenshots, self.console_so_far,
+                self.deploy_from_page, self.rollback_from_page, self.take_screenshots, self.failure_shows_its_cause,
+                self.console_so_far,
                 self.private_daemon, self.errors_in_words, self.console_after_restart]
 
     def make_repository(self):
@@ -420,6 +436,41 @@ class DashboardTest:
         page.click(page.one('[data-testid="expand-all"]'))
         page.screenshots(folder, "log")
         self.report.ok(f"screenshots saved in {folder}")
+
+    def failure_shows_its_cause(self):
+        """A deploy whose activate step passes but leaves its server in the step's group (which Slipway ends), so
+        that the health check fails: the page shows the warning that explains it beside the error, unclicked."""
+        report, page, tmp = self.report, self.page, self.tmp
+        report.step("a failed deploy shows its cause without a click")
+        (tmp / "pipelines" / "broken.yml").write_text(BROKEN.format(bare=tmp / "app.git", deploy_to=tmp / "deploy-broken"))
+        self.daemon.wait_apps(["demo", "broken"])
+        status, body = self.daemon.request("POST", "/api/v1/apps/broken/deploy", {})
+        report.check(status == 202, "the broken app's deploy is queued", json.dumps(body))
+        failed = self.daemon.wait_finished(body["id"], DEPLOY_TIMEOUT)
+        report.check(failed["status"] == "failed", f"deployment {failed['id']} failed", json.dumps(failed))
+        page.go(f"#/deployments/{failed['id']}")
+        cause = page.one('[data-testid="deployment-cause"]', "the warning beside the error")
+        text = cause.text
+        report.check("left processes running" in text and "activate: start the server" in text,
+                     "the cause names the step and what it left behind", text)
+        shots = page.screenshots(self.args.screenshots, "failed-deploy")
+        for width in (1280, 375):
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": 900 if width > 600 else 812, "deviceScaleFactor": 1, "mobile": width < 600})
+            visible = self.driver.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight && r.width > 0",
+                page.one('[data-testid="deployment-cause"]'))
+            report.check(visible, f"at {width} px the cause is on the first screen, without scrolling or a click")
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        kind = self.driver.execute_script(
+            "return [...document.querySelectorAll('.facts div')].find(d => d.querySelector('dt').textContent === 'Kind')"
+            "?.querySelector('dd').textContent")
+        report.check(kind == "deploy, by hand", "the kind and trigger read as words", str(kind))
+        warned = page.qa('[data-testid="log-step"][data-warned]', "@data-phase")
+        report.check(warned == ["activate"], "the activate step is marked and left open in the log", str(warned))
+        report.ok("screenshots of the failed deploy: " + ", ".join(p.name for p in shots))
+        # The later steps restart the daemon on these pipelines: the broken app has done its part.
+        (tmp / "pipelines" / "broken.yml").unlink()
 
     def console_so_far(self):
         self.report.step("the browser console, so far")

@@ -37,6 +37,8 @@ import Testing
         #expect(message.contains("timed out") && message.contains("2 s"), "\(message)\n\(daemon.log)")
         // The app's queue is not held: the daemon still answers and deploys nothing.
         #expect(try await daemon.request("/api/v1/apps/stalled").json["queued"] as? Int == 0)
+        // The server must stay silent, not go away (which resets its connections) once its port has been read.
+        withExtendedLifetime(silent) {}
     }
 
     /// With the default (long) time limits, a SIGTERM during a fetch from a remote that says nothing still stops the
@@ -51,6 +53,7 @@ import Testing
         let status = await daemon.waitForExit(seconds: 60)
         #expect(status == 0, "\(daemon.log)")
         _ = try? await request.value
+        withExtendedLifetime(silent) {}
     }
 }
 

@@ -57,3 +57,9 @@ public func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) 
         DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
+
+/// The repository's own folder (where Package.swift is), for tests that read its docs, examples and scripts.
+public var repositoryRoot: String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+}

@@ -111,10 +111,11 @@ final class DeploymentRun {
 
     /// Builds a new release and makes it live.
     private func build() async throws(DeploymentFailure) {
-        let what = deployment.kind == .rollback ? "rollback (rebuilding)" : "deploy"
+        let rebuilding = deployment.kind == .rollback
         log.note(
-            "==> \(pipeline.app): \(what) \(deployment.shortCommit) \(quoted(deployment.message)) "
-                + "(\(deployment.trigger.rawValue), deployment \(id))")
+            "==> \(pipeline.app): \(rebuilding ? "rollback to" : "deploy") \(deployment.shortCommit) "
+                + "\(quoted(deployment.message)) (\(deployment.trigger.rawValue), deployment \(id))"
+                + (rebuilding ? ": its release is no longer on disk, so it is built again" : ""))
         try await prepareSteps([.build, .test, .migrate, .activate])
 
         try await enter(.fetch)
@@ -437,12 +438,14 @@ final class DeploymentRun {
         let environment = StepRunner.environment(
             daemon: context.daemonEnvironment, pipeline: pipeline, step: nil,
             slipway: slipwayEnvironment(phase: .health, directory: directory))
-        let passed = await HealthProbe(check: check, runner: context.runner).run(
+        let outcome = await HealthProbe(check: check, runner: context.runner).run(
             in: directory, environment: environment, log: log, cancellation: cancellation)
         await endEscapedProcesses()
+        let passed = outcome.passed
         let status: StepStatus = passed ? .succeeded : (cancellation.isCancelled ? .cancelled : .failed)
         let result = StepResult(status: status, exitCode: nil, since: start)
-        log.note("<-- health: \(passed ? "passed" : "failed") after \(DurationText.elapsed(result.duration))")
+        let ended = status == .cancelled ? "cancelled after try \(outcome.tries)" : outcome.summary
+        log.note("<-- health: \(ended), in \(DurationText.elapsed(result.duration))")
         if let index { await record(result, at: index) }
         if passed { return nil }
         if cancellation.isCancelled {

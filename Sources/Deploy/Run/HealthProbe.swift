@@ -23,10 +23,22 @@ struct HealthProbe: Sendable {
     /// How long one try may take at most, so that a hung app still gets several tries within the timeout.
     static let longestTry = Duration.seconds(10)
 
-    /// Returns true when the check passed. Every failed try is written to the log, briefly.
+    /// How a check ended: whether it passed, and after how many tries.
+    struct Outcome: Sendable, Equatable {
+        var passed: Bool
+        var tries: Int
+
+        /// `passed on try 3`, `gave up after 1 try`: for the log's `<-- health:` line, which says the end once.
+        var summary: String {
+            passed ? "passed on try \(tries)" : "gave up after \(tries == 1 ? "1 try" : "\(tries) tries")"
+        }
+    }
+
+    /// Tries the probe until it passes or the timeout has gone by. Every failed try is written to the log, briefly;
+    /// the end is for the caller to write.
     func run(
         in directory: String, environment: [String: String], log: DeploymentLog, cancellation: Cancellation
-    ) async -> Bool {
+    ) async -> Outcome {
         let clock = ContinuousClock()
         let deadline = clock.now + check.timeout
         var tries = 0
@@ -48,16 +60,11 @@ struct HealthProbe: Sendable {
                     log.note("[slipway] health: try \(tries): exit \(result.exitCode.map(String.init) ?? "none")")
                 }
             }
-            if passed {
-                log.note("[slipway] health: passed on try \(tries)")
-                return true
-            }
+            if passed { return Outcome(passed: true, tries: tries) }
             if clock.now + check.interval >= deadline { break }
             await cancellation.sleep(for: check.interval)
         }
-        let counted = tries == 1 ? "1 try" : "\(tries) tries"
-        log.note("[slipway] health: gave up after \(counted) in \(DurationText.format(check.timeout))")
-        return false
+        return Outcome(passed: false, tries: tries)
     }
 
     private func probe(url: String, timeout: Duration, attempt: Int, log: DeploymentLog) async -> Bool {

@@ -18,11 +18,14 @@ struct RollbackPlanner: Sendable {
             )
         }
 
+        // A rollback waits in the phase it starts with: `switch` for a kept release, `fetch` for one to build again,
+        // which is how a client can tell the two apart (and say that this one builds).
         func request(to release: Release, ref: String) -> DeploymentRequest {
             let kept = release.isKept && layout.hasRelease(release.id)
             return DeploymentRequest(
                 app: pipeline.app, kind: .rollback, trigger: .rollback, ref: ref, commit: release.commit,
-                message: release.message, author: release.author, targetRelease: kept ? release.id : nil)
+                message: release.message, author: release.author, targetRelease: kept ? release.id : nil,
+                phase: kept ? .switch : .fetch)
         }
 
         switch target {
