@@ -75,7 +75,8 @@ import Testing
         try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["phase"] as? String) == "build" }
 
         let port = daemon.port
-        let held = (0..<300).map { _ in RawHTTP.openIdle(port: port) }
+        var held = (0..<300).map { _ in RawHTTP.openIdle(port: port) }
+        // Closed once only: a descriptor closed twice may by then be another test's file or socket.
         defer { held.forEach { close($0) } }
         try writeFile(scratch("deploy/shared/go"), "")
         // The API may be out of reach while the connections are held; the log file says when the steps are done.
@@ -85,6 +86,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
         }
         held.forEach { close($0) }
+        held = []
         let done = try await daemon.wait(for: "/api/v1/deployments/\(id)", seconds: 60) {
             ($0["status"] as? String) != "running"
         }
