@@ -16,7 +16,11 @@ import PostgresNIO
 ///   pool starts without the old one's backoff.
 final class PostgresLink: Sendable {
     /// How long an operation may wait for a connection from the pool, and then for its queries.
-    static let leaseLimit = Duration.seconds(3)
+    /// A busy pool (many deployments and requests at once) can take seconds to hand out a connection, as SQLite's
+    /// busy timeout lets a writer wait; a database that is away is found by `connectLimit` first.
+    static let leaseLimit = Duration.seconds(10)
+    /// How long making one connection may take.
+    static let connectLimit = Duration.seconds(3)
     static let queryLimit = Duration.seconds(10)
 
     private struct Current {
@@ -200,7 +204,7 @@ final class PostgresLink: Sendable {
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 guard let connection = try? await Self.connect(location, logger: logger) else { return false }
-                let timer = connection.eventLoop.scheduleTask(in: .init(Self.leaseLimit)) {
+                let timer = connection.eventLoop.scheduleTask(in: .init(Self.connectLimit)) {
                     _ = connection.close() as EventLoopFuture<Void>
                 }
                 let answered = (try? await connection.query("SELECT 1", logger: logger)) != nil
@@ -209,7 +213,7 @@ final class PostgresLink: Sendable {
                 return answered
             }
             group.addTask {
-                try? await Task.sleep(for: Self.leaseLimit * 2)
+                try? await Task.sleep(for: Self.connectLimit * 2)
                 return false
             }
             let first = await group.next() ?? false

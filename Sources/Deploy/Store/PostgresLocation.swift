@@ -52,7 +52,7 @@ public struct PostgresLocation: Sendable, Equatable {
     var clientConfiguration: PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: clientTLS)
-        configuration.options.connectTimeout = PostgresLink.leaseLimit
+        configuration.options.connectTimeout = PostgresLink.connectLimit
         configuration.options.maximumConnections = 16
         return configuration
     }
@@ -67,7 +67,7 @@ public struct PostgresLocation: Sendable, Equatable {
         }
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: tls)
-        configuration.options.connectTimeout = .init(PostgresLink.leaseLimit)
+        configuration.options.connectTimeout = .init(PostgresLink.connectLimit)
         return configuration
     }
 
