@@ -502,47 +502,17 @@ final class DeploymentRun {
         await update { $0.phase = phase }
     }
 
-    /// Saves a change to the deployment, and tells the listeners when its status or phase changed. Returns the
-    /// store's error when it could not be saved.
-    @discardableResult
-    private func update(_ change: (inout Deployment) -> Void) async -> StoreError? {
+    /// Saves a change to the deployment, and tells the listeners when its status or phase changed.
+    private func update(_ change: (inout Deployment) -> Void) async {
         let before = (deployment.status, deployment.phase)
         change(&deployment)
-        var failure: StoreError?
         do {
             try await store.save(deployment)
         } catch {
             logger.error("cannot save the deployment: \(error)")
-            failure = error
         }
         if before != (deployment.status, deployment.phase) {
             context.events.publish(.deployment(deployment))
-        }
-        return failure
-    }
-
-    /// The outcome must reach the store, or the store would show the deployment running until the next start-up.
-    /// While the store is unavailable (a database that is away), it is written again, with a growing pause, until
-    /// the store is back or the run is cancelled (a shutdown).
-    private func saveOutcome() async {
-        var pause = Duration.milliseconds(250)
-        while true {
-            do {
-                try await Task.sleep(for: pause)
-            } catch {
-                return
-            }
-            for index in unsavedSteps.sorted() { await saveStep(index) }
-            do {
-                try await store.save(deployment)
-                logger.notice("saved the outcome once the store was back")
-                return
-            } catch .unavailable {
-                pause = min(pause * 2, .seconds(5))
-            } catch {
-                logger.error("cannot save the deployment's outcome: \(error)")
-                return
-            }
         }
     }
 
@@ -554,14 +524,13 @@ final class DeploymentRun {
         // final status has read every line.
         let took = DurationText.elapsed(milliseconds: durationMs)
         log.note("==> deployment \(id) \(status.rawValue) in \(took)" + (error.map { ": \($0)" } ?? ""))
-        let failure = await update {
+        await update {
             $0.status = status
             $0.error = error
             if status == .succeeded { $0.phase = .done }
             $0.finishedAt = Date()
             $0.durationMs = durationMs
         }
-        if case .unavailable = failure { await saveOutcome() }
         context.metrics.deploymentFinished(deployment)
     }
 
