@@ -45,6 +45,13 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("allowed-host"),
         help: "A name the daemon answers to beside loopback addresses and localhost, as a proxy in front forwards it.")
     var allowedHosts: [String] = []
+    @Option(
+        help: """
+            sqlite (the default: <state>/slipway.sqlite) or postgres://USER:PASSWORD@HOST:PORT/DB (or SLIPWAY_STORE; \
+            without a password in the URL, PGPASSWORD is used).
+            """)
+    var store: String?
+    @Option(help: "This daemon's name among several (or SLIPWAY_NODE); the host name by default.") var node: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -69,6 +76,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard let idleLimit = DurationText.parse(idleTimeout), idleLimit > .zero else {
             throw ClientError.usage("--idle-timeout '\(idleTimeout)' is not a duration")
         }
+        let storeChoice: StoreChoice
+        do {
+            storeChoice = try StoreChoice(parsing: store ?? environment["SLIPWAY_STORE"] ?? "sqlite")
+        } catch {
+            throw ClientError.usage("\(error)")
+        }
+        let nodeName = node ?? environment["SLIPWAY_NODE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let nodeName, nodeName.isEmpty { throw ClientError.usage("--node must not be empty") }
         let server = ServerConfiguration(
             host: host, port: port, token: token ?? environment["SLIPWAY_TOKEN"], isPrivate: isPrivate,
             maxBody: maxBodyBytes, allowedHosts: allowedHosts, idleTimeout: idleLimit,
@@ -96,15 +111,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "slipway")
         let registry = PrometheusCollectorRegistry()
-        let daemon = try Daemon(
+        let daemon = try await Daemon.open(
             configuration: DaemonConfiguration(
                 pipelinesDirectory: pipelines, stateDirectory: state, jobs: jobs, shutdownGrace: grace,
                 credentials: DaemonConfiguration.credentials(from: environment),
                 webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"],
+                nodeName: nodeName ?? ProcessInfo.processInfo.hostName,
                 networkTimeouts: NetworkTimeouts(connect: connect, idle: idle),
-                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], environment: environment),
+                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], store: storeChoice, environment: environment),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
+        logger.info("store: \(storeChoice)")
         logger.info("\(daemon.appNames.count) app(s) from \(pipelines): \(daemon.appNames.joined(separator: ", "))")
         let application = try buildApplication(
             engine: daemon, services: daemon.services, configuration: server, registry: registry, logger: logger,

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SlipwayAPI
 import TestSupport
 import Testing
@@ -17,7 +18,14 @@ import Testing
 
         static let sqlite = Kind(name: "sqlite") { scratch in try SQLiteStore(path: scratch("slipway.sqlite")) }
 
-        static var all: [Kind] { [.sqlite] }
+        /// A database of the scratch directory's own on the test server (see `TestPostgres`).
+        static let postgres = Kind(name: "postgres") { scratch in
+            try await PostgresStore.open(try await TestPostgres.database(for: scratch), logger: Logger(label: "test"))
+        }
+
+        /// PostgreSQL when the test server is given (`script/test` always gives one); the tests of
+        /// `PostgresStoreTests` say so when it is not.
+        static var all: [Kind] { TestPostgres.isAvailable ? [.sqlite, .postgres] : [.sqlite] }
     }
 
     func request(_ app: String, _ commit: String, trigger: DeploymentTrigger = .push) -> DeploymentRequest {

@@ -48,3 +48,16 @@ public struct TestFailure: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Polls `condition` until it holds, for at most `timeout`: for what no event announces (a store that reconnects).
+public func waitUntil(
+    _ what: String, timeout: Duration = .seconds(60), _ condition: @Sendable () async -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if await condition() { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw TestFailure("\(what) did not happen within \(timeout)")
+}

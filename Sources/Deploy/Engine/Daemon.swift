@@ -21,13 +21,16 @@ public struct DaemonConfiguration: Sendable {
     public var networkTimeouts: NetworkTimeouts
     /// A PEM file of CA certificates that HTTPS remotes are trusted by, beside the system's.
     public var caFile: String?
+    /// Where the records are kept (`--store`).
+    public var store: StoreChoice
     public var environment: [String: String]
 
     public init(
         pipelinesDirectory: String, stateDirectory: String, jobs: Int = 2, shutdownGrace: Duration = .seconds(30),
         credentials: Credentials = .none, webhookSecret: String? = nil,
         nodeName: String = ProcessInfo.processInfo.hostName, networkTimeouts: NetworkTimeouts = .default,
-        caFile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+        caFile: String? = nil, store: StoreChoice = .sqlite,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.pipelinesDirectory = pipelinesDirectory
         self.stateDirectory = stateDirectory
@@ -38,6 +41,7 @@ public struct DaemonConfiguration: Sendable {
         self.nodeName = nodeName
         self.networkTimeouts = networkTimeouts
         self.caFile = caFile
+        self.store = store
         self.environment = environment
     }
 }
@@ -85,7 +89,8 @@ public final class Daemon: Engine {
     private let caFile: String?
     private let startedAt = Date()
 
-    /// A daemon on the embedded SQLite store at `<state>/slipway.sqlite`.
+    /// A daemon on the embedded SQLite store at `<state>/slipway.sqlite`, whatever `configuration.store` says:
+    /// `open` opens the store chosen.
     public convenience init(
         configuration: DaemonConfiguration, metrics: SlipwayMetrics = .discarding, logger: Logger
     ) throws(DeployError) {
@@ -97,6 +102,20 @@ public final class Daemon: Engine {
             throw .store(error)
         }
         self.init(configuration: configuration, store: store, metrics: metrics, logger: logger)
+    }
+
+    /// A daemon on the store `configuration.store` names; a PostgreSQL database is waited for until it answers.
+    public static func open(
+        configuration: DaemonConfiguration, metrics: SlipwayMetrics = .discarding, logger: Logger
+    ) async throws(DeployError) -> Daemon {
+        let state = URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL.path
+        let store: any DeployStore
+        do {
+            store = try await configuration.store.open(state: state, logger: logger)
+        } catch {
+            throw .store(error)
+        }
+        return Daemon(configuration: configuration, store: store, metrics: metrics, logger: logger)
     }
 
     public init(
