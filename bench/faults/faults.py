@@ -124,14 +124,20 @@ def gone_section(gone):
     return lines + [""]
 
 
-def push_section(push):
-    lines = ["### The truth at push time (catch-up, one daemon per state, gated pushes under SIGKILL)", ""]
-    if push is None:
-        return lines + ["- not run", ""]
-    for title, checks in push["cases"]:
+def cases_section(heading, result):
+    """A part made of named cases, each with its checks and notes; without the closing blank line."""
+    lines = ["### " + heading, ""]
+    if result is None:
+        return lines + ["- not run"]
+    for title, checks in result["cases"]:
         lines.append("- %s" % title)
         lines += check_lines(checks.items, checks.notes, "  ")
-    if push["rounds"]:
+    return lines
+
+
+def push_section(push):
+    lines = cases_section("The truth at push time (catch-up, one daemon per state, gated pushes under SIGKILL)", push)
+    if push and push["rounds"]:
         lines += ["", "SIGKILL during a gated push, round by round (current: the release it links to):", "",
                   "| # | held in | killed in (store) | deployment | git push exit | current before / at the kill / "
                   "after the restart | deployment after the restart | next gated push | violations |",
@@ -145,13 +151,8 @@ def push_section(push):
 
 
 def state_section(state):
-    lines = ["### The state directory lost, or an older copy restored, next to a live deploy_to", ""]
-    if state is None:
-        return lines + ["- not run", ""]
-    for title, checks in state["cases"]:
-        lines.append("- %s" % title)
-        lines += check_lines(checks.items, checks.notes, "  ")
-    return lines + [""]
+    return cases_section("The state directory lost or restored next to a live deploy_to, and the state disk full",
+                         state) + [""]
 
 
 def transients_section():
