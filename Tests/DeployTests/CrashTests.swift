@@ -189,7 +189,7 @@ private final class CrashLoopProcess: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardInput = FileHandle.nullDevice
         lines = Self.lines(of: output.fileHandleForReading)
-        try process.run()
+        try startProcess(process)
     }
 
     /// What it wrote on stderr.

@@ -32,7 +32,7 @@ import Testing
         let orphan = Process()
         orphan.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         orphan.arguments = ["sh", "-c", "echo $$ > \(pidFile); exec sleep 300"]
-        try orphan.run()
+        try startProcess(orphan)
         var group: Int32?
         for _ in 0..<100 where group == nil {
             try await Task.sleep(for: .milliseconds(20))
@@ -83,13 +83,13 @@ import Testing
         step.executableURL = URL(fileURLWithPath: "/bin/sh")
         step.arguments = ["-c", "exec sleep 300"]
         step.environment = marker
-        try step.run()
+        try startProcess(step)
         // ...and a service an activate step started with setsid, which must survive.
         let service = Process()
         service.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         service.arguments = ["sh", "-c", "echo $$ > \(fixture.scratch("service.pid")); exec sleep 300"]
         service.environment = marker
-        try service.run()
+        try startProcess(service)
         var servicePID: pid_t?
         for _ in 0..<100 where servicePID == nil {
             try await Task.sleep(for: .milliseconds(20))

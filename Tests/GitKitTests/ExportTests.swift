@@ -144,7 +144,7 @@ struct TreeSnapshot: Equatable {
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/bin/tar")
         tar.arguments = ["-xf", tarball, "-C", out]
-        try tar.run()
+        try startProcess(tar)
         tar.waitUntilExit()
         try self.init(out)
     }

@@ -31,7 +31,7 @@ public final class DaemonProcess: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try startProcess(process)
         var found: Int?
         for _ in 0..<600 where found == nil {
             usleep(25_000)

@@ -46,7 +46,7 @@ public enum GitCLI {
         process.standardError = stderr
         let stdin = Pipe()
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
+        try startProcess(process)
         if let input {
             stdin.fileHandleForWriting.write(input)
             try stdin.fileHandleForWriting.close()

@@ -46,7 +46,7 @@ public final class GitDaemonServer: @unchecked Sendable {
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try startProcess(process)
         if waitForListener(port: port, process: process) { return process }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

@@ -13,6 +13,15 @@ public var productsDirectory: String {
     return directory.path
 }
 
+/// Starts `process`, one at a time across the test run. Foundation's `Process.run()` on Linux crashed (a bad read in
+/// the copy it makes of the arguments and environment) when two tests started processes at the same moment; the
+/// processes still run side by side, only their starts take turns.
+public func startProcess(_ process: Process) throws {
+    try spawnLock.withLock { try process.run() }
+}
+
+private let spawnLock = NSLock()
+
 /// Runs `executable` with `arguments` and waits; returns its exit status and everything it printed.
 @discardableResult
 public func runProcess(
@@ -29,7 +38,7 @@ public func runProcess(
     process.standardError = output
     let stdin = Pipe()
     process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    try process.run()
+    try startProcess(process)
     if let input {
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try? stdin.fileHandleForWriting.close()
