@@ -174,18 +174,22 @@ import Testing
         #expect(try await store.appStates() == ["a": state])
     }
 
-    /// Changes to one app's state are transactions: many at once lose none.
+    /// Changes to one app's state are transactions: many at once lose none. (On a loaded machine a PostgreSQL
+    /// transaction may fail to get a connection in time; it then says so, and is not counted. A lost update would
+    /// leave the total below the number that succeeded.)
     @Test(arguments: Kind.all) func appStateChangesDoNotLoseEachOther(kind: Kind) async throws {
         let store = try await kind.open(ScratchDirectory("slipway-store"))
         try await store.updateAppState("a") { $0.liveRelease = 0 }
-        await withTaskGroup(of: Void.self) { group in
+        let succeeded = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<50 {
                 group.addTask {
-                    _ = try? await store.updateAppState("a") { $0.liveRelease = ($0.liveRelease ?? 0) + 1 }
+                    (try? await store.updateAppState("a") { $0.liveRelease = ($0.liveRelease ?? 0) + 1 }) != nil
                 }
             }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
-        #expect(try await store.appState("a").liveRelease == 50)
+        #expect(succeeded > 0)
+        #expect(try await store.appState("a").liveRelease == Int64(succeeded))
     }
 
     @Test(arguments: Kind.all) func deliveryIdsAreRecordedOnce(kind: Kind) async throws {

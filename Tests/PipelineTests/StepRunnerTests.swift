@@ -19,13 +19,14 @@ import Testing
 
     @Test func reportsExitCodesAndStatuses() async throws {
         let log = try log()
-        let ok = await runner.run("exit 0", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
+        let ok = await runner.run(
+            "exit 0", in: scratch.path, environment: environment, timeout: .seconds(120), log: log)
         #expect(ok.status == .succeeded && ok.exitCode == 0)
         let failed = await runner.run(
-            "exit 3", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
+            "exit 3", in: scratch.path, environment: environment, timeout: .seconds(120), log: log)
         #expect(failed.status == .failed && failed.exitCode == 3)
         let killed = await runner.run(
-            "kill -9 $$", in: scratch.path, environment: environment, timeout: .seconds(10), log: log)
+            "kill -9 $$", in: scratch.path, environment: environment, timeout: .seconds(120), log: log)
         #expect(killed.status == .failed && killed.exitCode == 137)
         #expect(failed.finishedAt >= failed.startedAt)
     }
@@ -35,7 +36,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: scratch("release"), withIntermediateDirectories: true)
         let result = await runner.run(
             "echo one; echo two >&2; echo three; pwd; printf 'no newline'", in: scratch("release"),
-            environment: environment, timeout: .seconds(10), log: log)
+            environment: environment, timeout: .seconds(120), log: log)
         #expect(result.status == .succeeded)
         #expect(try contents(log) == "one\ntwo\nthree\n\(scratch("release"))\nno newline\n")
     }
@@ -55,7 +56,7 @@ import Testing
                 "SHARED": "step", "SLIPWAY_APP": "a", "SLIPWAY_PHASE": "build",
             ])
         let log = try log()
-        _ = await runner.run("env | sort", in: scratch.path, environment: env, timeout: .seconds(10), log: log)
+        _ = await runner.run("env | sort", in: scratch.path, environment: env, timeout: .seconds(120), log: log)
         let lines = try contents(log).split(separator: "\n").map(String.init)
         #expect(lines.contains("APP_ENV=production"))
         #expect(lines.contains("SLIPWAY_PHASE=build"))
@@ -68,7 +69,7 @@ import Testing
         let log = try log()
         let result = await runner.run(
             "printf '%s\\n' \"$SLIPWAY_BRANCH\"", in: scratch.path,
-            environment: environment.merging(["SLIPWAY_BRANCH": hostile]) { $1 }, timeout: .seconds(10), log: log)
+            environment: environment.merging(["SLIPWAY_BRANCH": hostile]) { $1 }, timeout: .seconds(120), log: log)
         #expect(result.status == .succeeded)
         #expect(try contents(log) == hostile + "\n")
         #expect(!FileManager.default.fileExists(atPath: marker))
@@ -146,7 +147,7 @@ import Testing
         let log = try log(["token-123", "hunter2"])
         _ = await runner.run(
             "printf 'key=tok'; sleep 0.2; printf 'en-123 and hunter2\\n'; echo hunter2 >&2", in: scratch.path,
-            environment: environment, timeout: .seconds(10), log: log)
+            environment: environment, timeout: .seconds(120), log: log)
         log.note("[slipway] done with token-123")
         #expect(try contents(log) == "key=*** and ***\n***\n[slipway] done with ***\n")
     }
@@ -169,7 +170,7 @@ import Testing
     @Test func aStepThatCannotStartHasFailed() async throws {
         let log = try log()
         let result = await runner.run(
-            "true", in: scratch("does-not-exist"), environment: environment, timeout: .seconds(10), log: log)
+            "true", in: scratch("does-not-exist"), environment: environment, timeout: .seconds(120), log: log)
         #expect(result.status == .failed)
         #expect(result.exitCode == nil)
         #expect(try contents(log).contains("cannot start the step"))
