@@ -585,6 +585,9 @@ class Round:
 
     def finish(self):
         """Checks both apps, records the violations and the round."""
+        # A poll of the git:// app may have started a deployment since the last wait (the pushed head reaches it
+        # through its watcher); the invariants are about an idle daemon.
+        self.daemon.wait_idle(["web", "net"])
         for each in (self.bench.web, self.bench.net):
             for problem in check_app(self.daemon, each):
                 self.problems.append("%s: %s" % (each.name, problem))
