@@ -263,11 +263,16 @@ import Testing
         let control = RunCancellation()
         let store = fixture.store
         let canceller = Task {
-            // Cancel once the rollback's activate step runs.
+            // Cancel once the rollback's own activate step runs (not a step of the failed deployment that is
+            // still marked running when the rollback is queued).
             while true {
                 let running = try await store.runningSteps()
                 let newest = try await store.deployments(app: "hello").first
-                if !running.isEmpty && newest?.trigger == .autoRollback { break }
+                if let newest, newest.trigger == .autoRollback,
+                    running.contains(where: { $0.deploymentId == newest.id })
+                {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             control.cancel()
