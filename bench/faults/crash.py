@@ -585,8 +585,11 @@ class Round:
 
     def finish(self):
         """Checks both apps, records the violations and the round."""
-        # A poll of the git:// app may have started a deployment since the last wait (the pushed head reaches it
-        # through its watcher); the invariants are about an idle daemon.
+        # The git:// app's start-up catch-up fetches through the slow proxy before it queues anything, so an idle
+        # look may come before its deployment exists: the invariants are checked once the daemon has stayed idle
+        # across a second look, a second later.
+        self.daemon.wait_idle(["web", "net"])
+        time.sleep(1.0)
         self.daemon.wait_idle(["web", "net"])
         for each in (self.bench.web, self.bench.net):
             for problem in check_app(self.daemon, each):
