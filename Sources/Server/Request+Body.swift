@@ -14,15 +14,8 @@ extension Request {
         if let length = headers[.contentLength].flatMap(Int.init), length > limit {
             // A client that declared more than it sends would hold the drain until the idle timeout: the answer
             // goes after two seconds of draining at most.
-            let body = self.body
             await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    var iterator = body.makeAsyncIterator()
-                    var dropped = 0
-                    while dropped <= Self.drainLimit, let chunk = try? await iterator.next() {
-                        dropped += chunk.readableBytes
-                    }
-                }
+                group.addTask { try? await self.drain(upTo: Self.drainLimit) }
                 group.addTask { try? await Task.sleep(for: .seconds(2)) }
                 await group.next()
                 group.cancelAll()
