@@ -13,11 +13,31 @@ public var productsDirectory: String {
     return directory.path
 }
 
-/// Starts `process`, one at a time across the test run. Foundation's `Process.run()` on Linux crashed (a bad read in
-/// the copy it makes of the arguments and environment) when two tests started processes at the same moment; the
-/// processes still run side by side, only their starts take turns.
+/// Starts `process`, one at a time across the test run, and only while this process has fewer than
+/// `descriptorCeiling` open descriptors.
+///
+/// Foundation's `Process.run()` on Linux finds the highest open descriptor by reading `/proc/self/fd`, and copies
+/// each entry's whole 256-byte name field out of the directory buffer. When the listing fills that buffer (about
+/// 1,350 descriptors), the copy of the last entry reads past its end, and the test run dies of SIGSEGV. The tests run
+/// side by side, and together they hold hundreds of sockets, pipes and store files, so a start waits until enough of
+/// them are closed; it never waits more than a minute.
 public func startProcess(_ process: Process) throws {
-    try spawnLock.withLock { try process.run() }
+    try spawnLock.withLock {
+        let deadline = Date().addingTimeInterval(60)
+        while openDescriptors() >= descriptorCeiling, Date() < deadline { usleep(20_000) }
+        try process.run()
+    }
+}
+
+private let descriptorCeiling = 1000
+
+/// How many descriptors this process has open: the entries of `/proc/self/fd`, counted without reading their names.
+private func openDescriptors() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return 0 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count
 }
 
 private let spawnLock = NSLock()
