@@ -18,6 +18,18 @@ extension API {
         public init(releases: [Release]) { self.releases = releases }
     }
 
+    /// `GET /api/v1/apps/{app}/processes`, and the answer of a restart.
+    public struct ProcessList: Codable, Sendable, Equatable {
+        public var processes: [Process]
+        public init(processes: [Process]) { self.processes = processes }
+    }
+
+    /// `POST /api/v1/apps/{app}/restart`: one process, or (nil) all of them.
+    public struct RestartRequest: Codable, Sendable, Equatable {
+        public var process: String?
+        public init(process: String? = nil) { self.process = process }
+    }
+
     public struct NodeList: Codable, Sendable, Equatable {
         public var nodes: [Node]
         public init(nodes: [Node]) { self.nodes = nodes }

@@ -91,7 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
                 credentials: DaemonConfiguration.credentials(from: environment),
                 webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"],
                 networkTimeouts: NetworkTimeouts(connect: connect, idle: idle),
-                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], environment: environment),
+                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], environment: environment,
+                forwarderCommand: [Self.executable, "forward"]),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
         logger.info("\(daemon.appNames.count) app(s) from \(pipelines): \(daemon.appNames.joined(separator: ", "))")
@@ -108,7 +109,13 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
             throw ClientError.failed("\(host) is not an address of this machine; choose another --host")
         }
+        await daemon.stopSupervising()
         logger.notice("stopped")
         withExtendedLifetime(lock) {}
+    }
+
+    /// This very binary, to start the forwarders of public ports with.
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 }
