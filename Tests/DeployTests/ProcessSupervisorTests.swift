@@ -138,6 +138,31 @@ import Testing
         await stopAll(supervisor)
     }
 
+    @Test func aRestartOfOneProcessLeavesTheOthersRunning() async throws {
+        let supervisor = supervisor()
+        try FileManager.default.createDirectory(atPath: scratch("release"), withIntermediateDirectories: true)
+        let started = try await supervisor.start(
+            app: "a", release: 7,
+            processes: [
+                ProcessDefinition(name: "web", run: "exec sleep 600"),
+                ProcessDefinition(name: "worker", run: "exec sleep 600"),
+            ], directory: scratch("release"), environment: [:])
+        try await supervisor.promote(app: "a", generation: started.generation)
+        let before = await supervisor.processes(app: "a")
+        try await supervisor.restart(app: "a", process: "worker")
+        let after = await supervisor.processes(app: "a")
+        #expect(after.map(\.name).sorted() == ["web", "worker"])
+        #expect(after.first { $0.name == "web" }?.pid == before.first { $0.name == "web" }?.pid)
+        #expect(after.first { $0.name == "worker" }?.pid != before.first { $0.name == "worker" }?.pid)
+        #expect(ProcessIdentity.of(before.first { $0.name == "worker" }!.pid!) == nil)
+        // All of them, and a crashed one starts over.
+        try await supervisor.restart(app: "a", process: nil)
+        let again = await supervisor.processes(app: "a")
+        #expect(Set(again.compactMap(\.pid)).isDisjoint(with: after.compactMap(\.pid)))
+        #expect(again.map(\.status) == [.running, .running])
+        await stopAll(supervisor)
+    }
+
     @Test func promotingStopsTheOldGenerationGracefully() async throws {
         let supervisor = supervisor()
         // The old one says when SIGTERM reached it and exits on its own.
