@@ -24,6 +24,16 @@ extension API {
         public init(processes: [Process]) { self.processes = processes }
     }
 
+    /// `event: process` on `/api/v1/events`: an instance of an app's process changed status.
+    public struct ProcessEvent: Codable, Sendable, Equatable {
+        public var app: String
+        public var process: Process
+        public init(app: String, process: Process) {
+            self.app = app
+            self.process = process
+        }
+    }
+
     /// `POST /api/v1/apps/{app}/restart`: one process, or (nil) all of them.
     public struct RestartRequest: Codable, Sendable, Equatable {
         public var process: String?

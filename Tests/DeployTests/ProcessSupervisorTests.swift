@@ -80,13 +80,22 @@ import Testing
     }
 
     @Test func oneThatExitsAtOnceCrashesAfterFiveRestarts() async throws {
-        let supervisor = supervisor()
+        let events = EventBus()
+        let changes = events.subscribe()
+        let supervisor = ProcessSupervisor(stateDirectory: scratch("state"), policy: Self.quick, events: events)
         _ = try await live(supervisor, run: "exit 3")
         let crashed = try await eventually(supervisor) { $0.first?.status == .crashed }
         #expect(crashed.first?.restarts == 5)
         #expect(crashed.first?.pid == nil)
         let log = try String(contentsOfFile: scratch("state/logs/processes/a/web.log"), encoding: .utf8)
         #expect(log.contains("exited with status 3; crashed"))
+        // The crash went out as an event.
+        for await event in changes {
+            if case .process(let change) = event, change.process.status == .crashed {
+                #expect(change.app == "a" && change.process.restarts == 5)
+                break
+            }
+        }
         // A restart starts it over.
         await #expect(throws: ProcessSupervisor.Failure.self) {
             try await supervisor.restart(app: "a", process: "nope")

@@ -17,6 +17,8 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         var processes: [String: [API.Process]] = [:]
         var processLogs: [String: [String]] = [:]
         var restarts: [(app: String, process: String?)] = []
+        /// What `processEvents()` sends, before it waits for more that never come.
+        var processEvents: [API.ProcessEvent] = []
         var nextID: Int64 = 1
         /// Thrown by every method when set, to check how each error reaches a client.
         var failure: DeployError?
@@ -200,6 +202,13 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         let (stream, continuation) = AsyncStream<String>.makeStream()
         for line in all.suffix(lines) { continuation.yield(line) }
         continuation.finish()
+        return stream
+    }
+
+    func processEvents() -> AsyncStream<API.ProcessEvent> {
+        let changes = state.withLock { $0.processEvents }
+        let (stream, continuation) = AsyncStream<API.ProcessEvent>.makeStream()
+        for change in changes { continuation.yield(change) }
         return stream
     }
 

@@ -38,6 +38,19 @@ extension Daemon {
         return stream
     }
 
+    public func processEvents() -> AsyncStream<API.ProcessEvent> {
+        let bus = context.events.subscribe()
+        let (stream, continuation) = AsyncStream<API.ProcessEvent>.makeStream()
+        let pump = Task {
+            for await event in bus {
+                if case .process(let change) = event { continuation.yield(change) }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in pump.cancel() }
+        return stream
+    }
+
     public func restart(app: String, process: String?) async throws(DeployError) -> [API.Process] {
         guard registry.app(app) != nil else { throw .unknownApp(app) }
         do {

@@ -109,11 +109,13 @@ public final class Daemon: Engine {
         logger: Logger
     ) {
         let state = URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL.path
+        let events = EventBus()
         context = DeployContext(
-            store: store, stateDirectory: state, daemonEnvironment: configuration.environment, metrics: metrics,
-            logger: logger,
+            store: store, events: events, stateDirectory: state, daemonEnvironment: configuration.environment,
+            metrics: metrics, logger: logger,
             processes: ProcessSupervisor(
-                stateDirectory: state, forwarderCommand: configuration.forwarderCommand, logger: logger))
+                stateDirectory: state, forwarderCommand: configuration.forwarderCommand, events: events,
+                logger: logger))
         registry = AppRegistry(
             directory: configuration.pipelinesDirectory, loader: PipelineLoader(environment: configuration.environment),
             logger: logger)

@@ -30,7 +30,7 @@ struct DeployContext: Sendable {
         self.daemonEnvironment = daemonEnvironment
         self.metrics = metrics
         self.logger = logger
-        self.processes = processes ?? ProcessSupervisor(stateDirectory: stateDirectory, logger: logger)
+        self.processes = processes ?? ProcessSupervisor(stateDirectory: stateDirectory, events: events, logger: logger)
     }
 
     /// `<deploy_to>` for an app: the pipeline's, or `<state>/apps/<app>`.

@@ -66,6 +66,10 @@ public protocol Engine: Sendable {
     /// follower stops.
     func followProcessLog(app: String, process: String, lines: Int) async throws(DeployError) -> AsyncStream<String>
 
+    /// Every change of status of an instance of any app's process: it exited, started again, crashed, or went
+    /// live. It ends when the listener falls too far behind or the daemon shuts down.
+    func processEvents() -> AsyncStream<API.ProcessEvent>
+
     /// Starts the app's processes (or one of them) again, as a new generation that goes live once it listens, so
     /// that no request is refused; a crashed process starts over. Returns the processes as they are then.
     func restart(app: String, process: String?) async throws(DeployError) -> [API.Process]

@@ -42,6 +42,8 @@ actor ProcessSupervisor {
     /// a test runner) a public port is not served.
     private let forwarderCommand: [String]?
     private let logger: Logger
+    /// Where a change of an instance's status goes out, as `event: process`.
+    private let events: EventBus?
     private var apps: [String: AppProcesses] = [:]
     /// A task per instance, by instance id: the wait for its exit, or for its next start after one.
     private var watchers: [Int64: Task<Void, Never>] = [:]
@@ -54,8 +56,9 @@ actor ProcessSupervisor {
 
     init(
         stateDirectory: String, policy: SupervisionPolicy = .standard, forwarderCommand: [String]? = nil,
-        logger: Logger = Logger(label: "slipway")
+        events: EventBus? = nil, logger: Logger = Logger(label: "slipway")
     ) {
+        self.events = events
         self.stateDirectory = stateDirectory
         self.files = ProcessStateFiles(stateDirectory: stateDirectory)
         self.policy = policy
@@ -216,6 +219,7 @@ actor ProcessSupervisor {
         let stopping = old.map { state.generations[$0].id }
         apps[app] = state
         save(app)
+        for instance in state.generations[newIndex].instances { announce(app: app, instance: instance.id) }
         for generation in stopping { await stop(app: app, generation: generation) }
         await stopStaleForwarders(app: app)
     }
@@ -357,6 +361,7 @@ actor ProcessSupervisor {
         }
         update(app: app, instance: id) { $0 = changed }
         save(app)
+        announce(app: app, instance: id)
     }
 
     private func scheduleStart(app: String, instance id: Int64, after delay: Duration) {
@@ -383,6 +388,7 @@ actor ProcessSupervisor {
             exited(app: app, instance: id, ending: .exited(127))
         }
         save(app)
+        announce(app: app, instance: id)
     }
 
     /// Stops every instance of a generation (SIGTERM to its process group, SIGKILL after `stop_timeout`) and
@@ -545,6 +551,18 @@ actor ProcessSupervisor {
 
     private func role(app: String, instance id: Int64) -> GenerationRecord.Role? {
         apps[app]?.generations.first { $0.instances.contains { $0.id == id } }?.role
+    }
+
+    /// `event: process` for one instance, as `processes(app:)` shows it.
+    private func announce(app: String, instance id: Int64) {
+        guard let events, let (instance, _) = find(app: app, instance: id), let role = role(app: app, instance: id),
+            let generation = apps[app]?.generations.first(where: { $0.instances.contains { $0.id == id } })
+        else { return }
+        let shown = API.Process(
+            name: instance.process, instance: instance.index, pid: instance.identity?.pid, port: instance.port,
+            status: role == .stopping ? .stopped : instance.status, release: generation.release,
+            startedAt: instance.identity == nil ? nil : instance.startedAt, restarts: instance.restarts)
+        events.publish(.process(API.ProcessEvent(app: app, process: shown)))
     }
 
     private func servingInstances(app: String, generation id: Int64) -> [InstanceRecord] {
