@@ -29,6 +29,8 @@ public struct Pipeline: Sendable, Equatable {
     public var rollback: [Step]
     /// Folders a build makes that the next build can start from (`cache:`).
     public var cache: [CacheEntry] = []
+    /// The app's long-running processes, in file order: Slipway runs them for the live release.
+    public var processes: [ProcessDefinition]
     /// Every value that came from `${NAME}`, and the webhook secret: masked in logs and API output.
     public var secrets: [String]
     /// The file this pipeline came from.
@@ -38,8 +40,8 @@ public struct Pipeline: Sendable, Equatable {
         app: String, repository: String, branch: String = "main", deployTo: String? = nil, keepReleases: Int = 5,
         poll: Duration? = nil, paths: [PathGlob] = [], webhookSecret: String? = nil,
         environment: [EnvironmentVariable] = [], build: [Step] = [], test: [Step] = [], migrate: [Step] = [],
-        activate: [Step] = [], health: HealthCheck? = nil, rollback: [Step] = [], secrets: [String] = [],
-        file: String = ""
+        activate: [Step] = [], health: HealthCheck? = nil, rollback: [Step] = [],
+        processes: [ProcessDefinition] = [], secrets: [String] = [], file: String = ""
     ) {
         self.app = app
         self.repository = repository
@@ -56,6 +58,7 @@ public struct Pipeline: Sendable, Equatable {
         self.activate = activate
         self.health = health
         self.rollback = rollback
+        self.processes = processes
         self.secrets = secrets
         self.file = file
     }
@@ -124,7 +127,11 @@ public struct EnvironmentVariable: Sendable, Equatable {
 /// The check that runs after activate: it passes on any 2xx (http) or exit 0 (command).
 public struct HealthCheck: Sendable, Equatable {
     public enum Probe: Sendable, Equatable {
+        /// A full URL.
         case http(String)
+        /// An `http:` written as a path, like `/up`: asked of each new instance of every process with a `port`, on
+        /// the instance's own port.
+        case path(String)
         case command(String)
     }
 
@@ -138,6 +145,34 @@ public struct HealthCheck: Sendable, Equatable {
         self.probe = probe
         self.timeout = timeout
         self.interval = interval
+    }
+}
+
+/// A long-running process of the app (`processes:`). Slipway starts `instances` of it for the live release, each
+/// with a `PORT` of its own, restarts it when it exits, and swaps it for the next release's on every deploy.
+public struct ProcessDefinition: Sendable, Equatable {
+    /// Its key under `processes:`; it names the log file, so it follows the app-name rule.
+    public var name: String
+    /// Run as `/bin/sh -c <run>` in the release directory.
+    public var run: String
+    /// The public port, if any: Slipway listens there and forwards each request to the live generation.
+    public var port: Int?
+    public var instances: Int
+    /// How long it gets between SIGTERM and SIGKILL.
+    public var stopTimeout: Duration
+
+    public static let defaultStopTimeout = Duration.seconds(10)
+    /// More instances than this is a mistake in the file rather than a plan.
+    public static let maximumInstances = 64
+
+    public init(
+        name: String, run: String, port: Int? = nil, instances: Int = 1, stopTimeout: Duration = defaultStopTimeout
+    ) {
+        self.name = name
+        self.run = run
+        self.port = port
+        self.instances = instances
+        self.stopTimeout = stopTimeout
     }
 }
 

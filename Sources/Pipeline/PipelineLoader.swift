@@ -129,10 +129,11 @@ struct PipelineDecoder {
 
     static let topLevelKeys = [
         "repository", "branch", "deploy_to", "keep_releases", "poll", "paths", "webhook_secret", "env", "build",
-        "test", "migrate", "activate", "health", "rollback", "cache",
+        "test", "migrate", "activate", "health", "rollback", "processes", "cache",
     ]
     static let stepKeys = ["name", "run", "timeout", "env"]
     static let healthKeys = ["http", "command", "timeout", "interval"]
+    static let processKeys = ["run", "port", "instances", "stop_timeout"]
 
     mutating func decode(yaml: String, app: String) -> Pipeline? {
         if !isValidAppName(app) {
@@ -212,8 +213,17 @@ struct PipelineDecoder {
         pipeline.migrate = steps(fields["migrate"], phase: "migrate")
         pipeline.activate = steps(fields["activate"], phase: "activate")
         pipeline.rollback = steps(fields["rollback"], phase: "rollback")
+        if let node = fields["processes"] {
+            pipeline.processes = processes(node)
+        }
         if let node = fields["health"] {
             pipeline.health = healthCheck(node)
+            if case .path? = pipeline.health?.probe, !pipeline.processes.contains(where: { $0.port != nil }) {
+                fail(
+                    at: node,
+                    "'http' written as a path is asked of the processes that have a 'port'; add one under "
+                        + "'processes', or write a full http:// URL")
+            }
         }
         if let node = fields["cache"] {
             pipeline.cache = cacheEntries(node)
@@ -412,9 +422,17 @@ struct PipelineDecoder {
         switch (fields["http"], fields["command"]) {
         case (let http?, nil):
             guard let url = string(http, "http") else { return nil }
+            if url.hasPrefix("/") {
+                guard !url.hasPrefix("//"), URL(string: "http://127.0.0.1" + url) != nil else {
+                    fail(at: http, "'http' written as a path must be a path like /up, found \(shown(url))")
+                    return nil
+                }
+                probe = .path(url)
+                break
+            }
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
             else {
-                fail(at: http, "'http' must be an http:// or https:// URL, found \(shown(url))")
+                fail(at: http, "'http' must be an http:// or https:// URL, or a path like /up, found \(shown(url))")
                 return nil
             }
             probe = .http(url)
@@ -432,6 +450,72 @@ struct PipelineDecoder {
         if let timeout = fields["timeout"], let value = duration(timeout, "timeout") { check.timeout = value }
         if let interval = fields["interval"], let value = duration(interval, "interval") { check.interval = value }
         return check
+    }
+
+    /// `processes:`, a mapping of names to `run`, `port`, `instances` and `stop_timeout`.
+    mutating func processes(_ node: Node) -> [ProcessDefinition] {
+        if case .mapping(let mapping) = node, !spend(mapping.count, at: node) { return [] }
+        guard case .mapping(let mapping) = node, !mapping.isEmpty else {
+            fail(at: node, "'processes' must be a mapping of process names to their 'run', found \(describe(node))")
+            return []
+        }
+        var result: [ProcessDefinition] = []
+        var ports: [Int: String] = [:]
+        for (keyNode, value) in mapping {
+            guard case .scalar(let key) = keyNode else {
+                fail(at: keyNode, "process names must be plain words, found \(describe(keyNode))")
+                continue
+            }
+            let name = key.string
+            guard isValidAppName(name) else {
+                fail(at: keyNode, "the process name \(shown(name)) must match ^[a-z0-9][a-z0-9_-]{0,62}$")
+                continue
+            }
+            guard var definition = process(name, value) else { continue }
+            if let port = definition.port, let other = ports[port] {
+                fail(at: value, "'\(name)' and '\(other)' both have port \(port); each public port serves one process")
+                definition.port = nil
+            }
+            if let port = definition.port { ports[port] = name }
+            result.append(definition)
+        }
+        return result
+    }
+
+    mutating func process(_ name: String, _ node: Node) -> ProcessDefinition? {
+        if case .scalar = node {
+            // `web: python3 app.py` is the short form of `web: {run: python3 app.py}`, as in a Procfile.
+            guard let run = scalarText(node, name), nonEmpty(run, at: node, "'\(name)'") else { return nil }
+            return ProcessDefinition(name: name, run: run)
+        }
+        guard
+            let fields = mapping(
+                node, allowed: Self.processKeys, what: "a process (run, port, instances, stop_timeout)")
+        else { return nil }
+        guard let runNode = fields["run"] else {
+            fail(at: node, "the process '\(name)' needs 'run'")
+            return nil
+        }
+        guard let run = scalarText(runNode, "run"), nonEmpty(run, at: runNode, "'run'") else { return nil }
+        var definition = ProcessDefinition(name: name, run: run)
+        if let portNode = fields["port"], let port = integer(portNode, "port") {
+            if (1...65535).contains(port) {
+                definition.port = port
+            } else {
+                fail(at: portNode, "'port' must be from 1 to 65535, found \(port)")
+            }
+        }
+        if let instancesNode = fields["instances"], let instances = integer(instancesNode, "instances") {
+            if (1...ProcessDefinition.maximumInstances).contains(instances) {
+                definition.instances = instances
+            } else {
+                fail(at: instancesNode, "'instances' must be from 1 to \(ProcessDefinition.maximumInstances)")
+            }
+        }
+        if let timeoutNode = fields["stop_timeout"], let timeout = duration(timeoutNode, "stop_timeout") {
+            definition.stopTimeout = timeout
+        }
+        return definition
     }
 
     // MARK: - Helpers

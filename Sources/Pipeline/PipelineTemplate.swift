@@ -61,6 +61,17 @@ public enum PipelineTemplate {
         #   - name: restart
         #     run: sudo systemctl restart \(app)
 
+        # The app's long-running processes, which Slipway runs for the live release instead of a restart step:
+        # each deploy and rollback starts the new release's beside the old ones (each instance with a PORT of its
+        # own), checks them, moves the public port to them and stops the old ones (SIGTERM, then SIGKILL after
+        # stop_timeout). Default: none.
+        # processes:
+        #   web:
+        #     run: exec ./bin/server --port $PORT
+        #     port: 8000          # the public port, forwarded to the live release's instances
+        #     instances: 1        # default 1
+        #     stop_timeout: 10s   # default 10s
+
         # Checked after activate: http passes on any 2xx answer, command on exit 0; tried every interval until
         # timeout. Default: no check.
         # health:

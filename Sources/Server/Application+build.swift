@@ -69,6 +69,9 @@ public func buildRouter(
     router.addRoutes(AppsController(engine: engine, maxBody: configuration.maxBody).routes, atPath: "/api/v1")
     router.addRoutes(
         DeploymentsController(engine: engine, keepAliveInterval: keepAliveInterval).routes, atPath: "/api/v1")
+    router.addRoutes(
+        ProcessesController(engine: engine, maxBody: configuration.maxBody, keepAliveInterval: keepAliveInterval)
+            .routes, atPath: "/api/v1")
     router.addRoutes(HooksController(engine: engine, maxBody: configuration.maxBody).routes, atPath: "/hooks")
     routeTable.set(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
     return router

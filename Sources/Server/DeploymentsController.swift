@@ -64,9 +64,10 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
             })
     }
 
-    /// Every change of any deployment's status or phase, as `event: deployment`.
+    /// Every change of any deployment's status or phase, as `event: deployment`, and of any instance of an app's
+    /// process, as `event: process`.
     @Sendable func events(_ request: Request, context: Context) async throws -> Response {
-        let events = engine.events()
+        let events = Self.merged(engine.events(), engine.processEvents())
         let interval = keepAliveInterval
         return Response(
             status: .ok, headers: SSE.headers,
@@ -76,12 +77,42 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
                     switch item {
                     case .keepAlive:
                         try await writer.write(SSE.keepAlive)
-                    case .element(let deployment):
+                    case .element(.deployment(let deployment)):
                         let data = String(decoding: try APICoding.encode(deployment), as: UTF8.self)
                         try await writer.write(SSE.event("deployment", data: data))
+                    case .element(.process(let change)):
+                        let data = String(decoding: try APICoding.encode(change), as: UTF8.self)
+                        try await writer.write(SSE.event("process", data: data))
                     }
                 }
                 try await writer.finish(nil)
             })
+    }
+
+    enum Change: Sendable {
+        case deployment(API.Deployment)
+        case process(API.ProcessEvent)
+    }
+
+    /// Both streams in one, in the order their changes come; it ends when the deployments' stream does (the
+    /// listener fell behind, or the daemon shuts down).
+    static func merged(
+        _ deployments: DeploymentEvents, _ processes: AsyncStream<API.ProcessEvent>
+    )
+        -> AsyncStream<Change>
+    {
+        let (stream, continuation) = AsyncStream<Change>.makeStream()
+        let pump = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await change in processes { continuation.yield(.process(change)) }
+                }
+                for await deployment in deployments { continuation.yield(.deployment(deployment)) }
+                continuation.finish()
+                group.cancelAll()
+            }
+        }
+        continuation.onTermination = { _ in pump.cancel() }
+        return stream
     }
 }

@@ -18,6 +18,28 @@ extension API {
         public init(releases: [Release]) { self.releases = releases }
     }
 
+    /// `GET /api/v1/apps/{app}/processes`, and the answer of a restart.
+    public struct ProcessList: Codable, Sendable, Equatable {
+        public var processes: [Process]
+        public init(processes: [Process]) { self.processes = processes }
+    }
+
+    /// `event: process` on `/api/v1/events`: an instance of an app's process changed status.
+    public struct ProcessEvent: Codable, Sendable, Equatable {
+        public var app: String
+        public var process: Process
+        public init(app: String, process: Process) {
+            self.app = app
+            self.process = process
+        }
+    }
+
+    /// `POST /api/v1/apps/{app}/restart`: one process, or (nil) all of them.
+    public struct RestartRequest: Codable, Sendable, Equatable {
+        public var process: String?
+        public init(process: String? = nil) { self.process = process }
+    }
+
     public struct NodeList: Codable, Sendable, Equatable {
         public var nodes: [Node]
         public init(nodes: [Node]) { self.nodes = nodes }

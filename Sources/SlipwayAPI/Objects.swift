@@ -19,10 +19,13 @@ extension API {
         public var lastDeployment: Deployment?
         public var queued: Int
         public var configError: String?
+        /// The instances of the app's processes that Slipway runs (`processes:`), live and starting.
+        public var processes: [Process]
 
         public init(
             name: String, repository: String, branch: String, deployTo: String, status: AppStatus,
-            current: Release?, lastDeployment: Deployment?, queued: Int, configError: String?
+            current: Release?, lastDeployment: Deployment?, queued: Int, configError: String?,
+            processes: [Process] = []
         ) {
             self.name = name
             self.repository = repository
@@ -33,6 +36,7 @@ extension API {
             self.lastDeployment = lastDeployment
             self.queued = queued
             self.configError = configError
+            self.processes = processes
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -46,6 +50,50 @@ extension API {
             try container.encode(lastDeployment, forKey: .lastDeployment)
             try container.encode(queued, forKey: .queued)
             try container.encode(configError, forKey: .configError)
+            try container.encode(processes, forKey: .processes)
+        }
+    }
+
+    /// One instance of one of an app's processes.
+    public struct Process: Codable, Sendable, Equatable {
+        public var name: String
+        /// 1 to the process's `instances`.
+        public var instance: Int
+        /// Nil while it waits to be started again.
+        public var pid: Int32?
+        /// Its own `PORT` (the public port forwards to it).
+        public var port: Int
+        public var status: ProcessStatus
+        /// The release it runs.
+        public var release: Int64
+        public var startedAt: Date?
+        /// How many times it was started again after it exited.
+        public var restarts: Int
+
+        public init(
+            name: String, instance: Int, pid: Int32?, port: Int, status: ProcessStatus, release: Int64,
+            startedAt: Date?, restarts: Int
+        ) {
+            self.name = name
+            self.instance = instance
+            self.pid = pid
+            self.port = port
+            self.status = status
+            self.release = release
+            self.startedAt = startedAt
+            self.restarts = restarts
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(instance, forKey: .instance)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(port, forKey: .port)
+            try container.encode(status, forKey: .status)
+            try container.encode(release, forKey: .release)
+            try container.encode(startedAt, forKey: .startedAt)
+            try container.encode(restarts, forKey: .restarts)
         }
     }
 

@@ -62,6 +62,18 @@ public enum AppStatus: String, Codable, Sendable, CaseIterable {
     case configError = "config_error"
 }
 
+/// How one instance of an app's process stands.
+public enum ProcessStatus: String, Codable, Sendable, CaseIterable {
+    /// Started, and not yet serving: its generation is being checked, or it waits to be started again after it
+    /// exited.
+    case starting
+    case running
+    /// It exited 5 times within a minute; it stays down until the next deploy or restart.
+    case crashed
+    /// Being stopped: its generation was replaced.
+    case stopped
+}
+
 /// Whether a node of the cluster is heard from.
 public enum NodeStatus: String, Codable, Sendable, CaseIterable {
     case up, down

@@ -119,27 +119,76 @@ struct ReleasesCommand: AsyncParsableCommand {
     }
 }
 
-/// `slipway logs ID [--follow]`
+/// `slipway logs ID [--follow]`, and `slipway logs APP --process NAME [--follow]`
 struct LogsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a deployment's log.")
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "Print a deployment's log, or the output of one of an app's processes.")
 
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The deployment id.") var id: Int64
-    @Flag(name: .shortAndLong, help: "Follow the log until the deployment ends; exit 0 only if it succeeded.")
+    @Argument(help: "The deployment id; with --process, the app.") var target: String
+    @Option(help: "Print this process's output (a name under the app's 'processes:').") var process: String?
+    @Flag(
+        name: .shortAndLong,
+        help: "Follow the log until the deployment ends (exit 0 only if it succeeded), or a process's output until ^C.")
     var follow = false
 
     func run() async throws {
         let client = try options.client()
-        // On a terminal, step output loses the escape sequences that could act on it (colours stay unless NO_COLOR);
-        // into a pipe or a file it goes as the daemon wrote it.
+        // On a terminal, step and process output loses the escape sequences that could act on it (colours stay
+        // unless NO_COLOR); into a pipe or a file it goes as the daemon wrote it.
         let terminal = Terminal.standardOutput
         let onTerminal = isatty(STDOUT_FILENO) == 1
         let shown: (String) -> String = {
             onTerminal ? TerminalSafeText.filter($0, keepColours: terminal.useColour) : $0
         }
+        let write: (Data) -> Void = {
+            FileHandle.standardOutput.write(onTerminal ? Data(shown(String(decoding: $0, as: UTF8.self)).utf8) : $0)
+        }
+        if let process {
+            if follow {
+                return try await client.followProcessLog(app: target, process: process) { emit(shown($0)) }
+            }
+            return write(try await client.processLog(app: target, process: process))
+        }
+        guard let id = Int64(target), id > 0 else {
+            throw ClientError.usage("'\(target)' is not a deployment id; for an app's processes add --process NAME")
+        }
         if follow { return try await LogFollower(client: client).waitForSuccess(id) { emit(shown($0)) } }
-        let log = try await client.log(id)
-        FileHandle.standardOutput.write(onTerminal ? Data(shown(String(decoding: log, as: UTF8.self)).utf8) : log)
+        write(try await client.log(id))
+    }
+}
+
+/// `slipway ps APP [--json]`
+struct PsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps", abstract: "List the processes Slipway runs for an app.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The app.") var app: String
+    @Flag(help: "Print the API's JSON.") var json = false
+
+    func run() async throws {
+        let client = try options.client()
+        if json { return print(Views.prettyJSON(try await client.raw("/api/v1/apps/\(app)/processes"))) }
+        print(Views().processes(try await client.processes(app: app), of: app))
+    }
+}
+
+/// `slipway restart APP [PROCESS]`
+struct RestartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart",
+        abstract: "Start an app's processes (or one of them) again, with no request refused.",
+        discussion: "New instances start beside the old ones; once they listen, the public port sends new "
+            + "connections to them and the old ones get SIGTERM. It returns once the old ones are gone.")
+
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The app.") var app: String
+    @Argument(help: "One process of the app; all of them without it.") var process: String?
+
+    func run() async throws {
+        let client = try options.client()
+        print(Views().processes(try await client.restart(app: app, process: process), of: app))
     }
 }
 

@@ -118,7 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
                 webhookSecret: webhookSecret ?? environment["SLIPWAY_WEBHOOK_SECRET"],
                 nodeName: nodeName ?? ProcessInfo.processInfo.hostName,
                 networkTimeouts: NetworkTimeouts(connect: connect, idle: idle),
-                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], store: storeChoice, environment: environment),
+                caFile: caFile ?? environment["SLIPWAY_CA_FILE"], store: storeChoice, environment: environment,
+                forwarderCommand: [Self.executable, "forward"]),
             metrics: SlipwayMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger)
         try await daemon.prepare()
         logger.info("store: \(storeChoice)")
@@ -136,6 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
             throw ClientError.failed("\(host) is not an address of this machine; choose another --host")
         }
+        await daemon.stopSupervising()
         logger.notice("stopped")
         withExtendedLifetime(lock) {}
     }
@@ -145,5 +147,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard let value, !value.isEmpty else { return 8080 }
         guard let port = Int(value) else { throw .usage("SLIPWAY_PORT '\(value)' is not a port (0 to 65535)") }
         return port
+    }
+
+    /// This very binary, to start the forwarders of public ports with.
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 }

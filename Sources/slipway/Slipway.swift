@@ -14,8 +14,8 @@ struct Slipway: AsyncParsableCommand {
         version: SlipwayVersion.current,
         subcommands: [
             ServeCommand.self, StatusCommand.self, DeployCommand.self, RollbackCommand.self, ReleasesCommand.self,
-            LogsCommand.self, CancelCommand.self, HookCommand.self, NotifyCommand.self, ValidateCommand.self,
-            InitCommand.self,
+            LogsCommand.self, CancelCommand.self, PsCommand.self, RestartCommand.self, HookCommand.self,
+            NotifyCommand.self, ValidateCommand.self, InitCommand.self, ForwardCommand.self,
         ]
     )
 

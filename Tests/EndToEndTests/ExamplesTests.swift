@@ -61,14 +61,8 @@ import Testing
             try FileManager.default.destinationOfSymbolicLink(atPath: deployTo + "/current")
         }
 
-        /// Ends what the example started to outlive its step (the web app, the worker): each wrote its pid to shared/.
-        func stopServices() {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: shared)) ?? []
-            for file in files where file.hasSuffix(".pid") {
-                let text = (try? String(contentsOfFile: shared + "/" + file, encoding: .utf8)) ?? ""
-                if let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGTERM) }
-            }
-        }
+        /// Ends the processes the daemon runs for the example (the web app, the worker): they outlive the daemon.
+        func stopProcesses() { endSupervisedProcesses(state: scratch("state"), app: app) }
     }
 
     @Test func theStaticSiteIsBuiltCheckedAndRolledBack() async throws {
@@ -87,20 +81,20 @@ import Testing
 
     @Test func theWebAppAnswersFromEachReleaseItMadeLive() async throws {
         let webapp = try Example("webapp")
-        defer { webapp.stopServices() }
+        defer { webapp.stopProcesses() }
         _ = try await webapp.deploy("The web app")
-        #expect(try await up(webapp.port).contains("release 1"))
+        #expect(try await release(webapp.port) == "1")
         _ = try await webapp.deploy("Greet", change: "# a change", in: "app.py")
-        #expect(try await up(webapp.port).contains("release 2"))
+        #expect(try await release(webapp.port) == "2")
         let home = try await get("/", port: webapp.port)
         #expect(home.contains("<h1>Hello from slipway</h1>") && home.contains("Release 2"), "\(home)")
         _ = try await webapp.rollback()
-        #expect(try await up(webapp.port).contains("release 1"))
+        #expect(try await release(webapp.port) == "1")
     }
 
     @Test func theWorkerDoesJobsAcrossADeploy() async throws {
         let worker = try Example("worker")
-        defer { worker.stopServices() }
+        defer { worker.stopProcesses() }
         _ = try await worker.deploy("The worker")
         try writeFile(worker.shared + "/queue/first.job", "three little words\n")
         #expect(try await done(worker, "first") == "release 1: 3 words\n")
@@ -109,8 +103,12 @@ import Testing
         #expect(try await done(worker, "second") == "release 2: 2 words\n")
     }
 
-    /// `GET /up` of the web app.
-    func up(_ port: Int) async throws -> String { try await get("/up", port: port) }
+    /// Which release answers on the web app's public port (`GET /release`, the body of the answer).
+    func release(_ port: Int) async throws -> String {
+        let answer = try await get("/release", port: port)
+        let body = answer.range(of: "\r\n\r\n").map { String(answer[$0.upperBound...]) } ?? answer
+        return body.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     func get(_ path: String, port: Int) async throws -> String {
         let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)

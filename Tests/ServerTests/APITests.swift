@@ -69,7 +69,7 @@ import Yams
                 #expect(
                     Set(hello.keys) == [
                         "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
-                        "config_error",
+                        "config_error", "processes",
                     ])
                 #expect(hello["status"] as? String == "idle")
                 #expect(hello["current"] is NSNull)

@@ -14,6 +14,11 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         var logs: [Int64: [String]] = [:]
         var deliveries: [ForgeDelivery] = []
         var pushes: [PushNotice] = []
+        var processes: [String: [API.Process]] = [:]
+        var processLogs: [String: [String]] = [:]
+        var restarts: [(app: String, process: String?)] = []
+        /// What `processEvents()` sends, before it waits for more that never come.
+        var processEvents: [API.ProcessEvent] = []
         var nextID: Int64 = 1
         /// Thrown by every method when set, to check how each error reaches a client.
         var failure: DeployError?
@@ -171,5 +176,58 @@ final class MemoryEngine: Engine, @unchecked Sendable {
         try check()
         state.withLock { $0.deliveries.append(delivery) }
         return forgeOutcome
+    }
+
+    func processes(app: String) async throws(DeployError) -> [API.Process] {
+        try check()
+        let (known, processes) = state.withLock { ($0.apps[app] != nil, $0.processes[app] ?? []) }
+        guard known else { throw .unknownApp(app) }
+        return processes
+    }
+
+    func processLog(app: String, process: String) async throws(DeployError) -> LogChunks {
+        let lines = try processLines(app: app, process: process)
+        let (chunks, continuation) = AsyncStream<[UInt8]>.makeStream()
+        for line in lines { continuation.yield(Array((line + "\n").utf8)) }
+        continuation.finish()
+        return LogChunks(chunks)
+    }
+
+    func followProcessLog(
+        app: String, process: String, lines: Int
+    ) async throws(DeployError)
+        -> AsyncStream<String>
+    {
+        let all = try processLines(app: app, process: process)
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        for line in all.suffix(lines) { continuation.yield(line) }
+        continuation.finish()
+        return stream
+    }
+
+    func processEvents() -> AsyncStream<API.ProcessEvent> {
+        let changes = state.withLock { $0.processEvents }
+        let (stream, continuation) = AsyncStream<API.ProcessEvent>.makeStream()
+        for change in changes { continuation.yield(change) }
+        return stream
+    }
+
+    func restart(app: String, process: String?) async throws(DeployError) -> [API.Process] {
+        try check()
+        let (known, processes) = state.withLock { state in
+            guard state.apps[app] != nil else { return (false, [API.Process]()) }
+            state.restarts.append((app, process))
+            return (true, state.processes[app] ?? [])
+        }
+        guard known else { throw .unknownApp(app) }
+        return processes
+    }
+
+    private func processLines(app: String, process: String) throws(DeployError) -> [String] {
+        try check()
+        let (known, lines) = state.withLock { ($0.apps[app] != nil, $0.processLogs["\(app)/\(process)"]) }
+        guard known else { throw .unknownApp(app) }
+        guard let lines else { throw .notFound("\(app) has no process '\(process)'") }
+        return lines
     }
 }

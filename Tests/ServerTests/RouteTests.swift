@@ -39,7 +39,7 @@ import Testing
                 #expect(
                     Set(app.keys) == [
                         "name", "repository", "branch", "deploy_to", "status", "current", "last_deployment", "queued",
-                        "config_error",
+                        "config_error", "processes",
                     ])
                 #expect(app["current"] is NSNull && app["config_error"] is NSNull)
                 let last = try #require(app["last_deployment"] as? [String: Any])

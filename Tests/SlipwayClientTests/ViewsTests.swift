@@ -37,6 +37,24 @@ import Testing
         #expect(views.apps([]) == "no apps; add pipeline files to the daemon's --pipelines folder")
     }
 
+    @Test func psListsEveryInstance() {
+        let processes = [
+            API.Process(
+                name: "web", instance: 1, pid: 4242, port: 40123, status: .running, release: 7,
+                startedAt: Self.now.addingTimeInterval(-300), restarts: 0),
+            API.Process(
+                name: "worker", instance: 1, pid: nil, port: 40124, status: .crashed, release: 7, startedAt: nil,
+                restarts: 5),
+        ]
+        #expect(
+            views.processes(processes, of: "hello") == """
+                PROCESS   STATUS   PID   PORT   RELEASE  RESTARTS  UP SINCE
+                web.1     running  4242  40123  7        0         5 minutes ago
+                worker.1  crashed  -     40124  7        5         -
+                """)
+        #expect(views.processes([], of: "hello").hasPrefix("hello runs no processes"))
+    }
+
     @Test func anOutcomeSaysHowItEnded() {
         #expect(views.outcome(Self.deployment(7, status: .succeeded)) == "deployment 7 succeeded")
         var rolledBack = Self.deployment(8, status: .failed, error: "the health check failed after 30s")

@@ -16,6 +16,8 @@ on a shared machine only ratios hold still. Cases:
   monorepo   30 apps on one repository over git://: mirror size vs `git clone --mirror`, fetches   this script
              per push, push to live for a one-service change
   cache      a Python app's deploy with its virtualenv cached vs its first deploy                  this script
+  proxy      requests through an app's public port (`slipway forward`) vs the app's own port (wrk),  this script
+             with nginx serving a small file as the app, so that the forwarder's own cost shows
 """
 
 import argparse
@@ -41,7 +43,7 @@ from harness import ROOT, processes  # noqa: E402
 from harness.daemon import Daemon  # noqa: E402
 from harness.git import WorkRepo, git, identity_env  # noqa: E402
 from harness.log import out as log  # noqa: E402
-from harness.ports import free_port  # noqa: E402
+from harness.ports import free_port, wait_listening  # noqa: E402
 
 GIT_ENV = identity_env("Bench", "b@example.com")
 
@@ -129,6 +131,76 @@ def wrk_rate(url, lua, seconds, connections):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: (.*)", text)
     return rate, int(non2xx.group(1)) if non2xx else 0, errors.group(1) if errors else ""
+
+
+def wrk_latency(url, seconds, connections):
+    """Requests per second and the 99th percentile latency in milliseconds, from wrk --latency."""
+    text = run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups()
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Socket errors: (.*)", text)
+    return rate, p99, errors.group(1) if errors else ""
+
+
+# --- the public port's forwarder ------------------------------------------------------------------------------
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/error.log;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ root {dir}/www; }}
+  }}
+}}
+"""
+
+
+def proxy_case(binary, scratch, seconds, rounds):
+    """wrk against the app's own port and through `slipway forward` in front of it, alternating, in one run."""
+    os.makedirs(os.path.join(scratch, "www"), exist_ok=True)
+    with open(os.path.join(scratch, "www", "index.html"), "w") as f:
+        f.write("<!doctype html><p>" + "x" * 500 + "</p>\n")
+    app_port, public_port = free_port(), free_port()
+    with open(os.path.join(scratch, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=scratch, port=app_port))
+    backends = os.path.join(scratch, "backends")
+    with open(backends, "w") as f:
+        f.write(f"127.0.0.1:{app_port}\n")
+    app = subprocess.Popen(["nginx", "-p", scratch, "-c", os.path.join(scratch, "nginx.conf")])
+    forwarder = subprocess.Popen([os.path.join(binary, "slipway"), "forward", "--listen", f"127.0.0.1:{public_port}",
+                                  "--backends", backends], stdout=subprocess.DEVNULL)
+    try:
+        for port in (app_port, public_port):
+            if not wait_listening(port, 30):
+                raise RuntimeError(f"nothing listens on port {port}")
+        direct, proxied = [], []
+        for _ in range(rounds):
+            direct.append(wrk_latency(f"http://127.0.0.1:{app_port}/", seconds, 50))
+            proxied.append(wrk_latency(f"http://127.0.0.1:{public_port}/", seconds, 50))
+    finally:
+        for process in (forwarder, app):
+            process.terminate()
+            process.wait()
+    rate = statistics.median(r[0] for r in proxied)
+    app_rate = statistics.median(r[0] for r in direct)
+    p99 = statistics.median(r[1] for r in proxied)
+    app_p99 = statistics.median(r[1] for r in direct)
+    return {"case": "proxy", "connections": 50, "seconds": seconds, "rounds": rounds,
+            "forwarded_rps": round(rate), "direct_rps": round(app_rate), "ratio": round(rate / app_rate, 2),
+            "forwarded_p99_ms": round(p99, 2), "direct_p99_ms": round(app_p99, 2),
+            "p99_ratio": round(p99 / app_p99, 2), "errors": [r[2] for r in direct + proxied if r[2]]}
 
 
 # --- webhook ingestion ---------------------------------------------------------------------------------------
@@ -533,6 +605,8 @@ ROWS = {
         f"| fetches per push, {r['apps']} apps on one repository | {r['fetches_per_push']} | – | – | 1 |",
         f"| push → live for a one-service change, {r['apps']} apps on one repository | median {r['push_to_live_ms_median']} ms | – | – | – |"],
     "cache": lambda r: [f"| Python deploy with unchanged requirements (venv cached) vs the first{', local wheels' if r['wheels'] else ', from PyPI'} | {r['later_ms_median']:.0f} ms | first deploy {r['first_ms']:.0f} ms | {r['ratio']:.2f} | ≤ 0.2 |"],
+    "proxy": lambda r: [
+        f"| requests through an app's public port (`slipway forward`), nginx as the app, {r['connections']} connections | {r['forwarded_rps']:.0f} req/s, p99 {r['forwarded_p99_ms']} ms | the app's own port: {r['direct_rps']:.0f} req/s, p99 {r['direct_p99_ms']} ms | {r['ratio']:.2f} (p99 {r['p99_ratio']:.2f}) | ≥ 0.8 (p99 < 2.0) |"],
 }
 
 
@@ -699,6 +773,9 @@ def daemon_cases(args, binary, shm, disk, want):
     if want("cache"):
         log("caches between releases")
         results.append(cache_case(binary, os.path.join(disk, "cache"), 2 if args.quick else 4))
+    if want("proxy"):
+        log("the public port's forwarder")
+        results.append(proxy_case(binary, os.path.join(shm, "proxy"), 3 if args.quick else 8, 1 if args.quick else 3))
     return results
 
 

@@ -1,17 +1,16 @@
 #!/bin/sh
 # The worker: takes job files from $SLIPWAY_SHARED_DIR/queue, one at a time, and writes a result for each to done/.
-# It beats once a second (worker.heartbeat says which release beats), and on SIGTERM it finishes the job in hand,
-# then stops. bin/restart starts it; nothing here downloads anything.
+# It beats once a second (heartbeat.<release> holds its pid), and on SIGTERM it finishes the job in hand, then
+# stops. Slipway runs it (`processes:` in pipelines/worker.yml); nothing here downloads anything.
 set -u
 shared=$SLIPWAY_SHARED_DIR
 release=${SLIPWAY_RELEASE_DIR##*/}
 mkdir -p "$shared/queue" "$shared/done"
-echo $$ > "$shared/worker.pid"
 stopping=
 trap 'stopping=1' TERM INT
 echo "worker $$ of release $release started"
 while [ -z "$stopping" ]; do
-    echo "$release $$" > "$shared/worker.heartbeat"
+    echo $$ > "$shared/heartbeat.$release"
     for job in "$shared"/queue/*.job; do
         [ -e "$job" ] || break
         name=${job##*/}
@@ -25,4 +24,5 @@ while [ -z "$stopping" ]; do
     sleep 1 &
     wait $! || true
 done
+rm -f "$shared/heartbeat.$release"
 echo "worker $$ of release $release stopped"

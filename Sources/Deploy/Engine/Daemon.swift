@@ -24,13 +24,16 @@ public struct DaemonConfiguration: Sendable {
     /// Where the records are kept (`--store`).
     public var store: StoreChoice
     public var environment: [String: String]
+    /// How to start the forwarder of an app's public port: the `slipway` executable and `forward`. Nil (a daemon
+    /// inside a test runner) serves no public port.
+    public var forwarderCommand: [String]?
 
     public init(
         pipelinesDirectory: String, stateDirectory: String, jobs: Int = 2, shutdownGrace: Duration = .seconds(30),
         credentials: Credentials = .none, webhookSecret: String? = nil,
         nodeName: String = ProcessInfo.processInfo.hostName, networkTimeouts: NetworkTimeouts = .default,
         caFile: String? = nil, store: StoreChoice = .sqlite,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment, forwarderCommand: [String]? = nil
     ) {
         self.pipelinesDirectory = pipelinesDirectory
         self.stateDirectory = stateDirectory
@@ -43,6 +46,7 @@ public struct DaemonConfiguration: Sendable {
         self.caFile = caFile
         self.store = store
         self.environment = environment
+        self.forwarderCommand = forwarderCommand
     }
 }
 
@@ -123,9 +127,13 @@ public final class Daemon: Engine {
         logger: Logger
     ) {
         let state = URL(fileURLWithPath: configuration.stateDirectory).standardizedFileURL.path
+        let events = EventBus()
         context = DeployContext(
-            store: store, stateDirectory: state, daemonEnvironment: configuration.environment, metrics: metrics,
-            logger: logger)
+            store: store, events: events, stateDirectory: state, daemonEnvironment: configuration.environment,
+            metrics: metrics, logger: logger,
+            processes: ProcessSupervisor(
+                stateDirectory: state, forwarderCommand: configuration.forwarderCommand, events: events,
+                logger: logger))
         registry = AppRegistry(
             directory: configuration.pipelinesDirectory, loader: PipelineLoader(environment: configuration.environment),
             logger: logger)
@@ -159,6 +167,8 @@ public final class Daemon: Engine {
         } catch {
             throw .store(error)
         }
+        // The processes a previous daemon left running are found again, not started again.
+        await context.processes.adopt()
         if !report.isClean {
             context.logger.notice("recovered after an unclean stop:")
             for line in report.summary { context.logger.notice("  \(line)") }
@@ -216,7 +226,9 @@ public final class Daemon: Engine {
 
     // MARK: - Engine: what there is to see
 
-    public var appsGeneration: UInt64 { context.events.generation &+ registry.generation }
+    public var appsGeneration: UInt64 {
+        context.events.generation &+ registry.generation &+ context.processes.changes.value
+    }
 
     public func apps() async throws(DeployError) -> [API.App] {
         let definitions = registry.all
@@ -228,12 +240,16 @@ public final class Daemon: Engine {
             async let states = store.appStates()
             let (lastDeployments, lastOutcomes, queuedCounts, appStates) = try await (latest, outcomes, queued, states)
             let live = try await store.releases(ids: definitions.compactMap { appStates[$0.name]?.liveRelease })
-            return definitions.map { definition in
-                summary(
-                    definition, last: lastDeployments[definition.name], outcome: lastOutcomes[definition.name],
-                    queued: queuedCounts[definition.name] ?? 0,
-                    current: appStates[definition.name]?.liveRelease.flatMap { live[$0] })
+            var result: [API.App] = []
+            for definition in definitions {
+                result.append(
+                    summary(
+                        definition, last: lastDeployments[definition.name], outcome: lastOutcomes[definition.name],
+                        queued: queuedCounts[definition.name] ?? 0,
+                        current: appStates[definition.name]?.liveRelease.flatMap { live[$0] },
+                        processes: await context.processes.processes(app: definition.name)))
             }
+            return result
         }
     }
 
@@ -246,14 +262,17 @@ public final class Daemon: Engine {
             let queued = try await store.queuedCounts()[name] ?? 0
             let live = try await store.appState(name).liveRelease
             let current = try await live.asyncMap { try await store.release($0) } ?? nil
-            return summary(definition, last: last, outcome: outcome, queued: queued, current: current)
+            return summary(
+                definition, last: last, outcome: outcome, queued: queued, current: current,
+                processes: await context.processes.processes(app: name))
         }
     }
 
     /// `status` tells the truth about the newest finished deployment: `failed` when it failed, including one that
     /// Slipway rolled back by itself (whose rollback succeeded), until a later deployment succeeds.
     private func summary(
-        _ definition: AppDefinition, last: Deployment?, outcome: Deployment?, queued: Int, current: Release?
+        _ definition: AppDefinition, last: Deployment?, outcome: Deployment?, queued: Int, current: Release?,
+        processes: [API.Process]
     ) -> API.App {
         let pipeline = definition.pipeline
         let status: AppStatus
@@ -272,7 +291,7 @@ public final class Daemon: Engine {
             deployTo: pipeline.map { context.layout(for: $0).deployTo } ?? "", status: status,
             current: current.map { API.Release($0, active: true) },
             lastDeployment: last.map { API.Deployment(mask($0, masker)) }, queued: queued,
-            configError: definition.configError)
+            configError: definition.configError, processes: processes)
     }
 
     public func deployments(app: String, limit: Int, before: Int64?) async throws(DeployError) -> [API.Deployment] {

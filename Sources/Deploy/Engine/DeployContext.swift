@@ -14,12 +14,15 @@ struct DeployContext: Sendable {
     var daemonEnvironment: [String: String]
     var metrics: SlipwayMetrics
     var logger: Logger
+    /// The apps' processes on this machine.
+    var processes: ProcessSupervisor
 
     init(
         store: any DeployStore, events: EventBus = EventBus(), stateDirectory: String,
         runner: StepRunner = StepRunner(),
         daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment,
-        metrics: SlipwayMetrics = .discarding, logger: Logger = Logger(label: "slipway")
+        metrics: SlipwayMetrics = .discarding, logger: Logger = Logger(label: "slipway"),
+        processes: ProcessSupervisor? = nil
     ) {
         self.store = store
         self.events = events
@@ -28,6 +31,7 @@ struct DeployContext: Sendable {
         self.daemonEnvironment = daemonEnvironment
         self.metrics = metrics
         self.logger = logger
+        self.processes = processes ?? ProcessSupervisor(stateDirectory: stateDirectory, events: events, logger: logger)
     }
 
     /// `<deploy_to>` for an app: the pipeline's, or `<state>/apps/<app>`.

@@ -54,6 +54,25 @@ public protocol Engine: Sendable {
 
     /// A forge's webhook delivery, not yet authenticated.
     func deliver(_ delivery: ForgeDelivery) async throws(DeployError) -> ForgeOutcome
+
+    /// The instances of an app's processes (`processes:`): the live generation's, then one being started or
+    /// stopped.
+    func processes(app: String) async throws(DeployError) -> [API.Process]
+
+    /// One process's output as it is kept now: its rotated older file, then the current one.
+    func processLog(app: String, process: String) async throws(DeployError) -> LogChunks
+
+    /// One process's output followed live: its last `lines` lines, then each line as it is written, until the
+    /// follower stops.
+    func followProcessLog(app: String, process: String, lines: Int) async throws(DeployError) -> AsyncStream<String>
+
+    /// Every change of status of an instance of any app's process: it exited, started again, crashed, or went
+    /// live. It ends when the listener falls too far behind or the daemon shuts down.
+    func processEvents() -> AsyncStream<API.ProcessEvent>
+
+    /// Starts the app's processes (or one of them) again, as a new generation that goes live once it listens, so
+    /// that no request is refused; a crashed process starts over. Returns the processes as they are then.
+    func restart(app: String, process: String?) async throws(DeployError) -> [API.Process]
 }
 
 /// What a rollback was asked to go back to.

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import SlipwayAPI
 
 /// Fans out what happens to deployments to whoever listens: SSE streams, `--wait` clients, tests.
 ///
@@ -11,6 +12,8 @@ final class EventBus: Sendable {
         case deployment(Deployment)
         /// A line was added to a deployment's log; `number` is its 1-based line number in the file.
         case log(deployment: Int64, number: Int, line: String)
+        /// An instance of an app's process changed status: it exited, started again, crashed, or went live.
+        case process(API.ProcessEvent)
     }
 
     static let bufferLimit = 4096
@@ -23,6 +26,7 @@ final class EventBus: Sendable {
             switch event {
             case .deployment(let changed): deployment == nil || deployment == changed.id
             case .log(let id, _, _): deployment == id
+            case .process: deployment == nil
             }
         }
     }

@@ -282,10 +282,31 @@ final class DeploymentRun {
         for phase in phases where failure == nil {
             failure = await runSteps(phase: phase, in: directory)
         }
-        if failure == nil, let check = pipeline.health {
-            try await enter(.health)
-            failure = await runHealthCheck(check, in: directory)
+        let swap = ProcessSwap(supervisor: context.processes, pipeline: pipeline, log: log)
+        var started: ProcessSupervisor.Started?
+        if failure == nil {
+            var environment = StepRunner.environment(
+                daemon: context.daemonEnvironment, pipeline: pipeline, step: nil,
+                slipway: slipwayEnvironment(phase: .activate, directory: directory))
+            environment["SLIPWAY_PHASE"] = nil
+            let release = layout.currentRelease() ?? id
+            switch await swap.start(
+                release: release, directory: directory, environment: environment, cancellation: cancellation)
+            {
+            case .success(let generation): started = generation
+            case .failure(let error): failure = error
+            }
         }
+        if failure == nil, let check = pipeline.health {
+            do {
+                try await enter(.health)
+            } catch {
+                await swap.discard(started)
+                throw error
+            }
+            failure = await runHealthCheck(check, in: directory, ports: started?.servingPorts ?? [])
+        }
+        failure = await swap.finish(started, failure: failure)
         guard let failure else { return }
         if case .automaticRollback = plan { throw failure }
         try await switchBack(after: failure)
@@ -374,6 +395,7 @@ final class DeploymentRun {
             let name: String
             switch health.probe {
             case .http(let url): name = "GET \(url)"
+            case .path(let path): name = "GET \(path) of each new instance"
             case .command(let command): name = command
             }
             plans.append(StepPlan(deploymentId: id, position: plans.count, phase: .health, name: name))
@@ -430,7 +452,7 @@ final class DeploymentRun {
         return nil
     }
 
-    private func runHealthCheck(_ check: HealthCheck, in directory: String) async -> DeploymentFailure? {
+    private func runHealthCheck(_ check: HealthCheck, in directory: String, ports: [Int]) async -> DeploymentFailure? {
         let index = steps.lastIndex { $0.phase == .health }
         if let index { await markRunning(index) }
         log.note("--> health: \(index.map { steps[$0].name } ?? "check")")
@@ -438,7 +460,7 @@ final class DeploymentRun {
         let environment = StepRunner.environment(
             daemon: context.daemonEnvironment, pipeline: pipeline, step: nil,
             slipway: slipwayEnvironment(phase: .health, directory: directory))
-        let outcome = await HealthProbe(check: check, runner: context.runner).run(
+        let outcome = await HealthProbe(check: check, runner: context.runner, instancePorts: ports).run(
             in: directory, environment: environment, log: log, cancellation: cancellation)
         await endEscapedProcesses()
         let passed = outcome.passed

@@ -8,6 +8,9 @@ import Pipeline
 struct HealthProbe: Sendable {
     let check: HealthCheck
     let runner: StepRunner
+    /// The own ports of the new generation's instances that serve a public port: a check written as a path
+    /// (`/up`) is asked of each of them, and passes once every one has answered 2xx.
+    var instancePorts: [Int] = []
 
     /// The probes' own HTTP client. A refused connection fails the try at once (AsyncHTTPClient's default is to
     /// keep retrying it until the request's deadline, which made one try take the whole timeout); an idle
@@ -42,6 +45,7 @@ struct HealthProbe: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + check.timeout
         var tries = 0
+        var waiting = instancePorts
         while !cancellation.isCancelled {
             tries += 1
             let tryLimit = max(min(deadline - clock.now, Self.longestTry), .milliseconds(100))
@@ -49,6 +53,18 @@ struct HealthProbe: Sendable {
             switch check.probe {
             case .http(let url):
                 passed = await probe(url: url, timeout: tryLimit, attempt: tries, log: log)
+            case .path(let path):
+                // An instance that has passed is not asked again: each is asked until it has answered once.
+                var failing: [Int] = []
+                for port in waiting {
+                    let url = "http://127.0.0.1:\(port)\(path)"
+                    // No connection is kept to an instance: an idle one would hold up its stop at the next swap.
+                    if !(await probe(url: url, timeout: tryLimit, attempt: tries, log: log, keepAlive: false)) {
+                        failing.append(port)
+                    }
+                }
+                waiting = failing
+                passed = waiting.isEmpty
             case .command(let command):
                 let result = await runner.run(
                     command, in: directory, environment: environment, timeout: tryLimit, log: log,
@@ -67,8 +83,11 @@ struct HealthProbe: Sendable {
         return Outcome(passed: false, tries: tries)
     }
 
-    private func probe(url: String, timeout: Duration, attempt: Int, log: DeploymentLog) async -> Bool {
-        let request = HTTPClientRequest(url: url)
+    private func probe(
+        url: String, timeout: Duration, attempt: Int, log: DeploymentLog, keepAlive: Bool = true
+    ) async -> Bool {
+        var request = HTTPClientRequest(url: url)
+        if !keepAlive { request.headers.add(name: "Connection", value: "close") }
         do {
             let response = try await Self.client.execute(
                 request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
