@@ -71,7 +71,8 @@ import Testing
                 #expect(response.status == .unauthorized)
             }
             try await client.execute(
-                uri: "/api/v1/apps/hello/restart", method: .post, headers: [.authorization: "Bearer t0k3n"],
+                uri: "/api/v1/apps/hello/restart", method: .post,
+                headers: [.authorization: "Bearer t0k3n", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"process": "web"}"#)
             ) { response in
                 #expect(response.status == .ok)
