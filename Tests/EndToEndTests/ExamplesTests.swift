@@ -90,6 +90,15 @@ import Testing
         #expect(home.contains("<h1>Hello from slipway</h1>") && home.contains("Release 2"), "\(home)")
         _ = try await webapp.rollback()
         #expect(try await release(webapp.port) == "1")
+
+        // `slipway restart` swaps in new processes of the same release; `slipway ps` names them.
+        let before = try await webProcesses(webapp)
+        let restart = try await slipway(["restart", "webapp", "web", "--server", webapp.daemon.url])
+        #expect(restart.status == 0, "\(restart.output)\n\(webapp.daemon.log)")
+        let after = try await webProcesses(webapp)
+        #expect(after.map(\.release) == ["1"] && before.map(\.release) == ["1"], "\(before) → \(after)")
+        #expect(Set(after.map(\.pid)).isDisjoint(with: before.map(\.pid)), "\(before) → \(after)")
+        #expect(try await release(webapp.port) == "1")
     }
 
     @Test func theWorkerDoesJobsAcrossADeploy() async throws {
@@ -101,6 +110,17 @@ import Testing
         _ = try await worker.deploy("Again", change: "# a change", in: "worker.sh")
         try writeFile(worker.shared + "/queue/second.job", "two words\n")
         #expect(try await done(worker, "second") == "release 2: 2 words\n")
+    }
+
+    /// The web app's running processes, as `slipway ps webapp --json` lists them.
+    func webProcesses(_ webapp: Example) async throws -> [(pid: Int, release: String)] {
+        let run = try await slipway(["ps", "webapp", "--json", "--server", webapp.daemon.url])
+        let list = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
+        return ((list?["processes"] as? [[String: Any]]) ?? []).filter { $0["status"] as? String == "running" }
+            .compactMap { process in
+                guard let pid = process["pid"] as? Int else { return nil }
+                return (pid, (process["release"] as? Int).map(String.init) ?? "\(process["release"] ?? "")")
+            }
     }
 
     /// Which release answers on the web app's public port (`GET /release`, the body of the answer).
