@@ -175,21 +175,16 @@ private struct CrashFixture {
 /// <phase>`) and its log.
 private final class CrashLoopProcess: @unchecked Sendable {
     // @unchecked: the process is only touched by the test that started it; `lines` is Sendable.
-    private let process = Process()
+    private let process: SpawnedProcess
     private let lines: AsyncStream<String>
     private let logFile: String
 
     init(bench: String, arguments: [String], log: String) throws {
         logFile = log
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: bench)
-        process.arguments = ["crash-loop"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardInput = FileHandle.nullDevice
-        lines = Self.lines(of: output.fileHandleForReading)
-        try startProcess(process)
+        process = try SpawnedProcess(
+            bench, ["crash-loop"] + arguments, environment: nil, output: .pipe, errors: .file(log))
+        lines = Self.lines(of: process.output!)
     }
 
     /// What it wrote on stderr.
@@ -215,23 +210,16 @@ private final class CrashLoopProcess: @unchecked Sendable {
     var isRunning: Bool { process.isRunning }
 
     func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.stop()
     }
 
     func stop() {
-        Foundation.kill(process.processIdentifier, SIGTERM)
+        process.signal(SIGTERM)
     }
 
     /// Its exit status, or nil if it is still running after `seconds`.
     func waitForExit(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill() }
+        process.waitForExit(seconds: seconds)
     }
 
     /// The lines read from `handle`, by a thread of their own, since reading a pipe blocks.

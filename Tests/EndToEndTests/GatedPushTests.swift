@@ -127,10 +127,11 @@ import Testing
         let good = try work.commit("good", files: ["index.html": "v1"])
         #expect(try await push(work).status == 0)
         try work.commit("hangs", files: ["HANG": ""])
-        // git push in a process group of its own, so that the interrupt reaches it and its hook, as Ctrl-C would.
+        // git push in a process group of its own (as every SpawnedProcess is), so that the interrupt reaches it and
+        // its hook, as Ctrl-C would.
         let output = scratch("push.out")
         let pusher = try SpawnedProcess(
-            "/usr/bin/setsid", ["/usr/bin/git", "-C", work.path, "push", "origin", "HEAD:main"], log: output,
+            "/usr/bin/git", ["-C", work.path, "push", "origin", "HEAD:main"], log: output,
             environment: GitCLI.environment)
         try await setup.daemon.wait(for: "/api/v1/apps/hello/deployments") { json in
             let newest = (json["deployments"] as? [[String: Any]])?.first

@@ -141,11 +141,8 @@ struct TreeSnapshot: Equatable {
         try GitCLI.run(["archive", "--format=tar", "-o", tarball, sha], in: repository)
         let out = scratch("archive-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
-        tar.arguments = ["-xf", tarball, "-C", out]
-        try startProcess(tar)
-        tar.waitUntilExit()
+        let tar = try runProcess("/bin/tar", ["-xf", tarball, "-C", out])
+        guard tar.status == 0 else { throw TestFailure("tar: \(tar.output)") }
         try self.init(out)
     }
 

@@ -6,7 +6,7 @@ import NIOHTTP1
 /// The real `slipway serve`, started as a process on a free loopback port.
 public final class DaemonProcess: @unchecked Sendable {
     // @unchecked: the process and the log file are only touched from the test that owns this value.
-    public let process = Process()
+    public let process: SpawnedProcess
     public let port: Int
     public let logFile: String
     public var url: String { "http://127.0.0.1:\(port)" }
@@ -18,20 +18,17 @@ public final class DaemonProcess: @unchecked Sendable {
     ) throws {
         self.logFile = logFile
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         let serve = [productsDirectory + "/slipway", "serve", "--port", "0"] + arguments
+        let environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let descriptorLimit {
             // The shell sets the limit and becomes slipway (exec), so the pid is the daemon's.
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\""] + serve
+            process = try SpawnedProcess(
+                "/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\""] + serve,
+                environment: environment, output: .file(logFile))
         } else {
-            process.executableURL = URL(fileURLWithPath: serve[0])
-            process.arguments = Array(serve.dropFirst())
+            process = try SpawnedProcess(
+                serve[0], Array(serve.dropFirst()), environment: environment, output: .file(logFile))
         }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = log
-        process.standardError = log
-        try startProcess(process)
         var found: Int?
         for _ in 0..<600 where found == nil {
             usleep(25_000)
@@ -42,7 +39,7 @@ public final class DaemonProcess: @unchecked Sendable {
             if !process.isRunning { break }
         }
         guard let found else {
-            process.terminate()
+            process.signal(SIGTERM)
             throw GitCLI.Failure(
                 arguments: ["serve"], status: -1, output: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")
         }
@@ -51,28 +48,19 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
+    public var pid: pid_t { process.pid }
+
     public func signal(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
     }
 
     /// Waits for the process to exit, for at most `seconds`; returns its status, or nil if it is still running.
     public func waitForExit(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
+        process.waitForExit(seconds: seconds)
     }
     /// `waitForExit`, sleeping between looks rather than blocking a thread.
     public func waitForExit(seconds: Double) async -> Int32? {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        await process.waitForExit(seconds: seconds)
     }
 
     /// A JSON request to the daemon (`body` is encoded as JSON, `rawBody` sent as it is); returns the status and

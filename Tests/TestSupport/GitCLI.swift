@@ -32,32 +32,21 @@ public enum GitCLI {
         _ arguments: [String], in directory: String? = nil, input: Data? = nil,
         environment extra: [String: String] = [:]
     ) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GIT_") }
         env.merge(environment) { $1 }
         env.merge(extra) { $1 }
-        process.environment = env
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try startProcess(process)
-        if let input {
-            stdin.fileHandleForWriting.write(input)
-            try stdin.fileHandleForWriting.close()
+        let process = try SpawnedProcess(
+            "/usr/bin/git", arguments, environment: env, directory: directory, input: input == nil ? .null : .pipe,
+            output: .pipe, errors: .pipe)
+        if let input, let stdin = process.input {
+            stdin.write(input)
+            try stdin.close()
         }
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(
-                arguments: arguments, status: process.terminationStatus,
-                output: String(decoding: out + err, as: UTF8.self))
+        let out = process.output?.readDataToEndOfFile() ?? Data()
+        let err = process.errors?.readDataToEndOfFile() ?? Data()
+        let status = process.waitUntilExit()
+        guard status == 0 else {
+            throw Failure(arguments: arguments, status: status, output: String(decoding: out + err, as: UTF8.self))
         }
         return out
     }
