@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -212,6 +213,16 @@ health:
 """
 
 
+# An app that Slipway runs (`processes:`): one process that says it is up, then waits.
+WORKER = """\
+repository: {bare}
+deploy_to: {deploy_to}
+processes:
+  worker:
+    run: echo "worker of release ${{SLIPWAY_RELEASE_DIR##*/}} is up"; exec sleep 600
+"""
+
+
 def push_hook(daemon, before, after):
     status, body = daemon.request("POST", "/hooks/push", {"app": "demo", "ref": "refs/heads/main", "before": before, "after": after})
     if status != 202 or not body.get("deployments"):
@@ -240,7 +251,7 @@ class DashboardTest:
         return [self.make_repository, self.start_daemon, self.first_deployment, self.app_list,
                 self.push_without_reload, self.message_stays_text, self.card_follows_push, self.finished_log,
                 self.deploy_from_page, self.rollback_from_page, self.take_screenshots, self.failure_shows_its_cause,
-                self.console_so_far,
+                self.processes_panel, self.console_so_far,
                 self.private_daemon, self.errors_in_words, self.console_after_restart]
 
     def make_repository(self):
@@ -472,6 +483,35 @@ class DashboardTest:
         # The later steps restart the daemon on these pipelines: the broken app has done its part.
         (tmp / "pipelines" / "broken.yml").unlink()
 
+    def processes_panel(self):
+        """An app with processes: its page lists each instance with its pid and status, and shows its output."""
+        report, page, tmp = self.report, self.page, self.tmp
+        report.step("the processes Slipway runs, on the app's page")
+        (tmp / "pipelines" / "worker.yml").write_text(WORKER.format(bare=tmp / "app.git", deploy_to=tmp / "deploy-worker"))
+        self.daemon.wait_apps(["demo", "worker"])
+        status, body = self.daemon.request("POST", "/api/v1/apps/worker/deploy", {})
+        report.check(status == 202, "the worker's deploy is queued", json.dumps(body))
+        done = self.daemon.wait_finished(body["id"], DEPLOY_TIMEOUT)
+        report.check(done["status"] == "succeeded", f"deployment {done['id']} started the worker", json.dumps(done))
+        _, listing = self.daemon.request("GET", "/api/v1/apps/worker/processes")
+        pids = [p["pid"] for p in listing.get("processes", []) if p.get("pid")]
+        # They outlive the daemon by design (and it would start them again if they were ended now): tear_down ends
+        # them once the daemon has stopped.
+        self.state["process_states"] = [tmp / "state" / "processes"]
+        report.check(len(pids) == 1, "the API lists one running instance", json.dumps(listing))
+        page.go("#/apps/worker")
+        row = '[data-testid="process-row"][data-process="worker.1"]'
+        page.one(row, "the worker's row in the processes panel")
+        shown = page.wait(lambda: page.q(f"{row} .badge", "@data-status") == "running" and page.qa(f"{row} td"),
+                          "the worker's row to say running")
+        report.check(str(pids[0]) in shown, "the row names the instance's pid", str(shown))
+        release = str(done["id"])
+        page.wait(lambda: f"release {release} is up" in (page.q('[data-testid="process-log"]') or ""),
+                  "the worker's output in the panel")
+        report.ok("the panel shows the worker's own output")
+        # The later steps restart the daemon on these pipelines; without its file, the worker is not taken up again.
+        (tmp / "pipelines" / "worker.yml").unlink()
+
     def console_so_far(self):
         self.report.step("the browser console, so far")
         problems = console_problems(self.driver, restarted=False)
@@ -570,8 +610,25 @@ def run_checked(args, report, tmp, state):
     return 1
 
 
+def end_processes(state):
+    """Ends the processes the daemons ran for the test's apps, by the state files they keep
+    (`<state>/processes/<app>.json`): each instance and forwarder is in a process group of its own."""
+    for folder in state.pop("process_states", []):
+        for path in Path(folder).glob("*.json"):
+            record = json.loads(path.read_text())
+            entries = [i for g in record.get("generations", []) for i in g.get("instances", [])]
+            for entry in entries + record.get("forwarders", []):
+                pid = (entry.get("identity") or {}).get("pid")
+                if pid:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
 def tear_down(args, state, code):
-    """Quits the browser and stops the daemon; after a failure, saves the page and shows the daemon's log."""
+    """Quits the browser, stops the daemon and the processes it ran; after a failure, saves the page and shows the
+    daemon's log."""
     driver = state.get("driver")
     if driver is not None:
         if code:
@@ -590,6 +647,7 @@ def tear_down(args, state, code):
         if code:
             print(daemon.log_tail(), file=sys.stderr)
         daemon.stop()
+    end_processes(state)
 
 
 def main():
