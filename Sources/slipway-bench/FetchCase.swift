@@ -8,27 +8,53 @@ enum Transport: String, ExpressibleByArgument, CaseIterable {
     case local
     /// The source is served by `git daemon` on loopback.
     case git
+    /// The source is served by OpenSSH's sshd on loopback, with a key and a known_hosts of its own.
+    case ssh
 }
 
-/// A scratch copy of a repository that the fetch cases may add commits to, and serve over `git://`.
+/// A scratch copy of a repository that the fetch cases may add commits to, and serve over `git://` or `ssh://`.
 struct BenchSource {
     let scratch: ScratchDirectory
     let path: String
     let daemon: GitDaemonServer?
+    let sshd: SSHServer?
     let url: String
+    /// GitKit's options for it: over ssh://, the server's ed25519 user key and a known_hosts with its host keys.
+    let options: FetchOptions
+    /// The environment that gives the git command the same key and known_hosts.
+    let gitEnvironment: [String: String]
 
     init(copying repo: String, under dir: String?, transport: Transport, port: Int) throws {
         scratch = ScratchDirectory("slipway-bench-fetch", under: dir)
         path = scratch("source.git")
         try GitCLI.run(["clone", "-q", "--bare", repo, path])
+        daemon = transport == .git ? try GitDaemonServer(basePath: scratch.path, port: port) : nil
+        sshd = transport == .ssh ? try SSHServer(in: scratch("ssh")) : nil
         switch transport {
         case .local:
-            daemon = nil
             url = path
+            options = FetchOptions()
+            gitEnvironment = [:]
         case .git:
-            let server = try GitDaemonServer(basePath: scratch.path, port: port)
-            daemon = server
-            url = server.url("source.git")
+            url = daemon!.url("source.git")
+            options = FetchOptions()
+            gitEnvironment = [:]
+        case .ssh:
+            let server = sshd!
+            url = server.url(path)
+            guard let key = server.userKeys.first(where: { $0.name == "ed25519" }) else {
+                throw BenchFailure("the test sshd has no ed25519 key")
+            }
+            let knownHosts = try server.writeKnownHosts(
+                try SSHServer.hostKeyTypes.map { try server.knownHostsLine(type: $0) })
+            options = FetchOptions(
+                credentials: Credentials(
+                    sshKey: .init(privateKeyPath: key.path), knownHostsFiles: [knownHosts], sshConfigFile: "/dev/null"))
+            gitEnvironment = [
+                "GIT_SSH_COMMAND":
+                    "ssh -F /dev/null -i \(key.path) -o IdentitiesOnly=yes -o UserKnownHostsFile=\(knownHosts)"
+                    + " -o BatchMode=yes -o StrictHostKeyChecking=yes"
+            ]
         }
     }
 
@@ -54,7 +80,7 @@ struct FetchCase: ParsableCommand {
 
     @Option(help: "The repository to copy as the source.") var repo: String
     @Option(help: "Runs of each; medians are reported.") var runs = 7
-    @Option(help: "local (a path, as the git hook sees it) or git (git daemon on loopback).")
+    @Option(help: "local (a path, as the git hook sees it), git (git daemon on loopback) or ssh (sshd on loopback).")
     var transport = Transport.local
     @Option(help: "Where to put the scratch repositories.") var dir: String?
     @Option(help: "The port for git daemon.") var port = 19418
@@ -65,16 +91,17 @@ struct FetchCase: ParsableCommand {
         func place(_ name: String) -> String { source.scratch(name) }
 
         let mirror = try Repository.createMirror(at: place("slipway.git"), of: source.url)
-        try mirror.fetch()
+        try mirror.fetch(options: source.options)
         // The same fetch through libgit2's local transport, to show what reading in place saves (local only).
-        let copying = try Repository.createMirror(at: place("transport.git"), of: source.url)
+        let copying =
+            transport == .local ? try Repository.createMirror(at: place("transport.git"), of: source.url) : nil
         let copyOptions = FetchOptions(readLocalObjectsInPlace: false)
-        try copying.fetch(options: copyOptions)
+        try copying?.fetch(options: copyOptions)
         try GitCLI.run(["init", "-q", "--bare", place("git.git")])
         try GitCLI.run(["remote", "add", "origin", source.url], in: place("git.git"))
         try GitCLI.run(["config", "--replace-all", "remote.origin.fetch", refspecs[0]], in: place("git.git"))
         try GitCLI.run(["config", "--add", "remote.origin.fetch", refspecs[1]], in: place("git.git"))
-        try GitCLI.run(["fetch", "-q", "origin"], in: place("git.git"))
+        try GitCLI.run(["fetch", "-q", "origin"], in: place("git.git"), environment: source.gitEnvironment)
 
         var ours: [Double] = []
         var theirs: [Double] = []
@@ -82,10 +109,13 @@ struct FetchCase: ParsableCommand {
         for run in 0..<runs {
             try source.addCommit(run)
             var moved = 0
-            ours.append(try milliseconds { moved = try mirror.fetch().count })
+            ours.append(try milliseconds { moved = try mirror.fetch(options: source.options).count })
             theirs.append(
-                try milliseconds { try GitCLI.run(["fetch", "-q", "--prune", "origin"], in: place("git.git")) })
-            if transport == .local {
+                try milliseconds {
+                    try GitCLI.run(
+                        ["fetch", "-q", "--prune", "origin"], in: place("git.git"), environment: source.gitEnvironment)
+                })
+            if let copying {
                 transportOnly.append(try milliseconds { try copying.fetch(options: copyOptions) })
             }
             guard moved == 1 else { throw BenchFailure("expected one ref to move, saw \(moved)") }
@@ -118,7 +148,8 @@ struct LsRemoteCase: ParsableCommand {
 
     @Option(help: "The repository to list.") var repo: String
     @Option(help: "Runs of each; medians are reported.") var runs = 15
-    @Option(help: "local (a path) or git (git daemon on loopback).") var transport = Transport.local
+    @Option(help: "local (a path), git (git daemon on loopback) or ssh (sshd on loopback).")
+    var transport = Transport.local
     @Option(help: "Where to put the scratch copy.") var dir: String?
     @Option(help: "The port for git daemon.") var port = 19419
 
@@ -128,8 +159,13 @@ struct LsRemoteCase: ParsableCommand {
         var theirs: [Double] = []
         var count = 0
         for _ in 0..<runs {
-            ours.append(try milliseconds { count = try Repository.listRemoteHeads(url: source.url).count })
-            theirs.append(try milliseconds { try GitCLI.run(["ls-remote", source.url]) })
+            ours.append(
+                try milliseconds {
+                    count = try Repository.listRemoteHeads(url: source.url, credentials: source.options.credentials)
+                        .count
+                })
+            theirs.append(
+                try milliseconds { try GitCLI.run(["ls-remote", source.url], environment: source.gitEnvironment) })
         }
         let slipway = median(ours)
         let git = median(theirs)

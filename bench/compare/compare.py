@@ -5,7 +5,7 @@ on a shared machine only ratios hold still. Cases:
 
   export     GitKit's export of a 15,000-file, ~100 MB tree vs `git checkout` (tmpfs and disk)    slipway-bench
   export-history  the same on a real project's tree with history in deltas (tmpfs)              slipway-bench
-  fetch      one new commit into a mirror vs `git fetch` (local path and git://)                    slipway-bench
+  fetch      one new commit into a mirror vs `git fetch` (local path, git:// and ssh:// to a real sshd)  slipway-bench
   ls-remote  listing remote heads vs `git ls-remote`                                                slipway-bench
   deploy     the daemon's own overhead per deploy (1,000 files, `true` steps)                       slipway-bench
   api        GET /api/v1/apps (100 apps, 10,000 deployments) vs a bare Hummingbird route (wrk)     slipway-bench
@@ -732,13 +732,21 @@ def git_cases(args, binary, shm, disk, want):
         history = os.path.join(shm, "history.git")
         bench(binary, "make-repo", "--files", "2000", "--commits", str(commits), "--tags", "200", "--branches", "70",
               "--average-bytes", "3000", history)
-        for transport in ["local", "git"]:
+        for transport in ["local", "git", "ssh"]:
             if want("fetch"):
                 results.append(bench(binary, "fetch", "--repo", history, "--runs", runs, "--transport", transport,
                                      "--dir", shm, "--port", str(free_port())))
             if want("ls-remote"):
                 results.append(bench(binary, "ls-remote", "--repo", history, "--transport", transport, "--dir", shm,
                                      "--port", str(free_port())))
+    if want("fetch"):
+        log("fetch over ssh:// of a real tree")
+        real = os.path.join(shm, "real-history.git")
+        if not os.path.exists(real):
+            real_looking_history(REAL_REPOSITORY, os.path.join(shm, "real-history-work"), real, 60 if args.quick else 300)
+        r = bench(binary, "fetch", "--repo", real, "--runs", runs, "--transport", "ssh", "--dir", shm)
+        r["transport"] = f"ssh, {os.path.basename(REAL_REPOSITORY)}'s tree with real-looking history"
+        results.append(r)
     return results
 
 
