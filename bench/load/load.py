@@ -47,20 +47,14 @@ from harness.daemon import Daemon  # noqa: E402
 from harness.git import ZERO_SHA, GitError, WorkRepo, git, identity_env  # noqa: E402
 from harness.log import err as log  # noqa: E402
 from harness.scratch import Scratch  # noqa: E402
+from harness.stats import percentile  # noqa: E402
+
+import hostile  # noqa: E402  (bench/load/hostile.py)
 
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile; 0 for an empty list."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
-    return ordered[rank - 1]
 
 
 
@@ -542,6 +536,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--live-push", action="store_true",
                         help="push the commits while the deliveries are sent (each delivery after its commit's push) "
                              "instead of all up front, so deployments queue, run and supersede each other")
+    parser.add_argument("--hostile", type=int, default=0,
+                        help="hold this many idle and slowloris connections open while the deliveries are sent, and "
+                             "time /healthz meanwhile (issue 18 asks for 1000)")
+    parser.add_argument("--silent-subscribers", type=int, default=0,
+                        help="after the load, hold this many event streams of a large deployment log that never read, "
+                             "and follow the daemon's memory (issue 18 asks for 100)")
+    parser.add_argument("--silent-log-mib", type=int, default=10, help="that log's size in MiB (default 10)")
     parser.add_argument("--build", default="true",
                         help="the pipelines' one build step (default 'true'; e.g. 'sleep 0.2' makes deployments queue up)")
     cli.add_run_arguments(parser, kept="repos, state, daemon log")
@@ -562,6 +563,8 @@ class Run:
         self.secret = f"load-secret-{args.seed}"
         self.daemon: Daemon | None = None
         self.failures: list[str] = []
+        self.hostile: hostile.HostileClients | None = None
+        self.hostile_lines: list[str] = []
 
     def set_up(self) -> None:
         args = self.args
@@ -573,6 +576,8 @@ class Run:
         self.deliveries = plan_deliveries(self.apps, args.deliveries, self.commit_order, self.secret,
                                           args.concurrency, self.rng, args.repeat_share, args.bad_share,
                                           live=args.live_push)
+        if args.silent_subscribers:
+            self.chatty = hostile.add_chatty_app(self.root, self.pipelines, args.silent_log_mib)
         self.setup_seconds = time.perf_counter() - started
 
     def start_daemon(self) -> None:
@@ -585,6 +590,10 @@ class Run:
         self.daemon.wait_apps(self.names)
         log(f"slipway serve is on port {self.port} (pid {self.daemon.process.pid}); sending {len(self.deliveries)} "
             f"deliveries at concurrency {args.concurrency}")
+        if args.hostile:
+            log(f"holding {args.hostile} idle and slowloris connections meanwhile")
+            self.hostile = hostile.HostileClients(self.port, args.hostile)
+            self.hostile.start()
 
     def flood(self) -> None:
         """Sends every delivery (pushing the commits meanwhile with --live-push) and judges each answer."""
@@ -615,6 +624,16 @@ class Run:
         self.invariant_problems = listing_problems + deployment_problems(self.apps, deployments)
         self.health_status, self.health = web.request(port, "GET", "/healthz", timeout=10)
         self.alive = self.daemon.alive()
+        if self.hostile is not None:
+            self.hostile.finish()
+            self.hostile_lines += self.hostile.summary()
+            self.failures += self.hostile.problems()
+        if self.args.silent_subscribers:
+            log(f"holding {self.args.silent_subscribers} event streams of a {self.args.silent_log_mib} MiB log that never read")
+            lines, problems = hostile.silent_subscribers(port, self.daemon.process.pid, self.chatty,
+                                                         self.args.silent_subscribers)
+            self.hostile_lines += lines
+            self.failures += problems
 
     def tally(self) -> None:
         """Sorts the deliveries by kind and by what happened to them."""
@@ -703,7 +722,7 @@ class Run:
             f"lost pushes:           {len(self.lost)} / {len(self.apps)} apps",
             f"daemon:                alive at the end: {self.alive}; exit status after SIGTERM: {self.exit_status}; "
             f"error lines in its log: {len(self.error_lines)}",
-        ]
+        ] + self.hostile_lines
 
     def print_report(self, lines: list[str]) -> None:
         problems = [d for d in self.deliveries if d.problem]
