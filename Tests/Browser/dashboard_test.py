@@ -448,17 +448,24 @@ class DashboardTest:
         page.screenshots(folder, "log")
         self.report.ok(f"screenshots saved in {folder}")
 
+    def deploy_new_app(self, name, template, status):
+        """Adds pipelines/NAME.yml (`template` on the test's repository), deploys it through the API and checks that
+        the deployment ends `status`; returns the deployment."""
+        report, tmp = self.report, self.tmp
+        (tmp / "pipelines" / f"{name}.yml").write_text(template.format(bare=tmp / "app.git", deploy_to=tmp / f"deploy-{name}"))
+        self.daemon.wait_apps(["demo", name])
+        answer, body = self.daemon.request("POST", f"/api/v1/apps/{name}/deploy", {})
+        report.check(answer == 202, f"the {name} app's deploy is queued", json.dumps(body))
+        done = self.daemon.wait_finished(body["id"], DEPLOY_TIMEOUT)
+        report.check(done["status"] == status, f"deployment {done['id']} of {name} ended {status}", json.dumps(done))
+        return done
+
     def failure_shows_its_cause(self):
         """A deploy whose activate step passes but leaves its server in the step's group (which Slipway ends), so
         that the health check fails: the page shows the warning that explains it beside the error, unclicked."""
         report, page, tmp = self.report, self.page, self.tmp
         report.step("a failed deploy shows its cause without a click")
-        (tmp / "pipelines" / "broken.yml").write_text(BROKEN.format(bare=tmp / "app.git", deploy_to=tmp / "deploy-broken"))
-        self.daemon.wait_apps(["demo", "broken"])
-        status, body = self.daemon.request("POST", "/api/v1/apps/broken/deploy", {})
-        report.check(status == 202, "the broken app's deploy is queued", json.dumps(body))
-        failed = self.daemon.wait_finished(body["id"], DEPLOY_TIMEOUT)
-        report.check(failed["status"] == "failed", f"deployment {failed['id']} failed", json.dumps(failed))
+        failed = self.deploy_new_app("broken", BROKEN, "failed")
         page.go(f"#/deployments/{failed['id']}")
         cause = page.one('[data-testid="deployment-cause"]', "the warning beside the error")
         text = cause.text
@@ -487,12 +494,7 @@ class DashboardTest:
         """An app with processes: its page lists each instance with its pid and status, and shows its output."""
         report, page, tmp = self.report, self.page, self.tmp
         report.step("the processes Slipway runs, on the app's page")
-        (tmp / "pipelines" / "worker.yml").write_text(WORKER.format(bare=tmp / "app.git", deploy_to=tmp / "deploy-worker"))
-        self.daemon.wait_apps(["demo", "worker"])
-        status, body = self.daemon.request("POST", "/api/v1/apps/worker/deploy", {})
-        report.check(status == 202, "the worker's deploy is queued", json.dumps(body))
-        done = self.daemon.wait_finished(body["id"], DEPLOY_TIMEOUT)
-        report.check(done["status"] == "succeeded", f"deployment {done['id']} started the worker", json.dumps(done))
+        done = self.deploy_new_app("worker", WORKER, "succeeded")
         _, listing = self.daemon.request("GET", "/api/v1/apps/worker/processes")
         pids = [p["pid"] for p in listing.get("processes", []) if p.get("pid")]
         # They outlive the daemon by design (and it would start them again if they were ended now): tear_down ends
