@@ -129,7 +129,14 @@ public final class SpawnedProcess: @unchecked Sendable {
         lock.withLock {
             guard status == nil else { return false }
             var waited: Int32 = 0
-            if waitpid(pid, &waited, WNOHANG) == pid { status = waited }
+            let result = waitpid(pid, &waited, WNOHANG)
+            if result == pid {
+                status = waited
+            } else if result < 0 && errno == ECHILD {
+                // Reaped by someone else: it has exited, with a status nobody can read now (said as exit 255), and
+                // a wait for it must not go on forever.
+                status = 255 << 8
+            }
             return status == nil
         }
     }
