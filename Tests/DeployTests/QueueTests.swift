@@ -142,7 +142,7 @@ import Testing
     }
 
     /// Twenty notices of one push make one deployment and one fetch: each notice after the first finds that the
-    /// last fetch already saw the commit it names.
+    /// last fetch already saw the commit it names, and answers with the deployment the first one started.
     @Test func aBurstOfNoticesSharesOneFetch() async throws {
         let fixture = try await DaemonFixture()
         let sha = try fixture.push("one")
@@ -150,12 +150,29 @@ import Testing
             for _ in 0..<20 { group.addTask { try await fixture.pushed(after: sha) } }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        #expect(made.count == 1, "twenty notices of one push make one deployment")
+        #expect(made.count == 20, "every notice answers with a deployment to follow")
+        #expect(Set(made.map(\.id)).count == 1, "twenty notices of one push make one deployment")
         let metrics = fixture.registry.emitToString()
         let line = try #require(
             metrics.split(separator: "\n").first { $0.hasPrefix("slipway_fetch_duration_seconds_count{app=\"hello\"}") }
         )
         #expect(line.split(separator: " ").last == "1")
+    }
+
+    /// A poll that sees a pushed commit before the push's own notice arrives deploys it; the notice then answers
+    /// with that deployment, so that the pusher follows it to its end rather than hearing there is nothing to deploy.
+    @Test func aNoticeOfAHeadAPollDeployedFirstAnswersWithThatDeployment() async throws {
+        let fixture = try await DaemonFixture(apps: ["hello": "build:\n  - exit 3\n"])
+        let sha = try fixture.push("one")
+        let polled = try #require(try await fixture.intake.poll(app: "hello").first)
+        #expect(polled.trigger == .poll)
+        let told = try await fixture.pushed(after: sha)
+        #expect(told.map(\.id) == [polled.id])
+        #expect(try await fixture.finished(polled.id).status == .failed, "the pusher hears that it failed")
+        // Once a newer deployment has started, a notice of the older commit again has nothing to follow.
+        let next = try #require(try await fixture.pushed(after: try fixture.push("two")).first)
+        _ = try await fixture.finished(next.id)
+        #expect(try await fixture.pushed(after: sha).isEmpty)
     }
 
     @Test func pathsDecideWhetherAPushDeploys() async throws {

@@ -45,9 +45,26 @@ struct Intake: Sendable {
         if let quarantine = notice.quarantine { return try await gated(notice, quarantine: quarantine, pipeline) }
         await locks.acquire(notice.app)
         defer { locks.release(notice.app) }
-        return try await deployHeadIfNew(
+        let after = OID(hex: notice.after)
+        let started = try await deployHeadIfNew(
             pipeline, trigger: trigger, ref: notice.ref, before: notice.before.flatMap(OID.init(hex:)),
-            after: OID(hex: notice.after), arrived: arrived)
+            after: after, arrived: arrived)
+        guard started.isEmpty, let after else { return started }
+        return try await deploymentOfPushed(after, app: notice.app).map { [$0] } ?? []
+    }
+
+    /// The deployment of a pushed commit that something else saw first: a poll, or an earlier notice of the same
+    /// push. Answering with it, rather than with nothing, lets the pusher follow it and hear how it ends. Only the
+    /// app's newest deployment counts: a commit rolled back from since is not what is being deployed.
+    private func deploymentOfPushed(_ commit: OID, app: String) async throws(DeployError) -> Deployment? {
+        let newest: Deployment?
+        do {
+            newest = try await context.store.deployments(app: app, limit: 1).first
+        } catch {
+            throw .store(error)
+        }
+        guard let newest, newest.commit == commit.hex else { return nil }
+        return newest
     }
 
     /// A gated push, which git accepts only if its deployment succeeds: the pushed commit is still in git's
