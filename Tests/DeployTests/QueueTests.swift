@@ -141,6 +141,21 @@ import Testing
         #expect(third.message == "three")
     }
 
+    /// A head that no notice saw but that is live already (deployed by hand here; a restored, older state next to
+    /// a newer deploy_to is the same case) is not deployed again by the next poll or notice.
+    @Test func aHeadThatIsLiveAlreadyIsNotDeployedAgain() async throws {
+        let fixture = try await DaemonFixture()
+        let intake = fixture.intake
+        try fixture.push("one")
+        _ = try await fixture.finished(try #require(try await intake.poll(app: "hello").first).id)
+        let two = try fixture.push("two")
+        let manual = try await intake.deploy(app: "hello", ref: nil)
+        #expect(try await fixture.finished(manual.id).commit == two)
+        #expect(try await intake.poll(app: "hello").isEmpty, "two is live")
+        #expect(try await fixture.pushed(after: two).map(\.id) == [manual.id], "the notice follows the manual deploy")
+        #expect(try await fixture.store.deployments(app: "hello").count == 2)
+    }
+
     /// Twenty notices of one push make one deployment and one fetch: each notice after the first finds that the
     /// last fetch already saw the commit it names, and answers with the deployment the first one started.
     @Test func aBurstOfNoticesSharesOneFetch() async throws {

@@ -128,14 +128,15 @@ class StateCase:
         return backup
 
     def after_the_start(self, before, before_disk):
-        """The live release is still live, unless the start-up catch-up deployed the branch head (which a restored
-        store had not seen); nothing on disk was removed but what retention removes after that catch-up."""
+        """The live release is still live: the start-up catch-up does not deploy the branch head, which a restored
+        store had not seen, since it is live already. Nothing on disk was removed but what retention removes."""
         recent = self.daemon.get("/api/v1/apps/app/deployments?limit=5")["deployments"]
         caught_up = [d for d in recent if d["trigger"] == "catch_up" and d["id"] > max(before_disk)]
         expected = caught_up[0]["id"] if caught_up and caught_up[0]["status"] == "succeeded" else before
-        if caught_up:
-            self.checks.note("the start-up catch-up deployed the branch head again: deployment %d, %s"
-                             % (caught_up[0]["id"], caught_up[0]["status"]))
+        # The branch head is the live release's commit: the last deploy before the stop succeeded.
+        self.check(not caught_up, "the start-up catch-up does not deploy the branch head again, which is live "
+                   "already (%s)" % ("deployment %d, %s" % (caught_up[0]["id"], caught_up[0]["status"])
+                                     if caught_up else "it deployed nothing"))
         link = self.link()
         api = (self.daemon.get("/api/v1/apps/app").get("current") or {}).get("id")
         self.check(link == expected and os.path.isdir(os.path.join(self.deploy_to, "releases", str(link))),

@@ -247,8 +247,11 @@ struct Intake: Sendable {
             logger.debug("head \(head.short) was seen before; nothing to deploy")
             return []
         }
-        var wanted = true
-        if !pipeline.paths.isEmpty {
+        // The head may be live although no notice saw it: deployed by hand, or a restored, older state next to a
+        // deploy_to that is newer than it.
+        var wanted = try await liveCommit(app) != head
+        if !wanted { logger.info("\(head.short) is live already; not deploying it again") }
+        if wanted, !pipeline.paths.isEmpty {
             // With no head seen yet (a fresh state, or only manual deploys so far), `seen` is what is live: only when
             // nothing is live does every file count as changed.
             let since = seen.flatMap(OID.init(hex:)) ?? before
