@@ -7,7 +7,9 @@ import SlipwayAPI
 /// A store that forwards to a real one, except that the writes a test names fail as on a full state disk.
 final class FaultyStore: DeployStore {
     enum Write: Hashable, Sendable {
-        case insert, insertRollback, saveDeployment, saveSwitchingDeployment, saveStep, saveRelease, updateAppState
+        /// `saveStep` fails every write of a step; `updateStep` only the changes after the steps were recorded.
+        case insert, insertRollback, saveDeployment, saveSwitchingDeployment, saveStep, updateStep, saveRelease
+        case updateAppState
     }
 
     let base: any DeployStore
@@ -76,6 +78,7 @@ final class FaultyStore: DeployStore {
 
     func save(_ step: StepRecord) async throws(StoreError) {
         try check(.saveStep)
+        try check(.updateStep)
         try await base.save(step)
     }
 

@@ -130,6 +130,33 @@ import Testing
         #expect(try await fixture.store.appState("hello").liveRelease == first.id)
     }
 
+    /// An outcome that cannot be written when the deployment ends is kept, and written once the store can: the
+    /// deployment does not stay `running` until the next start.
+    @Test func anOutcomeThatCannotBeWrittenIsWrittenOnceTheStoreCan() async throws {
+        let faulty = Locked<FaultyStore?>(nil)
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n") { base in
+            let store = FaultyStore(base)
+            faulty.withLock { $0 = store }
+            return store
+        }
+        let store = try #require(faulty.withLock { $0 })
+        store.fail([.saveDeployment, .updateStep])
+        let ended = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        #expect(ended.status == .failed)
+        #expect(try await store.deployment(ended.id)?.status != .failed, "not written yet")
+        let records = fixture.context.unsaved
+        await records.write(to: store, logger: fixture.context.logger)
+        #expect(!(await records.isEmpty), "the disk is still full")
+
+        store.fail([])
+        await records.write(to: store, logger: fixture.context.logger)
+        #expect(await records.isEmpty)
+        let written = try await store.deployment(ended.id)
+        #expect(written?.status == .failed && written?.error == ended.error && written?.finishedAt != nil)
+        let steps = try await store.steps(deployment: ended.id).map { "\($0.name) \($0.status.rawValue)" }
+        #expect(steps == ["true succeeded"], "the build step's end too")
+    }
+
     @Test func aSwitchThatCannotBeRecordedIsSwitchedBack() async throws {
         let faulty = Locked<FaultyStore?>(nil)
         let fixture = try await DeployFixture(

@@ -189,6 +189,8 @@ public final class Daemon: Engine {
     /// The long-running parts, in start order; the service group stops them in reverse.
     public var services: [any Service] {
         [
+            // First, so that it stops last: its final try comes after the queue's last deployment has ended.
+            UnsavedRecordsService(records: context.unsaved, store: context.store, logger: context.logger),
             queue,
             ReloadService(registry: registry, logger: context.logger) { [context, mirrors, registry] changed in
                 await mirrors.follow(registry.pipelines)

@@ -16,6 +16,8 @@ struct DeployContext: Sendable {
     var logger: Logger
     /// The apps' processes on this machine.
     var processes: ProcessSupervisor
+    /// The final records of deployments that the store could not write when they ended, until it can.
+    var unsaved = UnsavedRecords()
 
     init(
         store: any DeployStore, events: EventBus = EventBus(), stateDirectory: String,

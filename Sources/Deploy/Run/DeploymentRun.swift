@@ -618,13 +618,16 @@ final class DeploymentRun {
     /// Saves a change to the deployment, and tells the listeners when its status or phase changed. A failed save is
     /// tried again `retries` times, a second apart: the outcome is worth waiting for (a failed release's directory,
     /// just removed, may have freed the disk), and one that is never written shows as interrupted after a restart.
-    private func update(retries: Int = 0, _ change: (inout Deployment) -> Void) async {
+    /// Returns whether the change was written.
+    @discardableResult
+    private func update(retries: Int = 0, _ change: (inout Deployment) -> Void) async -> Bool {
         let before = (deployment.status, deployment.phase)
         change(&deployment)
-        for attempt in 0...retries {
+        var saved = false
+        for attempt in 0...retries where !saved {
             do {
                 try await store.save(deployment)
-                break
+                saved = true
             } catch {
                 logger.error("cannot save the deployment: \(error)")
                 if attempt < retries { try? await Task.sleep(for: .seconds(1)) }
@@ -633,6 +636,7 @@ final class DeploymentRun {
         if before != (deployment.status, deployment.phase) {
             context.events.publish(.deployment(deployment))
         }
+        return saved
     }
 
     private func finish(_ status: DeploymentStatus, error: String?) async {
@@ -643,12 +647,18 @@ final class DeploymentRun {
         // final status has read every line.
         let took = DurationText.elapsed(milliseconds: durationMs)
         log.note("==> deployment \(id) \(status.rawValue) in \(took)" + (error.map { ": \($0)" } ?? ""))
-        await update(retries: 5) {
+        let saved = await update(retries: 5) {
             $0.status = status
             $0.error = error
             if status == .succeeded { $0.phase = .done }
             $0.finishedAt = Date()
             $0.durationMs = durationMs
+        }
+        // What still cannot be written is written later, once the store can (UnsavedRecordsService).
+        for index in unsavedSteps.sorted() { await context.unsaved.keep(steps[index]) }
+        if !saved {
+            logger.error("cannot record that the deployment \(status.rawValue); will try again until it can")
+            await context.unsaved.keep(deployment)
         }
         context.metrics.deploymentFinished(deployment)
     }
