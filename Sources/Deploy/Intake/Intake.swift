@@ -49,13 +49,14 @@ struct Intake: Sendable {
         let started = try await deployHeadIfNew(
             pipeline, trigger: trigger, ref: notice.ref, before: notice.before.flatMap(OID.init(hex:)),
             after: after, arrived: arrived)
-        guard started.isEmpty, let after else { return started }
+        // The git hook's pusher follows what the answer names; a forge reads nothing of it.
+        guard started.isEmpty, trigger == .push, let after else { return started }
         return try await deploymentOfPushed(after, app: notice.app).map { [$0] } ?? []
     }
 
     /// The deployment of a pushed commit that something else saw first: a poll, or an earlier notice of the same
-    /// push. Answering with it, rather than with nothing, lets the pusher follow it and hear how it ends. Only the
-    /// app's newest deployment counts: a commit rolled back from since is not what is being deployed.
+    /// push. Answering the hook with it, rather than with nothing, lets the pusher follow it and hear how it ends.
+    /// Only the app's newest deployment counts: a commit rolled back from since is not what is being deployed.
     private func deploymentOfPushed(_ commit: OID, app: String) async throws(DeployError) -> Deployment? {
         let newest: Deployment?
         do {
