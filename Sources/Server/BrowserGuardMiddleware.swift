@@ -127,6 +127,6 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// An IPv6 address without its brackets.
     private static func bare(_ host: String) -> String {
-        host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 }

@@ -50,7 +50,8 @@ public struct ServerConfiguration: Sendable {
     /// `localhost`, `::1` or an IPv4 address in 127.0.0.0/8, written as an address (so `127.example.com`, a name
     /// anyone can point anywhere, is not loopback).
     public static func isLoopback(_ host: String) -> Bool {
-        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        let bracketed = host.hasPrefix("[") && host.hasSuffix("]")
+        let trimmed = (bracketed ? String(host.dropFirst().dropLast()) : host).lowercased()
         if trimmed == "localhost" { return true }
         var v4 = in_addr()
         if inet_pton(AF_INET, trimmed, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }

@@ -28,6 +28,8 @@ final class MirrorPool: Sendable {
         var followed: [String: String] = [:]
         /// Whether `follow` ran once: the first time, it also removes folders no pipeline follows.
         var followedOnce = false
+        /// The normalized URL of each `repository:` as written, since every notice asks for its app's mirror.
+        var keys: [String: String] = [:]
     }
 
     init(context: DeployContext, credentials: Credentials = .none, timeouts: NetworkTimeouts = .default) {
@@ -60,7 +62,11 @@ final class MirrorPool: Sendable {
 
     /// The mirror of the pipeline's `repository:`, shared with every app that follows the same repository.
     func mirror(for pipeline: Pipeline) -> RepositoryMirror {
-        mirror(of: RepositoryURL.normalize(pipeline.repository), url: pipeline.repository)
+        let url = pipeline.repository
+        if let key = state.withLock({ $0.keys[url] }) { return mirror(of: key, url: url) }
+        let key = RepositoryURL.normalize(url)
+        state.withLock { $0.keys[url] = key }
+        return mirror(of: key, url: url)
     }
 
     /// The mirror of the repository `key` names, made (to clone from `url`) if there is none yet.
@@ -85,6 +91,10 @@ final class MirrorPool: Sendable {
             let gone = state.followed.filter { followed[$0.key] == nil }
             let first = !state.followedOnce
             state.followed = followed
+            // Only the URLs followed now stay known.
+            state.keys = Dictionary(pipelines.map { ($0.repository, RepositoryURL.normalize($0.repository)) }) { a, _ in
+                a
+            }
             state.followedOnce = true
             return (gone, first)
         }
