@@ -166,41 +166,65 @@ http {{
 }}
 """
 
+# nginx's TCP proxy in front of the same app: what a mature forwarder costs on the same cores.
+NGINX_STREAM_CONF = """
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/stream-error.log;
+pid {dir}/stream.pid;
+events {{ worker_connections 1024; }}
+stream {{
+  server {{
+    listen 127.0.0.1:{port};
+    proxy_pass 127.0.0.1:{app_port};
+  }}
+}}
+"""
+
 
 def proxy_case(binary, scratch, seconds, rounds):
-    """wrk against the app's own port and through `slipway forward` in front of it, alternating, in one run."""
+    """wrk against the app's own port, through `slipway forward` in front of it, and through nginx's TCP proxy in
+    front of it (the peer forwarder), alternating, in one run."""
     os.makedirs(os.path.join(scratch, "www"), exist_ok=True)
     with open(os.path.join(scratch, "www", "index.html"), "w") as f:
         f.write("<!doctype html><p>" + "x" * 500 + "</p>\n")
-    app_port, public_port = free_port(), free_port()
+    app_port, public_port, stream_port = free_port(), free_port(), free_port()
     with open(os.path.join(scratch, "nginx.conf"), "w") as f:
         f.write(NGINX_CONF.format(dir=scratch, port=app_port))
+    with open(os.path.join(scratch, "stream.conf"), "w") as f:
+        f.write(NGINX_STREAM_CONF.format(dir=scratch, port=stream_port, app_port=app_port))
     backends = os.path.join(scratch, "backends")
     with open(backends, "w") as f:
         f.write(f"127.0.0.1:{app_port}\n")
     app = subprocess.Popen(["nginx", "-p", scratch, "-c", os.path.join(scratch, "nginx.conf")])
     forwarder = subprocess.Popen([os.path.join(binary, "slipway"), "forward", "--listen", f"127.0.0.1:{public_port}",
                                   "--backends", backends], stdout=subprocess.DEVNULL)
+    stream = subprocess.Popen(["nginx", "-p", scratch, "-c", os.path.join(scratch, "stream.conf")])
     try:
-        for port in (app_port, public_port):
+        for port in (app_port, public_port, stream_port):
             if not wait_listening(port, 30):
                 raise RuntimeError(f"nothing listens on port {port}")
-        direct, proxied = [], []
+        direct, proxied, peer = [], [], []
         for _ in range(rounds):
             direct.append(wrk_latency(f"http://127.0.0.1:{app_port}/", seconds, 50))
             proxied.append(wrk_latency(f"http://127.0.0.1:{public_port}/", seconds, 50))
+            peer.append(wrk_latency(f"http://127.0.0.1:{stream_port}/", seconds, 50))
     finally:
-        for process in (forwarder, app):
+        for process in (stream, forwarder, app):
             process.terminate()
             process.wait()
-    rate = statistics.median(r[0] for r in proxied)
-    app_rate = statistics.median(r[0] for r in direct)
-    p99 = statistics.median(r[1] for r in proxied)
-    app_p99 = statistics.median(r[1] for r in direct)
+    rate, p99 = (statistics.median(r[i] for r in proxied) for i in (0, 1))
+    app_rate, app_p99 = (statistics.median(r[i] for r in direct) for i in (0, 1))
+    peer_rate, peer_p99 = (statistics.median(r[i] for r in peer) for i in (0, 1))
     return {"case": "proxy", "connections": 50, "seconds": seconds, "rounds": rounds,
             "forwarded_rps": round(rate), "direct_rps": round(app_rate), "ratio": round(rate / app_rate, 2),
             "forwarded_p99_ms": round(p99, 2), "direct_p99_ms": round(app_p99, 2),
-            "p99_ratio": round(p99 / app_p99, 2), "errors": [r[2] for r in direct + proxied if r[2]]}
+            "p99_ratio": round(p99 / app_p99, 2),
+            "nginx_stream_rps": round(peer_rate), "nginx_stream_p99_ms": round(peer_p99, 2),
+            "nginx_stream_ratio": round(peer_rate / app_rate, 2), "vs_nginx_stream": round(rate / peer_rate, 2),
+            "errors": [r[2] for r in direct + proxied + peer if r[2]]}
 
 
 # --- webhook ingestion ---------------------------------------------------------------------------------------
@@ -606,7 +630,10 @@ ROWS = {
         f"| push → live for a one-service change, {r['apps']} apps on one repository | median {r['push_to_live_ms_median']} ms | – | – | – |"],
     "cache": lambda r: [f"| Python deploy with unchanged requirements (venv cached) vs the first{', local wheels' if r['wheels'] else ', from PyPI'} | {r['later_ms_median']:.0f} ms | first deploy {r['first_ms']:.0f} ms | {r['ratio']:.2f} | ≤ 0.2 |"],
     "proxy": lambda r: [
-        f"| requests through an app's public port (`slipway forward`), nginx as the app, {r['connections']} connections | {r['forwarded_rps']:.0f} req/s, p99 {r['forwarded_p99_ms']} ms | the app's own port: {r['direct_rps']:.0f} req/s, p99 {r['direct_p99_ms']} ms | {r['ratio']:.2f} (p99 {r['p99_ratio']:.2f}) | ≥ 0.8 (p99 < 2.0) |"],
+        f"| requests through an app's public port (`slipway forward`), nginx as the app, {r['connections']} connections | {r['forwarded_rps']:.0f} req/s, p99 {r['forwarded_p99_ms']} ms | the app's own port: {r['direct_rps']:.0f} req/s, p99 {r['direct_p99_ms']} ms | {r['ratio']:.2f} (p99 {r['p99_ratio']:.2f}) | ≥ 0.8 (p99 < 2.0) |"]
+        + ([f"| the same through nginx's TCP proxy (`stream`, 1 worker) | {r['nginx_stream_rps']:.0f} req/s, p99 {r['nginx_stream_p99_ms']} ms | the app's own port | {r['nginx_stream_ratio']:.2f} | – |",
+            f"| `slipway forward` against nginx's TCP proxy | {r['forwarded_rps']:.0f} req/s | nginx stream {r['nginx_stream_rps']:.0f} req/s | {r['vs_nginx_stream']:.2f} | – |"]
+           if "nginx_stream_rps" in r else []),
 }
 
 
