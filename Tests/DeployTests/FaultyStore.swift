@@ -8,8 +8,9 @@ import SlipwayAPI
 final class FaultyStore: DeployStore {
     enum Write: Hashable, Sendable {
         /// `saveStep` fails every write of a step; `updateStep` only the changes after the steps were recorded.
+        /// `saveSucceededRelease` fails only the write that marks a release succeeded, after its health check.
         case insert, insertRollback, saveDeployment, saveSwitchingDeployment, saveStep, updateStep, saveRelease
-        case updateAppState
+        case saveSucceededRelease, updateAppState
     }
 
     let base: any DeployStore
@@ -92,6 +93,7 @@ final class FaultyStore: DeployStore {
 
     func save(_ release: Release) async throws(StoreError) {
         try check(.saveRelease)
+        if release.succeeded { try check(.saveSucceededRelease) }
         try await base.save(release)
     }
 

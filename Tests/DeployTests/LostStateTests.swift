@@ -112,14 +112,19 @@ import Testing
         #expect(fixture.layout.hasRelease(1), "the adopted release is kept as the previous one")
     }
 
-    @Test func aDeploymentWhoseSwitchCannotBeRecordedDoesNotSwitch() async throws {
+    /// A fixture whose store is a `FaultyStore` over the real one, and that store.
+    static func withFaultyStore(yaml: String) async throws -> (DeployFixture, FaultyStore) {
         let faulty = Locked<FaultyStore?>(nil)
-        let fixture = try await DeployFixture(yaml: "build:\n  - true\n") { base in
+        let fixture = try await DeployFixture(yaml: yaml) { base in
             let store = FaultyStore(base)
             faulty.withLock { $0 = store }
             return store
         }
-        let store = try #require(faulty.withLock { $0 })
+        return (fixture, try #require(faulty.withLock { $0 }))
+    }
+
+    @Test func aDeploymentWhoseSwitchCannotBeRecordedDoesNotSwitch() async throws {
+        let (fixture, store) = try await Self.withFaultyStore(yaml: "build:\n  - true\n")
         let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         store.fail([.saveSwitchingDeployment])
         let second = try await fixture.deploy(try fixture.push("two", files: ["a": "2"]))
@@ -133,13 +138,7 @@ import Testing
     /// An outcome that cannot be written when the deployment ends is kept, and written once the store can: the
     /// deployment does not stay `running` until the next start.
     @Test func anOutcomeThatCannotBeWrittenIsWrittenOnceTheStoreCan() async throws {
-        let faulty = Locked<FaultyStore?>(nil)
-        let fixture = try await DeployFixture(yaml: "build:\n  - true\n") { base in
-            let store = FaultyStore(base)
-            faulty.withLock { $0 = store }
-            return store
-        }
-        let store = try #require(faulty.withLock { $0 })
+        let (fixture, store) = try await Self.withFaultyStore(yaml: "build:\n  - true\n")
         store.fail([.saveDeployment, .updateStep])
         let ended = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         #expect(ended.status == .failed)
@@ -158,15 +157,8 @@ import Testing
     }
 
     @Test func aSwitchThatCannotBeRecordedIsSwitchedBack() async throws {
-        let faulty = Locked<FaultyStore?>(nil)
-        let fixture = try await DeployFixture(
-            yaml: "build:\n  - true\nactivate:\n  - echo activated >> $SLIPWAY_SHARED_DIR/log\n"
-        ) { base in
-            let store = FaultyStore(base)
-            faulty.withLock { $0 = store }
-            return store
-        }
-        let store = try #require(faulty.withLock { $0 })
+        let (fixture, store) = try await Self.withFaultyStore(
+            yaml: "build:\n  - true\nactivate:\n  - echo activated >> $SLIPWAY_SHARED_DIR/log\n")
         let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
         #expect(fixture.shared("log") == ["activated"])
         // The release cannot be recorded, nor can the automatic rollback: the link goes back to what the store says.
@@ -188,5 +180,20 @@ import Testing
         store.fail([])
         let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
         #expect(report.correctedLiveReleases.isEmpty, "the link and the store agree: \(report.summary)")
+    }
+
+    /// A release that passed its health check but cannot be recorded as succeeded is not left live behind a failed
+    /// deployment: it is switched back as after a failed health check.
+    @Test func aReleaseThatCannotBeRecordedAsSucceededIsSwitchedBack() async throws {
+        let (fixture, store) = try await Self.withFaultyStore(yaml: "build:\n  - true\n")
+        let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        store.fail([.saveSucceededRelease])
+        let second = try await fixture.deploy(try fixture.push("two", files: ["a": "2"]))
+        #expect(second.status == .failed)
+        #expect(second.error?.contains("cannot record the release as succeeded") == true, "\(second.error ?? "")")
+        #expect(second.rolledBackTo == first.id)
+        #expect(fixture.layout.currentRelease() == first.id)
+        #expect(try await fixture.store.appState("hello").liveRelease == first.id)
+        #expect(!fixture.layout.hasRelease(second.id))
     }
 }

@@ -171,12 +171,17 @@ final class DeploymentRun {
         }
         try await activateAndCheck(in: directory, phases: [.activate])
         release.succeeded = true
-        try await recorded("record the release as succeeded") { [store, deployment] in
-            try await store.save(release)
-            // Git moves the branch to a gated push's commit once this succeeds: that is the head seen now.
-            if deployment.isGated {
-                try await store.updateAppState(deployment.app) { $0.lastSeenHead = deployment.commit }
+        do {
+            try await recorded("record the release as succeeded") { [store, deployment] in
+                try await store.save(release)
+                // Git moves the branch to a gated push's commit once this succeeds: that is the head seen now.
+                if deployment.isGated {
+                    try await store.updateAppState(deployment.app) { $0.lastSeenHead = deployment.commit }
+                }
             }
+        } catch {
+            // A deployment that fails does not leave its release live: back, as after a failed health check.
+            try await switchBack(after: error)
         }
         do {
             try writeInfo(release)
