@@ -17,7 +17,10 @@ on a shared machine only ratios hold still. Cases:
              per push, push to live for a one-service change
   cache      a Python app's deploy with its virtualenv cached vs its first deploy                  this script
   proxy      requests through an app's public port (`slipway forward`) vs the app's own port (wrk),  this script
-             with nginx serving a small file as the app, so that the forwarder's own cost shows
+             with nginx serving a small file as the app, so that the forwarder's own cost shows;
+             nginx's TCP proxy (stream) in front of the same app is the peer forwarder
+  bigfile    the daemon's peak memory growth while it deploys a commit with a 100 MB file, vs the  this script
+             file's size (the kernel's VmHWM, reset before the deploy)
 """
 
 import argparse
@@ -586,6 +589,55 @@ def cache_case(binary, scratch, deploys):
         daemon.stop(grace=20)
 
 
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def big_file_case(binary, scratch, megabytes):
+    """The daemon's peak resident memory while it deploys a commit that adds one file of `megabytes` MB (random,
+    so git stores it whole), against the file's size; and its memory once the deploy has ended. The peak is the
+    kernel's own high-water mark (VmHWM), reset just before the deploy through /proc/PID/clear_refs."""
+    repo = WorkRepo(os.path.join(scratch, "big-work"), os.path.join(scratch, "big.git"), GIT_ENV)
+    repo.write("index.html", "hello\n")
+    repo.commit("first")
+    repo.push()
+    pipelines = os.path.join(scratch, "big-pipelines")
+    os.makedirs(pipelines)
+    with open(os.path.join(pipelines, "big.yml"), "w") as f:
+        f.write(f"repository: {repo.bare}\ndeploy_to: {scratch}/big-deploy\nkeep_releases: 1\nbuild:\n  - \"true\"\n")
+    daemon = start_daemon(binary, pipelines, os.path.join(scratch, "big-state"), free_port())
+    try:
+        daemon.wait_finished(first_deployment(daemon, "big")["id"], timeout=120)  # the start-up catch-up
+        with open(os.path.join(repo.work, "big.bin"), "wb") as f:
+            for _ in range(megabytes):
+                f.write(os.urandom(1 << 20))
+        repo.commit("a big file", "big.bin")
+        repo.push()
+        pid = daemon.process.pid
+        wait_until_idle(pid)
+        before = status_kib(pid, "VmRSS")
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        _, deployment = daemon.request("POST", "/api/v1/apps/big/deploy", {"ref": "main"})
+        finished = daemon.wait_finished(deployment["id"], timeout=300)
+        if finished["status"] != "succeeded":
+            raise RuntimeError(f"deployment {deployment['id']} {finished['status']}: {finished.get('error')}")
+        peak = status_kib(pid, "VmHWM")
+        time.sleep(5)
+        after = status_kib(pid, "VmRSS")
+        exported = os.path.getsize(os.path.join(scratch, "big-deploy", "current", "big.bin"))
+        mb = lambda kib: round(kib / 1024, 1)
+        return {"case": "bigfile", "file_mb": round(exported / (1 << 20), 1), "rss_before_mb": mb(before),
+                "rss_peak_mb": mb(peak), "rss_after_mb": mb(after), "growth_mb": mb(peak - before),
+                "ratio": round((peak - before) / 1024 / (exported / (1 << 20)), 2), "goal": 1.0}
+    finally:
+        daemon.stop(grace=20)
+
+
 # --- the report -----------------------------------------------------------------------------------------------
 
 NOTES = [
@@ -636,6 +688,7 @@ ROWS = {
         f"| fetches per push, {r['apps']} apps on one repository | {r['fetches_per_push']} | – | – | 1 |",
         f"| push → live for a one-service change, {r['apps']} apps on one repository | median {r['push_to_live_ms_median']} ms | – | – | – |"],
     "cache": lambda r: [f"| Python deploy with unchanged requirements (venv cached) vs the first{', local wheels' if r['wheels'] else ', from PyPI'} | {r['later_ms_median']:.0f} ms | first deploy {r['first_ms']:.0f} ms | {r['ratio']:.2f} | ≤ 0.2 |"],
+    "bigfile": lambda r: [f"| daemon's peak memory growth deploying a commit with one {r['file_mb']:.0f} MB file (RSS {r['rss_before_mb']} MB before, {r['rss_peak_mb']} at the peak, {r['rss_after_mb']} 5 s after) | {r['growth_mb']} MB | the file: {r['file_mb']} MB | {r['ratio']:.2f} | ≤ 1.0 |"],
     "proxy": lambda r: [
         f"| requests through an app's public port (`slipway forward`), nginx as the app, {r['connections']} connections | {r['forwarded_rps']:.0f} req/s, p99 {r['forwarded_p99_ms']} ms | the app's own port: {r['direct_rps']:.0f} req/s, p99 {r['direct_p99_ms']} ms | {r['ratio']:.2f} (p99 {r['p99_ratio']:.2f}) | ≥ 0.8 (p99 < 2.0) |"]
         + ([f"| the same through nginx's TCP proxy (`stream`, 1 worker) | {r['nginx_stream_rps']:.0f} req/s, p99 {r['nginx_stream_p99_ms']} ms | the app's own port | {r['nginx_stream_ratio']:.2f} | – |",
@@ -815,6 +868,9 @@ def daemon_cases(args, binary, shm, disk, want):
     if want("cache"):
         log("caches between releases")
         results.append(cache_case(binary, os.path.join(disk, "cache"), 2 if args.quick else 4))
+    if want("bigfile"):
+        log("a 100 MB file in a commit")
+        results.append(big_file_case(binary, os.path.join(disk, "bigfile"), 100))
     if want("proxy"):
         log("the public port's forwarder")
         results.append(proxy_case(binary, os.path.join(shm, "proxy"), 3 if args.quick else 8, 1 if args.quick else 3))
