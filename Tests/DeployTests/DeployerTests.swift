@@ -8,6 +8,8 @@ import Testing
 @testable import Deploy
 
 @Suite struct DeployerTests {
+    /// The health check's timeout is what a healthy release's check may take on a loaded machine (CI once took 5 s
+    /// to start `sh` for it); an unhealthy one waits it out.
     static let recording = """
         build:
           - echo "build $SLIPWAY_DEPLOYMENT" >> "$SLIPWAY_SHARED_DIR/builds"
@@ -20,7 +22,7 @@ import Testing
           - echo "rollback to $(cat app.txt)" >> "$SLIPWAY_SHARED_DIR/rollbacks"
         health:
           command: test -f healthy
-          timeout: 5s
+          timeout: 20s
           interval: 100ms
 
         """
@@ -208,7 +210,7 @@ import Testing
         try FileManager.default.removeItem(atPath: fixture.work.path + "/healthy")
         let bad = try await fixture.deploy(try fixture.push("unhealthy", files: ["app.txt": "v2"]))
         #expect(bad.status == .failed)
-        #expect(bad.error == "the health check failed after 5s")
+        #expect(bad.error == "the health check failed after 20s")
         #expect(bad.rolledBackTo == good.id)
         #expect(fixture.layout.currentRelease() == good.id)
         #expect(!fixture.layout.hasRelease(bad.id))
@@ -241,7 +243,7 @@ import Testing
         #expect(bad.rolledBackTo == nil)
         #expect(
             bad.error
-                == "the health check failed after 5s; the automatic rollback to release \(good.id) "
+                == "the health check failed after 20s; the automatic rollback to release \(good.id) "
                 + "(deployment \(automatic.id)) failed")
         #expect(fixture.layout.currentRelease() == good.id, "the switch back itself happened")
     }
@@ -254,7 +256,7 @@ import Testing
                   - if [ -f "$SLIPWAY_SHARED_DIR/hang" ] && [ "$(cat app.txt)" = v1 ]; then sleep 300; fi
                 health:
                   command: test -f healthy
-                  timeout: 5s
+                  timeout: 20s
                   interval: 100ms
                 """)
         let good = try await fixture.deploy(try fixture.push("good", files: ["app.txt": "v1", "healthy": ""]))
