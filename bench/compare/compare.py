@@ -106,12 +106,17 @@ def wait_until_idle(pid, seconds=120):
         last = now
 
 
-def rss_kib(pid):
+def status_kib(pid, field):
+    """A field of /proc/PID/status given in kB (VmRSS, VmHWM, ...)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    return status_kib(pid, "VmRSS")
 
 
 def pss_uss_kib(pid):
@@ -589,22 +594,11 @@ def cache_case(binary, scratch, deploys):
         daemon.stop(grace=20)
 
 
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def big_file_case(binary, scratch, megabytes):
     """The daemon's peak resident memory while it deploys a commit that adds one file of `megabytes` MB (random,
     so git stores it whole), against the file's size; and its memory once the deploy has ended. The peak is the
     kernel's own high-water mark (VmHWM), reset just before the deploy through /proc/PID/clear_refs."""
-    repo = WorkRepo(os.path.join(scratch, "big-work"), os.path.join(scratch, "big.git"), GIT_ENV)
-    repo.write("index.html", "hello\n")
-    repo.commit("first")
-    repo.push()
+    _, repo = small_repo(scratch, "big")
     pipelines = os.path.join(scratch, "big-pipelines")
     os.makedirs(pipelines)
     with open(os.path.join(pipelines, "big.yml"), "w") as f:
