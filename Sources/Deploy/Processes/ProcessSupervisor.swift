@@ -328,7 +328,7 @@ actor ProcessSupervisor {
     private func watch(app: String, instance id: Int64, identity: ProcessIdentity) {
         watchers[id] = Task {
             guard let ending = await ProcessExit.wait(for: identity) else { return }
-            await self.exited(app: app, instance: id, ending: ending)
+            self.exited(app: app, instance: id, ending: ending)
         }
     }
 
@@ -367,7 +367,7 @@ actor ProcessSupervisor {
     private func scheduleStart(app: String, instance id: Int64, after delay: Duration) {
         watchers[id] = Task {
             guard (try? await Task.sleep(for: delay)) != nil else { return }
-            await self.startAgain(app: app, instance: id)
+            self.startAgain(app: app, instance: id)
         }
     }
 
