@@ -153,11 +153,11 @@ import Testing
         let setup = try setUp()
         setup.daemon.signal(SIGTERM)
         await #expect(setup.daemon.waitForExit(seconds: 30) == 0)
-        try await setup.work.commit("nobody home", files: ["index.html": "v1"])
+        try setup.work.commit("nobody home", files: ["index.html": "v1"])
         let refused = try await push(setup.work)
         #expect(refused.status != 0)
         #expect(refused.output.contains("the push is refused: cannot reach the daemon"), "\(refused.output)")
-        #expect(try await branch(setup.origin) == nil)
+        #expect(try branch(setup.origin) == nil)
     }
 
     /// The same gate over ssh: OpenSSH's sshd runs git-receive-pack, which runs the hook.

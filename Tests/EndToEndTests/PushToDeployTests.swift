@@ -187,16 +187,21 @@ import Testing
         #expect(utimensat(AT_FDCWD, file, &times, 0) == 0)
         daemon.signal(SIGHUP)
         try await daemon.wait(for: "/api/v1/apps/hello") { ($0["status"] as? String) == "config_error" }
+        // The build waits for a file that the test makes only after SIGTERM, so the deployment is running when the
+        // signal comes, however slow the machine.
+        let gate = scratch("gate")
         try writeFile(
             scratch("pipelines/hello.yml"),
-            "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy/hello"))\nbuild:\n  - sleep 1\n")
+            "repository: \(scratch("hello.git"))\ndeploy_to: \(scratch("deploy/hello"))\nbuild:\n"
+                + "  - until [ -e \(gate) ]; do sleep 0.05; done\n")
         daemon.signal(SIGHUP)
         try await daemon.wait(for: "/api/v1/apps/hello") { ($0["status"] as? String) == "idle" }
 
         let started = try await daemon.request("/api/v1/apps/hello/deploy", method: "POST")
         let id = try #require(started.json["id"] as? Int)
-        try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["status"] as? String) == "running" }
+        try await daemon.wait(for: "/api/v1/deployments/\(id)") { ($0["phase"] as? String) == "build" }
         daemon.signal(SIGTERM)
+        try writeFile(gate, "")
         let status = await daemon.waitForExit(seconds: 30)
         #expect(status == 0, "\(daemon.log)")
         let restarted = try DaemonProcess(

@@ -112,49 +112,53 @@ final class PostgresLink: Sendable {
             configuration: try location.connectionConfiguration(), id: 0, logger: quiet)
     }
 
-    /// The pool can wait a minute for a connection it cannot make; the wait is cancelled after `leaseLimit`. A query
+    /// The pool can wait a minute for a connection it cannot make; the wait is given up after `leaseLimit`. A query
     /// that outlives `queryLimit` has its connection closed under it, which ends the query at once whatever the
     /// network does.
+    ///
+    /// The caller is answered when the first deadline passes, without waiting for the pool's own call to end. Under
+    /// load, a lease the pool never answered, even once cancelled, kept its caller (and so a whole test run) waiting
+    /// forever; a deadline that only cancels cannot bound a wait that ignores cancellation. The pool's call then
+    /// ends in its own task, whenever it does.
     private static func withinDeadlines<T: Sendable>(
         _ client: PostgresClient, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
-            let leased = Locked(false)
-            group.addTask {
-                let value = try await client.withConnection { connection in
-                    leased.withLock { $0 = true }
-                    let timer = connection.eventLoop.scheduleTask(in: .init(Self.queryLimit)) {
-                        _ = connection.close() as EventLoopFuture<Void>
-                    }
-                    defer { timer.cancel() }
-                    return try await body(connection)
-                }
-                return .value(value)
-            }
-            group.addTask {
-                try await Task.sleep(for: Self.leaseLimit)
-                return .leaseTimer
-            }
-            while let outcome = try await group.next() {
-                switch outcome {
-                case .value(let value):
-                    group.cancelAll()
-                    return value
-                case .leaseTimer:
-                    // Leased in time: the query's own limit applies from here.
-                    if !leased.value {
-                        group.cancelAll()
-                        throw DeadlinePassed()
+        let answer = OneAnswer<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                answer.wait(continuation)
+                let work = Task {
+                    do {
+                        let value = try await client.withConnection { connection in
+                            // Leased after the caller was answered: nothing may be done in its name.
+                            guard answer.lease() else { throw DeadlinePassed() }
+                            let timer = connection.eventLoop.scheduleTask(in: .init(Self.queryLimit)) {
+                                _ = connection.close() as EventLoopFuture<Void>
+                            }
+                            defer { timer.cancel() }
+                            return try await body(connection)
+                        }
+                        answer.give(.success(value))
+                    } catch {
+                        answer.give(.failure(error))
                     }
                 }
+                let timer = Task {
+                    // Not leased in time: the pool is given up on. Leased: the query's own limit applies, and a
+                    // second after it the caller is answered even if the closed connection never says so.
+                    try? await Task.sleep(for: Self.leaseLimit)
+                    answer.giveUnlessLeased(.failure(DeadlinePassed()))
+                    try? await Task.sleep(for: Self.queryLimit + .seconds(1))
+                    answer.give(.failure(DeadlinePassed()))
+                }
+                answer.whenAnswered {
+                    work.cancel()
+                    timer.cancel()
+                }
             }
-            throw DeadlinePassed()
+        } onCancel: {
+            answer.give(.failure(CancellationError()))
         }
-    }
-
-    private enum Outcome<T: Sendable>: Sendable {
-        case value(T)
-        case leaseTimer
     }
 
     /// An operation could not reach the database: probe it on a fresh connection, and while that fails, fail
@@ -225,6 +229,67 @@ final class PostgresLink: Sendable {
 
 /// An operation ran out of time.
 struct DeadlinePassed: Error {}
+
+/// The one answer of an operation raced against its deadlines and its caller's cancellation: the first to give one
+/// resumes the caller; what comes later is dropped, and the tasks still running are cancelled. The lease and the
+/// lease deadline are decided under the same lock, so an operation told it failed never runs afterwards.
+private final class OneAnswer<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var given: Result<T, any Error>?
+        var leased = false
+        var whenAnswered: (@Sendable () -> Void)?
+    }
+
+    private let state = Locked(State())
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let given = state.given { return given }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// What to do once there is an answer (at once, if there is one already): cancel what still runs.
+    func whenAnswered(_ cancel: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.given != nil { return true }
+            state.whenAnswered = cancel
+            return false
+        }
+        if now { cancel() }
+    }
+
+    /// Marks the connection leased; false when the caller has been answered already.
+    func lease() -> Bool {
+        state.withLock { state in
+            guard state.given == nil else { return false }
+            state.leased = true
+            return true
+        }
+    }
+
+    func giveUnlessLeased(_ result: Result<T, any Error>) {
+        give(result, unlessLeased: true)
+    }
+
+    func give(_ result: Result<T, any Error>, unlessLeased: Bool = false) {
+        let (continuation, cancel) = state.withLock {
+            state -> (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) in
+            guard state.given == nil, !(unlessLeased && state.leased) else { return (nil, nil) }
+            state.given = result
+            defer {
+                state.continuation = nil
+                state.whenAnswered = nil
+            }
+            return (state.continuation, state.whenAnswered)
+        }
+        continuation?.resume(with: result)
+        cancel?()
+    }
+}
 
 extension TimeAmount {
     init(_ duration: Duration) {
