@@ -39,6 +39,7 @@ struct DeploymentsController<E: Engine, Context: RequestContext> {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                 body: .init { writer in
+                    defer { MemoryTrim.soon() }
                     for await chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
                     try await writer.finish(nil)
                 })

@@ -40,6 +40,7 @@ enum SSE {
     static func forEach<S: AsyncSequence & Sendable>(
         _ elements: S, keepAliveEvery interval: Duration, _ body: (Item<S.Element>) async throws -> Void
     ) async throws where S.Element: Sendable {
+        defer { MemoryTrim.soon() }
         let (items, continuation) = AsyncStream<Item<S.Element>>.makeStream(bufferingPolicy: .bufferingOldest(backlog))
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
