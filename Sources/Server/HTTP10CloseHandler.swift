@@ -31,7 +31,7 @@ final class HTTP10CloseHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let closing = closes.removeFirst()
             guard closing else { return context.write(data, promise: promise) }
             let written = promise ?? context.eventLoop.makePromise()
-            written.futureResult.whenComplete { _ in context.close(promise: nil) }
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             context.writeAndFlush(data, promise: written)
         default:
             context.write(data, promise: promise)

@@ -1,3 +1,4 @@
+import Deploy
 import HTTPTypes
 import Hummingbird
 import NIOCore

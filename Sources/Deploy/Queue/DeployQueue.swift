@@ -220,6 +220,7 @@ actor DeployQueue: Service {
         reportDepth(deployment.app)
         idle.update(isIdle: running.isEmpty)
         pump()
+        if running.isEmpty { MemoryTrim.soon() }
     }
 
     private func reportDepth(_ app: String) {

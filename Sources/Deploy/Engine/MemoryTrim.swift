@@ -1,18 +1,18 @@
 import Glibc
 import Synchronization
 
-/// Gives the heap memory freed by a burst of event streams back to the system.
+/// Gives the heap memory freed by a burst of work back to the system: asked for when the queue falls idle, and
+/// when an event stream or a log download ends.
 ///
-/// A log followed by many clients at once allocates many small buffers on the event loops' and the cooperative
-/// pool's threads. When the streams end, glibc keeps the freed pages in its arenas for reuse: the daemon's resident
-/// memory stays near its peak although nothing holds it (a second burst reuses it, and grows nothing). A trim a
-/// moment after the streams end returns those pages. It is asked for at most once per `delay`, so a stream of
-/// requests costs one trim, not one each.
-enum MemoryTrim {
+/// A burst (deployments at start-up, a log followed by many clients at once) allocates many small buffers on
+/// several threads. When it ends, glibc keeps the freed pages in its arenas for reuse: the daemon's resident memory
+/// stays near its peak although nothing holds it (a second burst reuses it, and grows nothing). A trim a moment
+/// after the burst returns those pages. It is asked for at most once per `delay`, so many requests cost one trim.
+public enum MemoryTrim {
     static let delay = Duration.seconds(2)
     private static let pending = Mutex(false)
 
-    static func soon() {
+    public static func soon() {
         let start = pending.withLock { pending -> Bool in
             defer { pending = true }
             return !pending
