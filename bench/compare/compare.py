@@ -420,13 +420,20 @@ def latency_case(binary, scratch, pushes):
 
 # --- idle memory ----------------------------------------------------------------------------------------------
 
-def memory_case(binary, scratch, apps):
-    bare, _ = small_repo(scratch, "memory")
-    pipelines = os.path.join(scratch, "memory-pipelines")
+def many_apps(scratch, name, apps, build):
+    """A one-commit repository and `apps` pipeline files (app0, app1, ...) that follow it, each with the one build
+    step `build`; returns the pipelines folder."""
+    bare, _ = small_repo(scratch, name)
+    pipelines = os.path.join(scratch, f"{name}-pipelines")
     os.makedirs(pipelines)
     for index in range(apps):
         with open(os.path.join(pipelines, f"app{index}.yml"), "w") as f:
-            f.write(f"repository: {bare}\ndeploy_to: {scratch}/memory-deploy/app{index}\nbuild:\n  - make\n")
+            f.write(f"repository: {bare}\ndeploy_to: {scratch}/{name}-deploy/app{index}\nbuild:\n  - {build}\n")
+    return pipelines
+
+
+def memory_case(binary, scratch, apps):
+    pipelines = many_apps(scratch, "memory", apps, "make")
     hooks = os.path.join(scratch, "memory-hooks.json")
     with open(hooks, "w") as f:
         json.dump([{"id": f"app{i}", "execute-command": "/bin/true"} for i in range(apps)], f)
@@ -436,12 +443,7 @@ def memory_case(binary, scratch, apps):
     try:
         # Idle means after the start-up catch-up has deployed every app's branch head once, as a daemon that has
         # been up a while is: the figure is what it keeps, not what a burst of deployments holds for a moment.
-        deadline = time.time() + 600
-        while any(a["status"] == "deploying" for a in daemon.get("/api/v1/apps")["apps"]):
-            if time.time() > deadline:
-                raise RuntimeError("the start-up deployments did not end within 10 minutes")
-            time.sleep(0.5)
-        wait_until_idle(daemon.process.pid)
+        wait_apps_idle(daemon)
         time.sleep(5)
         pid = daemon.process.pid
         ours, theirs = rss_kib(pid), rss_kib(peer.pid)
@@ -454,6 +456,50 @@ def memory_case(binary, scratch, apps):
     finally:
         daemon.stop(grace=20)
         processes.end(peer, grace=20)
+
+
+def wait_apps_idle(daemon, seconds=600):
+    """Waits until no app of the daemon is deploying, then until its CPU is quiet."""
+    deadline = time.time() + seconds
+    while any(a["status"] == "deploying" for a in daemon.get("/api/v1/apps")["apps"]):
+        if time.time() > deadline:
+            raise RuntimeError(f"the deployments did not end within {seconds} s")
+        time.sleep(0.5)
+    wait_until_idle(daemon.process.pid)
+
+
+def churn_case(binary, scratch, apps, deployments):
+    """Idle memory after `deployments` deployments (rounds of one manual deploy per app), against the same daemon's
+    idle memory after its start-up catch-up: what grows with time rather than with apps."""
+    pipelines = many_apps(scratch, "churn", apps, "true")
+    daemon = start_daemon(binary, pipelines, os.path.join(scratch, "churn-state"), free_port())
+    try:
+        wait_apps_idle(daemon)
+        time.sleep(5)
+        pid = daemon.process.pid
+        start = rss_kib(pid)
+        started = time.perf_counter()
+        made = 0
+        while made < deployments:
+            for index in range(min(apps, deployments - made)):
+                status, answer = daemon.request("POST", f"/api/v1/apps/app{index}/deploy", {})
+                if status != 202:
+                    raise RuntimeError(f"a deploy was answered {status}: {answer!r}")
+                made += 1
+            wait_apps_idle(daemon)
+            if made % 1000 < apps:
+                log(f"    {made} deployments, RSS {rss_kib(pid) / 1024:.1f} MB")
+        seconds = time.perf_counter() - started
+        time.sleep(5)
+        end = rss_kib(pid)
+        newest = daemon.get("/api/v1/apps/app0/deployments?limit=100")["deployments"]
+        failed = sum(1 for d in newest if d["status"] != "succeeded")
+        mb = lambda kib: round(kib / 1024, 1)
+        return {"case": "churn", "apps": apps, "deployments": made, "seconds": round(seconds),
+                "rss_start_mb": mb(start), "rss_end_mb": mb(end), "growth_mb": mb(end - start),
+                "failed_of_app0s_newest_100": failed}
+    finally:
+        daemon.stop(grace=20)
 
 
 # --- one repository, many apps -------------------------------------------------------------------------------
@@ -677,6 +723,7 @@ ROWS = {
     "webhook": webhook_row,
     "latency": lambda r: [f"| git push → first step, {r['pushes']} pushes | median {r['push_to_first_step_ms_median']} ms, p90 {r['push_to_first_step_ms_p90']} ms | – | – | ≤ 100 ms |"],
     "memory": memory_rows,
+    "churn": lambda r: [f"| idle RSS after {r['deployments']} deployments of {r['apps']} apps ({r['seconds']} s), against the same daemon idle after its start-up catch-up | {r['rss_end_mb']} MB | {r['rss_start_mb']} MB | +{r['growth_mb']} MB | grows with apps, not time |"],
     "monorepo": lambda r: [
         f"| mirrors of {r['apps']} apps on one repository (git://) | {r['mirrors_bytes'] / 1e6:.1f} MB | git clone --mirror {r['git_mirror_bytes'] / 1e6:.1f} MB | {r['ratio']:.2f} | ≤ 1.2 |",
         f"| fetches per push, {r['apps']} apps on one repository | {r['fetches_per_push']} | – | – | 1 |",
@@ -856,6 +903,9 @@ def daemon_cases(args, binary, shm, disk, want):
         for apps in (100, 1000):
             log(f"idle memory, {apps} apps")
             results.append(memory_case(binary, os.path.join(disk, f"memory-{apps}"), apps))
+    if want("churn"):
+        log("idle memory after 10,000 deployments")
+        results.append(churn_case(binary, os.path.join(disk, "churn"), 100, 1000 if args.quick else 10000))
     if want("monorepo"):
         log("one repository, many apps")
         results.append(monorepo_case(binary, os.path.join(disk, "monorepo"), 30))

@@ -231,4 +231,9 @@ def silent_subscribers(port: int, pid: int, app: str, count: int, hold: float = 
         problems.append(f"the {app} deployment did not succeed: {deployment['status']}")
     if not healthy:
         problems.append("/healthz did not answer while the silent subscribers were held")
+    if peak > 150 * 1024:
+        problems.append(f"the daemon's memory peaked at {peak / 1024:.1f} MB beside the silent subscribers (goal < 150 MB)")
+    if later > before + 20 * 1024:
+        problems.append(f"the daemon's memory did not come back down after the silent subscribers left: "
+                        f"{later / 1024:.1f} MB 30 s after, against {before / 1024:.1f} MB before (allowed: +20 MB)")
     return lines, problems
