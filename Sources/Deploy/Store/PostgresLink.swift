@@ -157,7 +157,9 @@ final class PostgresLink: Sendable {
                 }
             }
         } onCancel: {
-            answer.give(.failure(CancellationError()))
+            // Once leased, the work is let finish (within the deadlines), so that a caller told it failed knows it
+            // was not done.
+            answer.giveUnlessLeased(.failure(CancellationError()))
         }
     }
 
@@ -231,8 +233,9 @@ final class PostgresLink: Sendable {
 struct DeadlinePassed: Error {}
 
 /// The one answer of an operation raced against its deadlines and its caller's cancellation: the first to give one
-/// resumes the caller; what comes later is dropped, and the tasks still running are cancelled. The lease and the
-/// lease deadline are decided under the same lock, so an operation told it failed never runs afterwards.
+/// resumes the caller; what comes later is dropped, and the tasks still running are cancelled. The lease, the lease
+/// deadline and the caller's cancellation are decided under the same lock, so an operation told it failed never
+/// runs afterwards.
 private final class OneAnswer<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
