@@ -113,7 +113,7 @@ import Testing
         await #expect(daemon.waitForExit(seconds: 30) == 0, "\(daemon.log)")
         #expect(kill(step, 0) != 0, "the step was stopped when the grace ran out")
 
-        let restarted = try await DaemonProcess(arguments: arguments, logFile: scratch("daemon2.log"))
+        let restarted = try DaemonProcess(arguments: arguments, logFile: scratch("daemon2.log"))
         let stopped = try await restarted.request("/api/v1/deployments/\(running)").json
         #expect(stopped["status"] as? String == "interrupted", "\(stopped)")
         try await restarted.wait(for: "/api/v1/deployments/\(queued)") { ($0["status"] as? String) == "succeeded" }

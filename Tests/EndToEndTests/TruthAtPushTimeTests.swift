@@ -66,7 +66,7 @@ import Testing
         #expect(first.log.contains("stopping: no deployment is running"))
         #expect(first.log.contains("stopped"))
 
-        let missed = try await work.commit("while down", files: ["a": "2"])
+        let missed = try work.commit("while down", files: ["a": "2"])
         let pushed = try await push(work)
         #expect(pushed.output.contains("cannot reach the daemon"))
         #expect(pushed.output.contains("is deployed when the daemon starts"))
@@ -81,7 +81,7 @@ import Testing
         // A restart with nothing new deploys nothing.
         second.signal(SIGTERM)
         await #expect(second.waitForExit(seconds: 30) == 0)
-        let third = try await daemon("daemon3.log")
+        let third = try daemon("daemon3.log")
         try await Task.sleep(for: .milliseconds(300))
         let history = try await third.request("/api/v1/apps/hello/deployments").json["deployments"] as? [Any]
         #expect(history?.count == 2)
