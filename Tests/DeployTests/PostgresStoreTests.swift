@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Pipeline
 import SlipwayAPI
 import TestSupport
 import Testing
@@ -96,5 +97,45 @@ import Testing
             throw error
         }
         try await server.remove()
+    }
+}
+
+/// How an operation on the pool is answered (`OneAnswer`): the first answer wins, and the lease, the lease deadline
+/// and the caller's cancellation are decided together, so a caller told it failed is never done in its name later.
+@Suite struct OneAnswerTests {
+    private func result(of answer: OneAnswer<Int>) async throws -> Int {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            answer.wait(continuation)
+        }
+    }
+
+    @Test func aLeaseAfterTheDeadlineRunsNothing() async throws {
+        let answer = OneAnswer<Int>()
+        let stops = Locked(0)
+        answer.whenAnswered { stops.withLock { $0 += 1 } }
+        answer.giveUnlessLeased(.failure(DeadlinePassed()))
+        #expect(answer.lease() == false, "the lease came after the caller was answered")
+        answer.give(.success(1))
+        #expect(stops.value == 1, "the work and the timer are stopped once, at the first answer")
+        await #expect(throws: DeadlinePassed.self) { _ = try await result(of: answer) }
+    }
+
+    @Test func onceLeasedTheCallerGetsTheRealOutcome() async throws {
+        let answer = OneAnswer<Int>()
+        #expect(answer.lease())
+        answer.giveUnlessLeased(.failure(CancellationError()))
+        answer.give(.success(7))
+        #expect(try await result(of: answer) == 7, "neither the lease deadline nor a cancel answers a leased call")
+    }
+
+    @Test func theLastDeadlineAnswersALeasedCallThatNeverEnds() async throws {
+        let answer = OneAnswer<Int>()
+        #expect(answer.lease())
+        answer.give(.failure(DeadlinePassed()))
+        answer.give(.success(7))
+        await #expect(throws: DeadlinePassed.self) { _ = try await result(of: answer) }
+        let stopped = Locked(false)
+        answer.whenAnswered { stopped.withLock { $0 = true } }
+        #expect(stopped.value, "what asks to be stopped after the answer is stopped at once")
     }
 }

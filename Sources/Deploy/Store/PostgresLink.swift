@@ -236,7 +236,7 @@ struct DeadlinePassed: Error {}
 /// resumes the caller; what comes later is dropped, and the tasks still running are cancelled. The lease, the lease
 /// deadline and the caller's cancellation are decided under the same lock, so an operation told it failed never
 /// runs afterwards.
-private final class OneAnswer<T: Sendable>: Sendable {
+final class OneAnswer<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var given: Result<T, any Error>?
