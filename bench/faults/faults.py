@@ -210,8 +210,8 @@ def summary(ctx, crash, disk, gone, push, state, elapsed):
         log("truth at push time: %s (daemon down, SIGKILL and SIGTERM; a second daemon; %d SIGKILLs during gated "
             "pushes)" % (push["status"], len(push["rounds"])))
     if state:
-        log("lost state: %s (the state deleted, and an older copy restored, each followed by 10 deploys)"
-            % state["status"])
+        log("lost state: %s (the state deleted, and an older copy restored, each followed by 10 deploys; the "
+            "state disk full in each phase)" % state["status"])
     if TRANSIENTS:
         log("disagreements that settled within 0.5 s (notes): %d; first: %s" % (len(TRANSIENTS), TRANSIENTS[0]))
     log("violations: %d" % len(ctx.violations))

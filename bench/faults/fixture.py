@@ -344,6 +344,17 @@ class FaultsDaemon(Daemon):
             time.sleep(0.05)
         raise HarnessError("%s did not become idle in %ds" % (", ".join(apps), timeout))
 
+    def wait_live(self, app, commit, timeout=30):
+        """Waits until `commit` is the app's live release and its last deployment has ended; the live release."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = self.get("/api/v1/apps/%s" % app)
+            current = answer.get("current") or {}
+            if current.get("commit") == commit and finished(answer.get("last_deployment") or {}):
+                return current
+            time.sleep(0.1)
+        raise HarnessError("%s did not make %s live in %ds" % (app, commit[:10], timeout))
+
     def max_deployment_id(self):
         rows = self.query("SELECT MAX(id) AS m FROM deployment")
         return rows[0]["m"] or 0

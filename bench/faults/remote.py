@@ -7,7 +7,7 @@ import re
 import shutil
 import time
 
-from fixture import MARK_LIVE, FINISHED, Checks, FaultsDaemon, Repo, install_hook, write_pipeline
+from fixture import MARK_LIVE, Checks, FaultsDaemon, Repo, install_hook, write_pipeline
 from harness import HarnessError
 from harness.log import out as log
 from harness.web import error_message
@@ -96,16 +96,6 @@ class RemoteGone:
         self.daemon.start()
         install_hook(ctx, self.repo.bare, "gone", self.daemon.url)
 
-    def wait_live(self, app, commit, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            current = self.daemon.get("/api/v1/apps/%s" % app).get("current") or {}
-            last = self.daemon.get("/api/v1/apps/%s" % app).get("last_deployment") or {}
-            if current.get("commit") == commit and last.get("status") in FINISHED:
-                return current
-            time.sleep(0.1)
-        raise HarnessError("%s did not make %s live in %ds" % (app, commit[:10], timeout))
-
     def deploy_four_releases(self):
         """Four releases each (keep_releases 2, so the first two are pruned): gone by the push hook, gonenet by
         polling over git://."""
@@ -113,8 +103,8 @@ class RemoteGone:
         for _ in range(4):
             self.commits.append(self.repo.change())
             self.repo.push(hook=True)
-            self.wait_live("gone", self.commits[-1])
-            self.wait_live("gonenet", self.commits[-1])
+            self.daemon.wait_live("gone", self.commits[-1])
+            self.daemon.wait_live("gonenet", self.commits[-1])
         daemon = self.daemon
         daemon.wait_idle(list(self.apps))
         self.releases = {name: daemon.query("SELECT id, [commit], removed_at FROM [release] WHERE app = ? ORDER BY id",
@@ -219,7 +209,7 @@ class RemoteGone:
                    "gone: after the repository is back, a git push deploys it (%s)"
                    % (" | ".join(output.strip().splitlines()[-3:])))
         try:
-            self.wait_live("gonenet", head)
+            self.daemon.wait_live("gonenet", head)
             ok = True
         except HarnessError as error:
             ok = False

@@ -96,7 +96,7 @@ class StateCase:
     def run(self):
         try:
             self.daemon.start()
-            self.daemon.wait_idle(["app"])  # the catch-up at start-up deploys the first commit
+            self.daemon.wait_live("app", self.repo.head(), timeout=90)  # the catch-up at start-up deploys it
             self.deploy()
             backup = None
             if self.restore:
@@ -231,6 +231,8 @@ def state_full(ctx):
     filler = os.path.join(mnt, "filler")
     try:
         daemon.start()
+        # The start-up catch-up deploys the branch head; the app looks idle until it has queued that deployment.
+        daemon.wait_live("full", repo.head(), timeout=90)
         daemon.wait_idle(["full"], timeout=90)
         for phase in FULL_PHASES:
             fill_during(ctx, checks, daemon, app, repo, phase, filler)
