@@ -123,4 +123,14 @@ final class FaultyStore: DeployStore {
     func pruneDeliveries(olderThan age: TimeInterval) async throws(StoreError) {
         try await base.pruneDeliveries(olderThan: age)
     }
+
+    func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError) {
+        try await base.heartbeat(node: name, version: version, startedAt: startedAt)
+    }
+
+    func nodeStopped(_ name: String) async throws(StoreError) { try await base.nodeStopped(name) }
+
+    func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord] {
+        try await base.nodes(downAfter: downAfter)
+    }
 }

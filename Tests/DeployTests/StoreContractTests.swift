@@ -219,4 +219,28 @@ import Testing
         expected.id = imported[0].id
         #expect(try await store.deployment(imported[0].id) == expected)
     }
+
+    @Test(arguments: Kind.all) func nodesAreUpWhileTheirHeartbeatIsFreshAndDownOnceStopped(kind: Kind) async throws {
+        let scratch = ScratchDirectory("slipway-store")
+        let store = try await kind.open(scratch)
+        #expect(try await store.nodes(downAfter: 60).isEmpty)
+        let started = Date(timeIntervalSince1970: 1_795_000_000.25)
+        try await store.heartbeat(node: "web-2", version: "1.0.0", startedAt: started)
+        try await store.heartbeat(node: "web-1", version: "1.0.0", startedAt: started)
+        let nodes = try await store.nodes(downAfter: 60)
+        #expect(nodes.map(\.name) == ["web-1", "web-2"], "by name")
+        #expect(nodes.allSatisfy { $0.up && $0.startedAt == started && $0.version == "1.0.0" })
+        #expect(abs(nodes[0].lastSeen.timeIntervalSinceNow) < 60, "at the store's clock, which is this machine's")
+        // A heartbeat older than `downAfter` is down.
+        #expect(try await store.nodes(downAfter: 0).allSatisfy { !$0.up })
+
+        // A stop is down at once; the next heartbeat, of a new start, is up again, with its own start and version.
+        try await store.nodeStopped("web-1")
+        #expect(try await store.nodes(downAfter: 60).map(\.up) == [false, true])
+        let restarted = started.addingTimeInterval(3600)
+        try await kind.open(scratch).heartbeat(node: "web-1", version: "1.1.0", startedAt: restarted)
+        let again = try await kind.open(scratch).nodes(downAfter: 60)
+        #expect(again[0].up && again[0].startedAt == restarted && again[0].version == "1.1.0")
+        #expect(again[0].lastSeen >= nodes[0].lastSeen)
+    }
 }

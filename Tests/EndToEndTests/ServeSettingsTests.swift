@@ -122,4 +122,24 @@ import Testing
         #expect(history?.count == 2)
         #expect(try String(contentsOfFile: scratch("deploy/current/index.txt"), encoding: .utf8) == "hello")
     }
+
+    /// `--node` names the daemon's heartbeat in the store: up while it serves, down at once after a graceful stop,
+    /// and still listed once another node serves the same state.
+    @Test func nodesAreUpWhileServingAndDownOnceStopped() async throws {
+        try writeFile(scratch("pipelines/.keep"), "")
+        func nodes(_ daemon: DaemonProcess) async throws -> [String: String] {
+            let listed = try await daemon.request("/api/v1/nodes").json["nodes"] as? [[String: Any]] ?? []
+            return Dictionary(
+                uniqueKeysWithValues: listed.map { ($0["name"] as? String ?? "", $0["status"] as? String ?? "") })
+        }
+        let arguments = ["--pipelines", scratch("pipelines"), "--state", scratch("state")]
+        let alpha = try DaemonProcess(arguments: arguments + ["--node", "alpha"], logFile: scratch("alpha.log"))
+        #expect(try await nodes(alpha) == ["alpha": "up"], "registered before it listens")
+        alpha.signal(SIGTERM)
+        await #expect(alpha.waitForExit(seconds: 30) == 0, "\(alpha.log)")
+
+        let beta = try DaemonProcess(
+            arguments: arguments, environment: ["SLIPWAY_NODE": "beta"], logFile: scratch("beta.log"))
+        #expect(try await nodes(beta) == ["alpha": "down", "beta": "up"])
+    }
 }

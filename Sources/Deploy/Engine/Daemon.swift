@@ -164,6 +164,7 @@ public final class Daemon: Engine {
         do {
             report = try await Recovery(context: context).run(pipelines: registry.pipelines)
             try await context.store.pruneDeliveries(olderThan: 7 * 24 * 3600)
+            try await HeartbeatService.beat(node: nodeName, startedAt: startedAt, store: context.store)
         } catch {
             throw .store(error)
         }
@@ -191,6 +192,8 @@ public final class Daemon: Engine {
         [
             // First, so that it stops last: its final try comes after the queue's last deployment has ended.
             UnsavedRecordsService(records: context.unsaved, store: context.store, logger: context.logger),
+            // Before the queue, so that it marks the node stopped only once the queue has stopped.
+            HeartbeatService(node: nodeName, startedAt: startedAt, store: context.store, logger: context.logger),
             queue,
             ReloadService(registry: registry, logger: context.logger) { [context, mirrors, registry] changed in
                 await mirrors.follow(registry.pipelines)
@@ -334,7 +337,14 @@ public final class Daemon: Engine {
     }
 
     public func nodes() async throws(DeployError) -> [API.Node] {
-        [API.Node(name: nodeName, version: SlipwayVersion.current, startedAt: startedAt, lastSeen: Date(), status: .up)]
+        let store = context.store
+        return try await DeployError.wrapping {
+            try await store.nodes(downAfter: HeartbeatService.downAfter).map { node in
+                API.Node(
+                    name: node.name, version: node.version, startedAt: node.startedAt, lastSeen: node.lastSeen,
+                    status: node.up ? .up : .down)
+            }
+        }
     }
 
     public func log(deployment id: Int64) async throws(DeployError) -> LogChunks {

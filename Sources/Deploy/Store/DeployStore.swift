@@ -95,6 +95,19 @@ public protocol DeployStore: Sendable {
 
     /// Forgets delivery ids older than `age`; forges do not redeliver after a few days.
     func pruneDeliveries(olderThan age: TimeInterval) async throws(StoreError)
+
+    // MARK: Nodes
+
+    /// Records that the node `name` is alive, at the store's clock (so that nodes on machines whose clocks differ
+    /// are judged alike): added on its first heartbeat, and up again after it stopped.
+    func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError)
+
+    /// Records that the node stopped, so that it is down at once instead of when its heartbeat grows old.
+    func nodeStopped(_ name: String) async throws(StoreError)
+
+    /// Every node that has used the store, by name. A node is up when its last heartbeat, by the store's clock,
+    /// is younger than `downAfter` seconds and it has not stopped since.
+    func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord]
 }
 
 extension DeployStore {

@@ -90,7 +90,20 @@ enum PostgresMigrations {
                     id text PRIMARY KEY, provider text NOT NULL, received_at timestamptz NOT NULL)
                 """,
                 "CREATE INDEX webhook_delivery_received ON webhook_delivery (received_at)",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "nodes",
+            statements: [
+                """
+                CREATE TABLE node (
+                    name text PRIMARY KEY,
+                    version text NOT NULL,
+                    started_at timestamptz NOT NULL,
+                    last_seen timestamptz NOT NULL,
+                    stopped_at timestamptz
+                )
+                """
+            ]),
     ]
 
     static func migrate(_ link: PostgresLink) async throws(StoreError) {

@@ -98,6 +98,15 @@ extension AppState {
     }
 }
 
+extension NodeRecord {
+    init(postgres row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        self.init(
+            name: try row.value("name"), version: try row.value("version"), startedAt: try row.date("started_at"),
+            lastSeen: try row.date("last_seen"), up: try row.value("up"))
+    }
+}
+
 extension PostgresRowSequence {
     /// Every row, each made into a record; a row that does not read becomes `StoreError.failed`.
     func records<T>(_ make: (PostgresRow) throws -> T) async throws -> [T] {

@@ -430,6 +430,39 @@ public final class PostgresStore: DeployStore {
             _ = try await connection.query("DELETE FROM webhook_delivery WHERE received_at < \(cutoff)", logger: logger)
         }
     }
+
+    // MARK: - Nodes
+
+    public func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError) {
+        try await run { connection, logger in
+            try await connection.query(
+                """
+                INSERT INTO node (name, version, started_at, last_seen, stopped_at)
+                VALUES (\(name), \(version), \(PostgresTime.stored(startedAt)), now(), NULL)
+                ON CONFLICT (name) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
+                    last_seen = excluded.last_seen, stopped_at = NULL
+                """, logger: logger)
+        }
+    }
+
+    public func nodeStopped(_ name: String) async throws(StoreError) {
+        try await run { connection, logger in
+            try await connection.query("UPDATE node SET stopped_at = now() WHERE name = \(name)", logger: logger)
+        }
+    }
+
+    public func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord] {
+        let milliseconds = Int64((downAfter * 1000).rounded())
+        return try await run { connection, logger in
+            try await connection.query(
+                """
+                SELECT name, version, started_at, last_seen,
+                    stopped_at IS NULL AND last_seen > now() - make_interval(secs => \(milliseconds) / 1000.0) AS up
+                FROM node ORDER BY name
+                """, logger: logger
+            ).records(NodeRecord.init(postgres:))
+        }
+    }
 }
 
 extension PostgresStore: CustomStringConvertible {

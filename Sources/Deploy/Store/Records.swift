@@ -178,3 +178,23 @@ public struct AppState: Codable, Sendable, Equatable {
         self.lastSeenHead = lastSeenHead
     }
 }
+
+/// A daemon that uses the store (a node), as its heartbeats left it.
+public struct NodeRecord: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var startedAt: Date
+    /// Its last heartbeat, by the store's clock.
+    public var lastSeen: Date
+    /// Whether that heartbeat is recent enough (see `DeployStore.nodes(downAfter:)`) and the node has not stopped
+    /// since.
+    public var up: Bool
+
+    public init(name: String, version: String, startedAt: Date, lastSeen: Date, up: Bool) {
+        self.name = name
+        self.version = version
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.up = up
+    }
+}

@@ -342,6 +342,43 @@ public final class SQLiteStore: DeployStore {
         // The ids in memory were loaded when the store opened; they change only if some were forgotten.
         if forgotten > 0 { try loadRecentDeliveries() }
     }
+
+    // MARK: - Nodes
+
+    public func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError) {
+        let now = UTCTime.sqlText(Date())
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO node (name, version, started_at, last_seen, stopped_at) VALUES (?, ?, ?, ?, NULL)
+                    ON CONFLICT (name) DO UPDATE SET version = excluded.version, started_at = excluded.started_at,
+                        last_seen = excluded.last_seen, stopped_at = NULL
+                    """, arguments: [name, version, UTCTime.sqlText(startedAt), now])
+        }
+    }
+
+    public func nodeStopped(_ name: String) async throws(StoreError) {
+        let now = UTCTime.sqlText(Date())
+        try await write { db in
+            try db.execute(sql: "UPDATE node SET stopped_at = ? WHERE name = ?", arguments: [now, name])
+        }
+    }
+
+    public func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord] {
+        let now = Date()
+        return try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT name, version, started_at, last_seen, stopped_at FROM node ORDER BY name"
+            ).map { row in
+                let lastSeen = UTCTime.parse(row["last_seen"]) ?? .distantPast
+                let stopped: String? = row["stopped_at"]
+                return NodeRecord(
+                    name: row["name"], version: row["version"],
+                    startedAt: UTCTime.parse(row["started_at"]) ?? .distantPast, lastSeen: lastSeen,
+                    up: stopped == nil && now.timeIntervalSince(lastSeen) < downAfter)
+            }
+        }
+    }
 }
 
 extension SQLiteStore: CustomStringConvertible {
@@ -438,6 +475,15 @@ extension SQLiteStore {
         }
         migrator.registerMigration("v2: gated pushes") { db in
             try db.alter(table: "deployment") { t in t.add(column: "gated_from", .text) }
+        }
+        migrator.registerMigration("v3: nodes") { db in
+            try db.create(table: "node") { t in
+                t.primaryKey("name", .text)
+                t.column("version", .text).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("last_seen", .datetime).notNull()
+                t.column("stopped_at", .datetime)
+            }
         }
         return migrator
     }
