@@ -7,10 +7,12 @@ import Synchronization
 /// processes, wait for them, remove the release directory, record the outcome), and in a cancelled task every
 /// `Task.sleep` and many awaits would give up at once.
 public final class Cancellation: Sendable {
-    /// Why the deployment is being stopped: a user asked, or the daemon is shutting down.
+    /// Why the deployment is being stopped: a user asked, the daemon is shutting down, or the daemon lost the
+    /// deployment's lease in the store (another node may have taken it over).
     public enum Reason: Sendable, Equatable {
         case requested
         case shutdown
+        case leaseLost
     }
 
     private struct State {

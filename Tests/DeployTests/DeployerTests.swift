@@ -77,6 +77,7 @@ import Testing
         #expect(env["SLIPWAY_DEPLOY_TO"] == fixture.layout.deployTo)
         #expect(env["SLIPWAY_PREVIOUS_COMMIT"] == first)
         #expect(env["SLIPWAY_PHASE"] == "build")
+        #expect(env["SLIPWAY_NODE"] == fixture.context.node && !fixture.context.node.isEmpty)
         #expect(fixture.shared("env-\(one.id)").contains("SLIPWAY_PREVIOUS_COMMIT="))
     }
 

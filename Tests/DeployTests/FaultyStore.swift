@@ -25,6 +25,13 @@ final class FaultyStore: DeployStore {
         failing.withLock { $0 = writes }
     }
 
+    private let leasesLost = Locked(false)
+
+    /// From now on, every lease is lost, as when another node took it over: neither held nor renewed.
+    func loseLeases() {
+        leasesLost.withLock { $0 = true }
+    }
+
     private func check(_ write: Write) throws(StoreError) {
         if failing.withLock({ $0.contains(write) }) { throw .full }
     }
@@ -132,5 +139,23 @@ final class FaultyStore: DeployStore {
 
     func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord] {
         try await base.nodes(downAfter: downAfter)
+    }
+
+    func takeLease(deployment id: Int64, owner: String, duration: TimeInterval) async throws(StoreError) -> Lease? {
+        try await base.takeLease(deployment: id, owner: owner, duration: duration)
+    }
+
+    func renewLease(_ lease: Lease, duration: TimeInterval) async throws(StoreError) -> Bool {
+        if leasesLost.withLock({ $0 }) { return false }
+        return try await base.renewLease(lease, duration: duration)
+    }
+
+    func holdsLease(_ lease: Lease, margin: TimeInterval) async throws(StoreError) -> Bool {
+        if leasesLost.withLock({ $0 }) { return false }
+        return try await base.holdsLease(lease, margin: margin)
+    }
+
+    func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
+        try await base.interruptExpiredLeases(reason: reason)
     }
 }

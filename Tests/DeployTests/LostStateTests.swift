@@ -156,6 +156,28 @@ import Testing
         #expect(steps == ["true succeeded"], "the build step's end too")
     }
 
+    /// A run that has lost its lease (another node took the deployment over) does not switch `current`, and
+    /// records no outcome: the deployment is the new holder's to end.
+    @Test func aDeploymentThatLostItsLeaseNeitherSwitchesNorRecordsAnOutcome() async throws {
+        let (fixture, store) = try await Self.withFaultyStore(yaml: "build:\n  - true\n")
+        let first = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        #expect(first.status == .succeeded)
+        store.loseLeases()
+        let second = try await fixture.deploy(try fixture.push("two", files: ["a": "2"]))
+        #expect(fixture.layout.currentRelease() == first.id)
+        #expect(!fixture.layout.hasRelease(second.id), "its release never went live, and went")
+        #expect(try await fixture.store.appState("hello").liveRelease == first.id)
+        let recorded = try #require(try await store.deployment(second.id))
+        #expect(recorded.status == .running && recorded.finishedAt == nil, "no outcome: \(recorded)")
+        let log = try String(contentsOfFile: fixture.context.logPath(deployment: second.id), encoding: .utf8)
+        #expect(log.contains("lease is lost, or about to run out, before its switch"), "\(log)")
+        #expect(log.contains("lost its lease and records nothing more"), "\(log)")
+
+        // Once its lease expires, a node's sweep ends it as interrupted, never to run again by itself.
+        let swept = try await fixture.store.interruptExpiredLeases(reason: "swept")
+        #expect(swept.isEmpty, "its lease (30 s) has not expired yet")
+    }
+
     @Test func aSwitchThatCannotBeRecordedIsSwitchedBack() async throws {
         let (fixture, store) = try await Self.withFaultyStore(
             yaml: "build:\n  - true\nactivate:\n  - echo activated >> $SLIPWAY_SHARED_DIR/log\n")

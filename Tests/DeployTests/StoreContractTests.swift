@@ -243,4 +243,63 @@ import Testing
         #expect(again[0].up && again[0].startedAt == restarted && again[0].version == "1.1.0")
         #expect(again[0].lastSeen >= nodes[0].lastSeen)
     }
+
+    @Test(arguments: Kind.all) func aLeaseHasOneOwnerAndItsFencingTokenOnlyGrows(kind: Kind) async throws {
+        let scratch = ScratchDirectory("slipway-store")
+        let store = try await kind.open(scratch)
+        let deployment = try await store.insert(request("a", "1"))
+        let first = try #require(try await store.takeLease(deployment: deployment.id, owner: "n1", duration: 60))
+        #expect(first.deploymentID == deployment.id && first.owner == "n1")
+        #expect(try await store.takeLease(deployment: deployment.id, owner: "n2", duration: 60) == nil, "n1 holds it")
+        #expect(try await store.holdsLease(first, margin: 30))
+        #expect(try await store.holdsLease(first, margin: 120) == false, "not for that long")
+        #expect(try await store.renewLease(first, duration: 120))
+        #expect(try await store.holdsLease(first, margin: 90), "renewed")
+
+        // Its owner may take it again (a restart): a greater token, and the old lease is gone.
+        let again = try #require(try await store.takeLease(deployment: deployment.id, owner: "n1", duration: 60))
+        #expect(again.fence > first.fence)
+        #expect(try await store.holdsLease(first, margin: 0) == false)
+        #expect(try await store.renewLease(first, duration: 60) == false)
+
+        // An expired lease is lost even when nobody took it, and then anyone may take it, with a greater token,
+        // also after the store is opened again.
+        let other = try await store.insert(request("a", "2"))
+        let short = try #require(try await store.takeLease(deployment: other.id, owner: "n1", duration: 0.05))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await store.renewLease(short, duration: 60) == false)
+        #expect(try await store.holdsLease(short, margin: 0) == false)
+        let taken = try #require(
+            try await kind.open(scratch).takeLease(deployment: other.id, owner: "n2", duration: 60))
+        #expect(taken.fence > short.fence && short.fence > again.fence)
+    }
+
+    @Test(arguments: Kind.all) func onlyRunningDeploymentsWhoseLeaseExpiredAreInterrupted(kind: Kind) async throws {
+        let store = try await kind.open(ScratchDirectory("slipway-store"))
+        func running(_ commit: String) async throws -> Deployment {
+            var deployment = try await store.insert(request("a", commit))
+            deployment.status = .running
+            deployment.startedAt = Date()
+            try await store.save(deployment)
+            return deployment
+        }
+        let expired = try await running("1")
+        let held = try await running("2")
+        let unleased = try await running("3")
+        let queued = try await store.insert(request("b", "4"))
+        _ = try await store.takeLease(deployment: expired.id, owner: "dead", duration: 0.05)
+        _ = try await store.takeLease(deployment: held.id, owner: "alive", duration: 60)
+        _ = try await store.takeLease(deployment: queued.id, owner: "dead", duration: 0.05)
+        try await Task.sleep(for: .milliseconds(200))
+
+        let interrupted = try await store.interruptExpiredLeases(reason: "its node died")
+        #expect(interrupted.map(\.id) == [expired.id])
+        let ended = try #require(try await store.deployment(expired.id))
+        #expect(ended == interrupted.first)
+        #expect(ended.status == .interrupted && ended.error == "its node died" && ended.finishedAt != nil)
+        #expect(try await store.deployment(held.id)?.status == .running)
+        #expect(try await store.deployment(unleased.id)?.status == .running, "start-up recovery's to end")
+        #expect(try await store.deployment(queued.id)?.status == .queued)
+        #expect(try await store.interruptExpiredLeases(reason: "again").isEmpty, "once")
+    }
 }

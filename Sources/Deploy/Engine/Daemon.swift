@@ -133,7 +133,8 @@ public final class Daemon: Engine {
             metrics: metrics, logger: logger,
             processes: ProcessSupervisor(
                 stateDirectory: state, forwarderCommand: configuration.forwarderCommand, events: events,
-                logger: logger))
+                logger: logger),
+            node: configuration.nodeName)
         registry = AppRegistry(
             directory: configuration.pipelinesDirectory, loader: PipelineLoader(environment: configuration.environment),
             logger: logger)
@@ -193,7 +194,9 @@ public final class Daemon: Engine {
             // First, so that it stops last: its final try comes after the queue's last deployment has ended.
             UnsavedRecordsService(records: context.unsaved, store: context.store, logger: context.logger),
             // Before the queue, so that it marks the node stopped only once the queue has stopped.
-            HeartbeatService(node: nodeName, startedAt: startedAt, store: context.store, logger: context.logger),
+            HeartbeatService(
+                node: nodeName, startedAt: startedAt, store: context.store, events: context.events,
+                logger: context.logger),
             queue,
             ReloadService(registry: registry, logger: context.logger) { [context, mirrors, registry] changed in
                 await mirrors.follow(registry.pipelines)

@@ -18,13 +18,15 @@ struct DeployContext: Sendable {
     var processes: ProcessSupervisor
     /// The final records of deployments that the store could not write when they ended, until it can.
     var unsaved = UnsavedRecords()
+    /// This daemon's `--node` name: the owner of its deployments' leases, and `SLIPWAY_NODE` in their steps.
+    var node: String
 
     init(
         store: any DeployStore, events: EventBus = EventBus(), stateDirectory: String,
         runner: StepRunner = StepRunner(),
         daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment,
         metrics: SlipwayMetrics = .discarding, logger: Logger = Logger(label: "slipway"),
-        processes: ProcessSupervisor? = nil
+        processes: ProcessSupervisor? = nil, node: String = ProcessInfo.processInfo.hostName
     ) {
         self.store = store
         self.events = events
@@ -34,6 +36,7 @@ struct DeployContext: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.processes = processes ?? ProcessSupervisor(stateDirectory: stateDirectory, events: events, logger: logger)
+        self.node = node
     }
 
     /// `<deploy_to>` for an app: the pipeline's, or `<state>/apps/<app>`.

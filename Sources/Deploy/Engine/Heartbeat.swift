@@ -7,6 +7,9 @@ import SlipwayAPI
 /// heartbeats the store holds, `up` while they keep coming. The first one is written by `Daemon.prepare`, so that
 /// a node is listed as soon as it serves; the service writes one every `interval`, and marks the node stopped when
 /// the daemon stops, so that a graceful stop shows `down` at once.
+///
+/// With each heartbeat it also ends what a dead node left running: a running deployment whose lease has expired is
+/// marked `interrupted` (`DeployStore.interruptExpiredLeases`), and never run again by itself.
 struct HeartbeatService: Service {
     /// How often a node says it is alive.
     static let interval: Duration = .seconds(5)
@@ -17,6 +20,7 @@ struct HeartbeatService: Service {
     let node: String
     let startedAt: Date
     let store: any DeployStore
+    let events: EventBus
     let logger: Logger
 
     static func beat(node: String, startedAt: Date, store: any DeployStore) async throws(StoreError) {
@@ -35,6 +39,7 @@ struct HeartbeatService: Service {
                 try await Self.beat(node: node, startedAt: startedAt, store: store)
                 if failing { logger.notice("the heartbeat of node \(node) is written again") }
                 failing = false
+                try await interruptExpired()
             } catch {
                 // Said once per outage: the store's own errors are logged where it fails.
                 if !failing { logger.warning("cannot write the heartbeat of node \(node): \(error)") }
@@ -45,6 +50,18 @@ struct HeartbeatService: Service {
             try await store.nodeStopped(node)
         } catch {
             logger.warning("cannot record that node \(node) stopped: \(error); it shows down once its heartbeat is old")
+        }
+    }
+}
+
+extension HeartbeatService {
+    static let expiredReason =
+        "interrupted: the node running it stopped renewing its lease (it stopped, or lost the store)"
+
+    private func interruptExpired() async throws(StoreError) {
+        for deployment in try await store.interruptExpiredLeases(reason: Self.expiredReason) {
+            logger.warning("deployment \(deployment.id) of \(deployment.app): its lease expired; marked interrupted")
+            events.publish(.deployment(deployment))
         }
     }
 }

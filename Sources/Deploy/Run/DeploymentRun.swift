@@ -30,6 +30,8 @@ final class DeploymentRun {
     /// The release live when this deployment started, to switch back to if activate or health fails.
     private var previousRelease: Release?
     private var started = Stopwatch()
+    /// The run's lease on its deployment in the store, held from the start to the end.
+    private var lease: DeploymentLease?
 
     private init(
         deployment: Deployment, plan: DeploymentPlan, pipeline: Pipeline, mirror: RepositoryMirror,
@@ -79,6 +81,19 @@ final class DeploymentRun {
 
     private func perform() async -> Deployment {
         started = Stopwatch()
+        do {
+            lease = try await DeploymentLease.take(
+                deployment: id, owner: context.node, store: store, cancellation: control, logger: logger)
+        } catch {
+            await finish(.failed, error: "cannot take the deployment's lease: \(error)")
+            return deployment
+        }
+        guard let lease else {
+            // Nothing is written: the deployment is the holder's.
+            logger.error("another node holds the lease on deployment \(id); this node leaves it alone")
+            return deployment
+        }
+        defer { lease.release() }
         await update {
             $0.status = .running
             $0.startedAt = self.started.date
@@ -99,7 +114,8 @@ final class DeploymentRun {
         } catch {
             if error.cancelled {
                 // A shutdown is not the user's choice: the deployment was interrupted, as after a crash.
-                await finish(cancellation.reason == .shutdown ? .interrupted : .cancelled, error: error.message)
+                let interrupted = cancellation.reason == .shutdown || cancellation.reason == .leaseLost
+                await finish(interrupted ? .interrupted : .cancelled, error: error.message)
             } else {
                 await finish(.failed, error: error.message)
             }
@@ -371,6 +387,7 @@ final class DeploymentRun {
     ) async throws(DeploymentFailure) -> Never {
         let failedRelease = layout.currentRelease()
         do {
+            try await checkLease(before: "switching back")
             try await layout.switchCurrent(to: previous.id)
         } catch {
             log.note("==> cannot switch back to releases/\(previous.id): \(error); current stays at releases/\(id)")
@@ -537,6 +554,7 @@ final class DeploymentRun {
             "SLIPWAY_DEPLOY_TO": layout.deployTo,
             "SLIPWAY_PREVIOUS_COMMIT": previousRelease?.commit ?? "",
             "SLIPWAY_PHASE": phase.rawValue,
+            "SLIPWAY_NODE": context.node,
         ]
     }
 
@@ -560,6 +578,7 @@ final class DeploymentRun {
     }
 
     private func switchCurrent(to release: Int64) async throws(DeploymentFailure) {
+        try await checkLease(before: "its switch")
         do {
             try await layout.switchCurrent(to: release)
         } catch {
@@ -599,6 +618,21 @@ final class DeploymentRun {
     }
 
     // MARK: - Bookkeeping
+
+    /// `current` moves only while the run holds its lease, with time to spare: a store that cannot say so stops the
+    /// switch as a lost lease does.
+    private func checkLease(before what: String) async throws(DeploymentFailure) {
+        guard let lease else { return }
+        let held: Bool
+        do {
+            held = try await lease.isHeld(margin: DeploymentLease.margin)
+        } catch {
+            throw DeploymentFailure(message: "cannot check the deployment's lease before \(what): \(error)")
+        }
+        guard held else {
+            throw DeploymentFailure(message: "the deployment's lease is lost, or about to run out, before \(what)")
+        }
+    }
 
     /// The switch is entered only once the store has recorded it: a deployment that cannot be recorded (a full
     /// state disk) does not switch.
@@ -645,6 +679,17 @@ final class DeploymentRun {
     }
 
     private func finish(_ status: DeploymentStatus, error: String?) async {
+        // A lost lease is not this run's to end: whoever found it expired marked the deployment interrupted. A
+        // store that cannot say goes on below, where the outcome is kept until the store can take it.
+        var lost = cancellation.isCancelled && cancellation.reason == .leaseLost
+        if !lost, let lease, (try? await lease.isHeld()) == false { lost = true }
+        if lost {
+            log.note(
+                "==> deployment \(id) stopped" + (error.map { ": \($0)" } ?? "")
+                    + "; it lost its lease and records nothing more")
+            logger.error("lost the lease on deployment \(id); its outcome (\(status.rawValue)) is not recorded")
+            return
+        }
         // By now a failed release's directory is gone, which may be what frees the disk for these.
         for index in unsavedSteps.sorted() { await saveStep(index) }
         let durationMs = started.elapsed.milliseconds

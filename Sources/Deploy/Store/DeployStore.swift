@@ -108,6 +108,25 @@ public protocol DeployStore: Sendable {
     /// Every node that has used the store, by name. A node is up when its last heartbeat, by the store's clock,
     /// is younger than `downAfter` seconds and it has not stopped since.
     func nodes(downAfter: TimeInterval) async throws(StoreError) -> [NodeRecord]
+
+    // MARK: Leases
+
+    /// Gives `owner` the lease on deployment `id` for `duration` seconds, by the store's clock: nil when another
+    /// owner holds a lease on it that has not expired. The new lease's fencing token is greater than every token
+    /// given before it, for any deployment.
+    func takeLease(deployment id: Int64, owner: String, duration: TimeInterval) async throws(StoreError) -> Lease?
+
+    /// Extends a lease to `duration` seconds from now; false when it is no longer held (it expired, or another
+    /// owner took it since). A lease that expired is lost even when nobody took it: another node may have marked
+    /// its deployment interrupted.
+    func renewLease(_ lease: Lease, duration: TimeInterval) async throws(StoreError) -> Bool
+
+    /// Whether `lease` is still held, with at least `margin` seconds to go.
+    func holdsLease(_ lease: Lease, margin: TimeInterval) async throws(StoreError) -> Bool
+
+    /// Marks `interrupted`, with `reason` as its error, every running deployment whose lease has expired: its node
+    /// died, or lost the store. Returns them as they are now.
+    func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment]
 }
 
 extension DeployStore {

@@ -104,6 +104,20 @@ enum PostgresMigrations {
                 )
                 """
             ]),
+        Migration(
+            version: 3, name: "leases",
+            statements: [
+                """
+                CREATE TABLE lease (
+                    deployment_id bigint PRIMARY KEY REFERENCES deployment (id) ON DELETE CASCADE,
+                    owner text NOT NULL,
+                    fence bigint NOT NULL,
+                    expires_at timestamptz NOT NULL
+                )
+                """,
+                // The fencing tokens: a sequence never gives a number twice, whatever is rolled back or deleted.
+                "CREATE SEQUENCE lease_fence_seq",
+            ]),
     ]
 
     static func migrate(_ link: PostgresLink) async throws(StoreError) {

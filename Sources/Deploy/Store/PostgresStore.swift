@@ -431,11 +431,75 @@ public final class PostgresStore: DeployStore {
         }
     }
 
+    // MARK: - Leases
+
+    /// One statement: the row is inserted, or taken over when its lease has expired or is the owner's own; a lease
+    /// another owner still holds is left as it is, and nothing is returned.
+    public func takeLease(
+        deployment id: Int64, owner: String, duration: TimeInterval
+    ) async throws(StoreError) -> Lease? {
+        let milliseconds = Int64((duration * 1000).rounded())
+        return try await run { connection, logger in
+            let rows = try await connection.query(
+                """
+                INSERT INTO lease (deployment_id, owner, fence, expires_at)
+                VALUES (\(id), \(owner), nextval('lease_fence_seq'),
+                    now() + make_interval(secs => \(milliseconds) / 1000.0))
+                ON CONFLICT (deployment_id) DO UPDATE SET owner = excluded.owner, fence = excluded.fence,
+                    expires_at = excluded.expires_at
+                WHERE lease.owner = excluded.owner OR lease.expires_at <= now()
+                RETURNING fence
+                """, logger: logger)
+            return try await rows.decode(Int64.self).first(where: { _ in true })
+        }.map { Lease(deploymentID: id, owner: owner, fence: $0) }
+    }
+
+    public func renewLease(_ lease: Lease, duration: TimeInterval) async throws(StoreError) -> Bool {
+        let milliseconds = Int64((duration * 1000).rounded())
+        return try await run { connection, logger in
+            let rows = try await connection.query(
+                """
+                UPDATE lease SET expires_at = now() + make_interval(secs => \(milliseconds) / 1000.0)
+                WHERE deployment_id = \(lease.deploymentID) AND fence = \(lease.fence) AND expires_at > now()
+                RETURNING 1
+                """, logger: logger)
+            return try await rows.decode(Int32.self).first(where: { _ in true }) != nil
+        }
+    }
+
+    public func holdsLease(_ lease: Lease, margin: TimeInterval) async throws(StoreError) -> Bool {
+        let milliseconds = Int64((margin * 1000).rounded())
+        return try await run { connection, logger in
+            let rows = try await connection.query(
+                """
+                SELECT 1 FROM lease WHERE deployment_id = \(lease.deploymentID) AND fence = \(lease.fence)
+                    AND expires_at > now() + make_interval(secs => \(milliseconds) / 1000.0)
+                """, logger: logger)
+            return try await rows.decode(Int32.self).first(where: { _ in true }) != nil
+        }
+    }
+
+    public func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
+        let finished = PostgresTime.stored(Date())
+        return try await run { connection, logger in
+            // No column of `lease` shares a name with one of `deployment`, so the names need no table.
+            try await connection.query(
+                """
+                UPDATE deployment SET status = 'interrupted', error = \(reason), finished_at = \(finished)
+                FROM lease
+                WHERE lease.deployment_id = deployment.id AND deployment.status = 'running'
+                    AND lease.expires_at <= now()
+                RETURNING \(unescaped: Deployment.postgresColumns)
+                """, logger: logger
+            ).records(Deployment.init(postgres:))
+        }
+    }
+
     // MARK: - Nodes
 
     public func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError) {
         try await run { connection, logger in
-            try await connection.query(
+            _ = try await connection.query(
                 """
                 INSERT INTO node (name, version, started_at, last_seen, stopped_at)
                 VALUES (\(name), \(version), \(PostgresTime.stored(startedAt)), now(), NULL)
@@ -447,7 +511,7 @@ public final class PostgresStore: DeployStore {
 
     public func nodeStopped(_ name: String) async throws(StoreError) {
         try await run { connection, logger in
-            try await connection.query("UPDATE node SET stopped_at = now() WHERE name = \(name)", logger: logger)
+            _ = try await connection.query("UPDATE node SET stopped_at = now() WHERE name = \(name)", logger: logger)
         }
     }
 

@@ -198,3 +198,17 @@ public struct NodeRecord: Sendable, Equatable {
         self.up = up
     }
 }
+
+/// A node's hold on one running deployment (see `DeployStore.takeLease`). The fencing token grows with every lease
+/// the store gives, so that a later holder's token is always greater than an earlier one's.
+public struct Lease: Sendable, Equatable {
+    public var deploymentID: Int64
+    public var owner: String
+    public var fence: Int64
+
+    public init(deploymentID: Int64, owner: String, fence: Int64) {
+        self.deploymentID = deploymentID
+        self.owner = owner
+        self.fence = fence
+    }
+}

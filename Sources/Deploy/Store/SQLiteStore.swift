@@ -343,6 +343,77 @@ public final class SQLiteStore: DeployStore {
         if forgotten > 0 { try loadRecentDeliveries() }
     }
 
+    // MARK: - Leases
+
+    public func takeLease(
+        deployment id: Int64, owner: String, duration: TimeInterval
+    ) async throws(StoreError) -> Lease? {
+        let now = Date()
+        return try await write { db in
+            let held = try Row.fetchOne(
+                db, sql: "SELECT owner, expires_at FROM lease WHERE deployment_id = ?", arguments: [id])
+            if let held, held["owner"] as String != owner,
+                (UTCTime.parse(held["expires_at"]) ?? .distantPast) > now
+            {
+                return nil
+            }
+            // AUTOINCREMENT never gives a number twice, even once the rows below it are gone.
+            try db.execute(sql: "INSERT INTO lease_fence DEFAULT VALUES")
+            let fence = db.lastInsertedRowID
+            try db.execute(sql: "DELETE FROM lease_fence WHERE id < ?", arguments: [fence])
+            try db.execute(
+                sql: """
+                    INSERT INTO lease (deployment_id, owner, fence, expires_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (deployment_id) DO UPDATE SET owner = excluded.owner, fence = excluded.fence,
+                        expires_at = excluded.expires_at
+                    """,
+                arguments: [id, owner, fence, UTCTime.sqlText(now.addingTimeInterval(duration))])
+            return Lease(deploymentID: id, owner: owner, fence: fence)
+        }
+    }
+
+    public func renewLease(_ lease: Lease, duration: TimeInterval) async throws(StoreError) -> Bool {
+        let now = Date()
+        return try await write { db in
+            try db.execute(
+                sql: "UPDATE lease SET expires_at = ? WHERE deployment_id = ? AND fence = ? AND expires_at > ?",
+                arguments: [
+                    UTCTime.sqlText(now.addingTimeInterval(duration)), lease.deploymentID, lease.fence,
+                    UTCTime.sqlText(now),
+                ])
+            return db.changesCount == 1
+        }
+    }
+
+    public func holdsLease(_ lease: Lease, margin: TimeInterval) async throws(StoreError) -> Bool {
+        let until = UTCTime.sqlText(Date().addingTimeInterval(margin))
+        return try await read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM lease WHERE deployment_id = ? AND fence = ? AND expires_at > ?",
+                arguments: [lease.deploymentID, lease.fence, until]) ?? false
+        }
+    }
+
+    public func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
+        let nowText = UTCTime.sqlText(Date())
+        let now = UTCTime.parse(nowText) ?? Date()  // as it reads back
+        return try await write { db in
+            var expired = try Deployment.fetchAll(
+                db,
+                sql: """
+                    SELECT deployment.* FROM deployment JOIN lease ON lease.deployment_id = deployment.id
+                    WHERE deployment.status = 'running' AND lease.expires_at <= ?
+                    """, arguments: [nowText])
+            for index in expired.indices {
+                expired[index].status = .interrupted
+                expired[index].error = reason
+                expired[index].finishedAt = now
+                try expired[index].update(db)
+            }
+            return expired
+        }
+    }
+
     // MARK: - Nodes
 
     public func heartbeat(node name: String, version: String, startedAt: Date) async throws(StoreError) {
@@ -484,6 +555,15 @@ extension SQLiteStore {
                 t.column("last_seen", .datetime).notNull()
                 t.column("stopped_at", .datetime)
             }
+        }
+        migrator.registerMigration("v4: leases") { db in
+            try db.create(table: "lease") { t in
+                t.primaryKey("deployment_id", .integer).references("deployment", onDelete: .cascade)
+                t.column("owner", .text).notNull()
+                t.column("fence", .integer).notNull()
+                t.column("expires_at", .datetime).notNull()
+            }
+            try db.create(table: "lease_fence") { t in t.autoIncrementedPrimaryKey("id") }
         }
         return migrator
     }
