@@ -21,6 +21,8 @@ struct APICase: AsyncParsableCommand {
     @Option(help: "wrk connections.") var connections = 32
     @Option(help: "wrk threads.") var threads = 2
     @Option(help: "Rounds of each route, alternating; medians are reported.") var rounds = 3
+    @Option(help: "A PostgreSQL URL for the store (an empty database); the embedded SQLite store by default.")
+    var store: String?
 
     func run() async throws {
         let scratch = ScratchDirectory("slipway-bench-api")
@@ -32,7 +34,15 @@ struct APICase: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let registry = PrometheusCollectorRegistry()
-        let store = try SQLiteStore(path: scratch("state/slipway.sqlite"))
+        let store: any DeployStore
+        if let url = self.store {
+            guard let location = try PostgresLocation(url: url) else {
+                throw BenchFailure("--store: '\(url)' is not a postgres:// URL")
+            }
+            store = try await PostgresStore.open(location, logger: logger)
+        } else {
+            store = try SQLiteStore(path: scratch("state/slipway.sqlite"))
+        }
         let daemon = Daemon(
             configuration: DaemonConfiguration(
                 pipelinesDirectory: scratch("pipelines"), stateDirectory: scratch("state")),
@@ -74,6 +84,7 @@ struct APICase: AsyncParsableCommand {
             "api",
             [
                 "apps": apps, "deployments": deployments, "body_bytes": size, "slipway_rps": apiRate,
+                "store": store == nil ? "sqlite" : "postgres",
                 "bare_rps": bareRate,
                 "ratio": apiRate / bareRate, "goal": 0.5,
             ])

@@ -9,8 +9,10 @@ on a shared machine only ratios hold still. Cases:
   ls-remote  listing remote heads vs `git ls-remote`                                                slipway-bench
   deploy     the daemon's own overhead per deploy (1,000 files, `true` steps)                       slipway-bench
   api        GET /api/v1/apps (100 apps, 10,000 deployments) vs a bare Hummingbird route (wrk)     slipway-bench
+  api-pg     the same on the PostgreSQL store (a throwaway server, script/test-postgres)         slipway-bench
   webhook    signed GitHub push deliveries per second vs adnanh/webhook verifying the same HMAC    this script
              (twice: a minimal payload, and GitHub's documented example at its real size)
+  webhook-pg the same on the PostgreSQL store, where each delivery id is written before its answer this script
   latency    git push -> first step starting, through the real hook                                 this script
   memory     resident memory of an idle daemon with 100 and 1,000 apps (adnanh/webhook beside)     this script
   monorepo   30 apps on one repository over git://: mirror size vs `git clone --mirror`, fetches   this script
@@ -71,6 +73,22 @@ def start_daemon(binary, pipelines, state, port, extra=(), env=None):
                     env=env)
     daemon.start()
     return daemon
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server in `directory` (script/test-postgres), for the cases run on the PostgreSQL
+    store: a fresh cluster per case, so that no case reads another's rows."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.url = run([os.path.join(ROOT, "script", "test-postgres"), "start", directory]).stdout.strip()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([os.path.join(ROOT, "script", "test-postgres"), "remove", self.directory],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_peer(hooks, port):
@@ -355,16 +373,17 @@ def webhook_rounds(daemon, peer, peer_port, lua, seconds, rounds):
     return ours, theirs
 
 
-def webhook_case(binary, scratch, seconds, rounds, realistic=False):
+def webhook_case(binary, scratch, seconds, rounds, realistic=False, store=None):
     """Deliveries per second against adnanh/webhook. The payload is either the minimal one (the fields Slipway reads,
-    about 400 bytes) or, with `realistic`, GitHub's documented example at its real size."""
+    about 400 bytes) or, with `realistic`, GitHub's documented example at its real size. `store` is a PostgreSQL URL
+    for the daemon's `--store`; the embedded SQLite store by default."""
     secret = "bench-secret"
     bare, _ = small_repo(scratch, "hook")
     head = git("rev-parse", "main", cwd=bare, env=GIT_ENV)
     pipelines, payload, signature, lua, hooks = write_webhook_files(scratch, bare, head, secret, realistic)
     peer_port = free_port()
     daemon = start_daemon(binary, pipelines, os.path.join(scratch, "hook-state"), free_port(),
-                          extra=["--webhook-secret", secret])
+                          extra=["--webhook-secret", secret] + (["--store", store] if store else []))
     peer = start_peer(hooks, peer_port)
     try:
         time.sleep(1)
@@ -377,6 +396,7 @@ def webhook_case(binary, scratch, seconds, rounds, realistic=False):
         ours, theirs = webhook_rounds(daemon, peer, peer_port, lua, seconds, rounds)
         slipway_rate, peer_rate = statistics.median(ours), statistics.median(theirs)
         return {"case": "webhook", "payload_bytes": len(payload), "realistic": realistic,
+                "store": "postgres" if store else "sqlite",
                 "slipway_per_s": round(slipway_rate, 1), "webhook_per_s": round(peer_rate, 1),
                 "ratio": round(slipway_rate / peer_rate, 3), "goal": 2.0,
                 "rounds": [[round(a), round(b)] for a, b in zip(ours, theirs)]}
@@ -704,6 +724,7 @@ NOTES = [
 def webhook_row(r):
     shape = "GitHub's documented example" if r.get("realistic") else "minimal payload"
     size = f", {shape}, {r['payload_bytes']:,} bytes" if "payload_bytes" in r else ""
+    size += ", PostgreSQL store" if r.get("store") == "postgres" else ""
     return [f"| signed GitHub push deliveries{size} | {r['slipway_per_s']:.0f}/s | adnanh/webhook {r['webhook_per_s']:.0f}/s | {r['ratio']:.2f} | ≥ 2.0 |"]
 
 
@@ -720,7 +741,7 @@ ROWS = {
     "fetch": lambda r: [f"| fetch 1 commit, {r['commits']} commits, {r['refs']} refs, {r['transport']} | {r['slipway_ms']:.1f} ms | git fetch {r['git_ms']:.1f} ms | {r['ratio']:.2f} | ≤ 1.5 |"],
     "ls-remote": lambda r: [f"| ls-remote {r['refs']} refs, {r['transport']} | {r['slipway_ms']:.2f} ms | git ls-remote {r['git_ms']:.2f} ms | {r['ratio']:.2f} | < 1.0 |"],
     "deploy": lambda r: [f"| deploy overhead, {r['files']} files, {r['steps']} `true` steps | {r['overhead_ms']:.1f} ms (total {r['total_ms']:.0f}, export {r['export_ms']:.0f}, steps {r['steps_ms']:.0f}) | – | – | ≤ 50 ms |"],
-    "api": lambda r: [f"| GET /api/v1/apps, {r['apps']} apps, {r['deployments']} deployments ({r['body_bytes']} bytes) | {r['slipway_rps']:.0f} req/s | bare route {r['bare_rps']:.0f} req/s | {r['ratio']:.2f} | ≥ 0.5 |"],
+    "api": lambda r: [f"| GET /api/v1/apps, {r['apps']} apps, {r['deployments']} deployments ({r['body_bytes']} bytes){', PostgreSQL store' if r.get('store') == 'postgres' else ''} | {r['slipway_rps']:.0f} req/s | bare route {r['bare_rps']:.0f} req/s | {r['ratio']:.2f} | ≥ 0.5 |"],
     "webhook": webhook_row,
     "latency": lambda r: [f"| git push → first step, {r['pushes']} pushes | median {r['push_to_first_step_ms_median']} ms, p90 {r['push_to_first_step_ms_p90']} ms | – | – | ≤ 100 ms |"],
     "memory": memory_rows,
@@ -890,6 +911,21 @@ def daemon_cases(args, binary, shm, disk, want):
     if want("api"):
         log("status API")
         results.append(bench(binary, "api", "--duration", "3" if args.quick else "8", "--rounds", "1" if args.quick else "3"))
+    if want("api-pg"):
+        log("status API, PostgreSQL store")
+        with PostgresServer(os.path.join(disk, "pg-api")) as server:
+            results.append(bench(binary, "api", "--duration", "3" if args.quick else "8",
+                                 "--rounds", "1" if args.quick else "3", "--store", server.url))
+    if want("webhook-pg"):
+        scratch = os.path.join(os.environ.get("SLIPWAY_WEBHOOK_DIR", disk), "webhook-pg")
+        log("webhook ingestion, PostgreSQL store (each delivery id written before its answer)")
+        with PostgresServer(os.path.join(disk, "pg-webhook-minimal")) as server:
+            results.append(webhook_case(binary, scratch + "-minimal", 3 if args.quick else 8, 1 if args.quick else 5,
+                                        store=server.url))
+        log("webhook ingestion, GitHub's documented example, PostgreSQL store")
+        with PostgresServer(os.path.join(disk, "pg-webhook-example")) as server:
+            results.append(webhook_case(binary, scratch + "-example", 3 if args.quick else 8,
+                                        1 if args.quick else 3, realistic=True, store=server.url))
     if want("webhook"):
         log("webhook ingestion")
         scratch = os.path.join(os.environ.get("SLIPWAY_WEBHOOK_DIR", disk), "webhook")

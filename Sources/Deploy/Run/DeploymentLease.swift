@@ -11,6 +11,9 @@ final class DeploymentLease: Sendable {
     static let duration: TimeInterval = 30
     /// How often a run renews it: three tries before it runs out.
     static let renewEvery: Duration = .seconds(10)
+    /// How soon a renewal the store could not answer is tried again, so that a run finds out soon after the store
+    /// is back whether it still holds its lease.
+    static let retryEvery: Duration = .seconds(1)
     /// How long a lease must still run when it is checked before a switch; the switch itself takes milliseconds.
     static let margin: TimeInterval = 5
 
@@ -20,7 +23,7 @@ final class DeploymentLease: Sendable {
 
     /// Takes the lease on `deployment` for `owner`; nil when another node holds it. Until `release`, it is renewed,
     /// and `cancellation` is cancelled the first time a renewal finds it lost. A renewal the store cannot answer
-    /// (it is away) is tried again at the next turn: the lease runs out by itself if the store stays away.
+    /// (it is away) is tried again every `retryEvery`: the lease runs out by itself if the store stays away.
     static func take(
         deployment: Int64, owner: String, store: any DeployStore, cancellation: RunCancellation, logger: Logger
     ) async throws(StoreError) -> DeploymentLease? {
@@ -34,19 +37,29 @@ final class DeploymentLease: Sendable {
         self.lease = lease
         self.store = store
         renewal = Task {
+            var pause = Self.renewEvery
+            var failing = false
             while !Task.isCancelled {
                 do {
-                    try await Task.sleep(for: Self.renewEvery)
+                    try await Task.sleep(for: pause)
                 } catch {
                     return
                 }
                 do {
-                    if try await store.renewLease(lease, duration: Self.duration) { continue }
+                    if try await store.renewLease(lease, duration: Self.duration) {
+                        pause = Self.renewEvery
+                        failing = false
+                        continue
+                    }
                     logger.error("lost the lease on deployment \(lease.deploymentID) (fence \(lease.fence)); it stops")
                     cancellation.cancel(.leaseLost)
                     return
                 } catch {
-                    logger.warning("cannot renew the lease on deployment \(lease.deploymentID): \(error)")
+                    if !failing {
+                        logger.warning("cannot renew the lease on deployment \(lease.deploymentID): \(error)")
+                    }
+                    failing = true
+                    pause = Self.retryEvery
                 }
             }
         }
