@@ -105,7 +105,12 @@ struct APICase: AsyncParsableCommand {
             deployment.durationMs = 12_000
             batch.append(deployment)
         }
-        let imported = try await store.importHistory(batch)
+        // In parts: each part is one transaction, and on PostgreSQL one round trip per row, within the store's
+        // 10 s deadline.
+        var imported: [Deployment] = []
+        for part in stride(from: 0, to: batch.count, by: 500) {
+            imported += try await store.importHistory(Array(batch[part..<min(part + 500, batch.count)]))
+        }
         let newest = Dictionary(imported.map { ($0.app, $0) }, uniquingKeysWith: { $0.id > $1.id ? $0 : $1 })
         for (app, deployment) in newest {
             try await store.save(

@@ -173,9 +173,17 @@ import Testing
         // It stops at the check before its switch, or sooner if a renewal (every 10 s) found the lease lost first.
         #expect(log.contains("lost its lease and records nothing more"), "\(log)")
 
-        // Once its lease expires, a node's sweep ends it as interrupted, never to run again by itself.
-        let swept = try await fixture.store.interruptExpiredLeases(reason: "swept")
-        #expect(swept.isEmpty, "its lease (30 s) has not expired yet")
+        // Until its lease expires, a sweep leaves it alone; once it has, the sweep ends it as interrupted.
+        #expect(try await store.interruptExpiredLeases(reason: "swept").isEmpty, "its lease has 30 s to go")
+        let sqlite = try #require(store.base as? SQLiteStore)
+        try await sqlite.database.write { db in
+            try db.execute(
+                sql: "UPDATE lease SET expires_at = '2000-01-01 00:00:00.000' WHERE deployment_id = ?",
+                arguments: [second.id])
+        }
+        let swept = try await store.interruptExpiredLeases(reason: "swept")
+        #expect(swept.map(\.id) == [second.id] && swept.first?.status == .interrupted)
+        #expect(try await store.deployment(second.id)?.status == .interrupted)
     }
 
     @Test func aSwitchThatCannotBeRecordedIsSwitchedBack() async throws {

@@ -49,6 +49,7 @@ from harness.daemon import Daemon  # noqa: E402
 from harness.git import WorkRepo, git, identity_env  # noqa: E402
 from harness.log import out as log  # noqa: E402
 from harness.ports import free_port, wait_listening  # noqa: E402
+from harness.postgres import PostgresServer  # noqa: E402
 
 GIT_ENV = identity_env("Bench", "b@example.com")
 
@@ -73,22 +74,6 @@ def start_daemon(binary, pipelines, state, port, extra=(), env=None):
                     env=env)
     daemon.start()
     return daemon
-
-
-class PostgresServer:
-    """A throwaway PostgreSQL server in `directory` (script/test-postgres), for the cases run on the PostgreSQL
-    store: a fresh cluster per case, so that no case reads another's rows."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.url = run([os.path.join(ROOT, "script", "test-postgres"), "start", directory]).stdout.strip()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run([os.path.join(ROOT, "script", "test-postgres"), "remove", self.directory],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_peer(hooks, port):
@@ -913,17 +898,17 @@ def daemon_cases(args, binary, shm, disk, want):
         results.append(bench(binary, "api", "--duration", "3" if args.quick else "8", "--rounds", "1" if args.quick else "3"))
     if want("api-pg"):
         log("status API, PostgreSQL store")
-        with PostgresServer(os.path.join(disk, "pg-api")) as server:
+        with PostgresServer() as server:
             results.append(bench(binary, "api", "--duration", "3" if args.quick else "8",
                                  "--rounds", "1" if args.quick else "3", "--store", server.url))
     if want("webhook-pg"):
         scratch = os.path.join(os.environ.get("SLIPWAY_WEBHOOK_DIR", disk), "webhook-pg")
         log("webhook ingestion, PostgreSQL store (each delivery id written before its answer)")
-        with PostgresServer(os.path.join(disk, "pg-webhook-minimal")) as server:
+        with PostgresServer() as server:
             results.append(webhook_case(binary, scratch + "-minimal", 3 if args.quick else 8, 1 if args.quick else 5,
                                         store=server.url))
         log("webhook ingestion, GitHub's documented example, PostgreSQL store")
-        with PostgresServer(os.path.join(disk, "pg-webhook-example")) as server:
+        with PostgresServer() as server:
             results.append(webhook_case(binary, scratch + "-example", 3 if args.quick else 8,
                                         1 if args.quick else 3, realistic=True, store=server.url))
     if want("webhook"):

@@ -4,21 +4,20 @@ daemon SIGKILLed mid-deploy. What must hold: nothing answered 2xx is lost, nothi
 the errors, the daemon recovers by itself, no release goes live without its steps, the link and the store agree,
 and no deployment runs its build twice."""
 
-import glob
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 
-from fixture import Checks, FaultsDaemon, Repo, link_release, read_link, write_pipeline
-from harness import ROOT, HarnessError, web
+from fixture import MARK_LIVE, Checks, FaultsDaemon, Repo, link_release, read_link, write_pipeline
+from harness import HarnessError
 from harness.log import out as log
+from harness.postgres import PostgresServer
 from invariants import App, check_app
 
 SECRET = "faults-secret"
@@ -33,45 +32,10 @@ webhook_secret: {secret}
 build:
   - name: compile
     run: echo "$SLIPWAY_DEPLOYMENT" >> "$SLIPWAY_SHARED_DIR/builds"; {build}; mkdir -p _build && echo ok > _build/complete
-activate:
-  - name: restart
-    run: echo "$SLIPWAY_DEPLOYMENT" > "$SLIPWAY_SHARED_DIR/live"
-health:
-  command: test "$(cat "$SLIPWAY_SHARED_DIR/live")" = "$SLIPWAY_DEPLOYMENT"
-  timeout: 10s
-  interval: 100ms
-"""
+""" + MARK_LIVE
 
 # A deployment's lease runs 30 s past its last renewal (Deploy/Run/DeploymentLease.swift).
 LEASE_SECONDS = 30
-
-
-class PostgresServer:
-    """A throwaway server (script/test-postgres) in a folder of its own, stopped and started by the cases."""
-
-    def __init__(self):
-        # Beside the run's folder, not in it: the server runs as an unprivileged user, which must reach its
-        # folder, and the run's folder is its owner's alone.
-        self.parent = tempfile.mkdtemp(prefix="slipway-faults-pg-")
-        os.chmod(self.parent, 0o755)
-        self.directory = os.path.join(self.parent, "server")
-        self.script = os.path.join(ROOT, "script", "test-postgres")
-        self.url = self.start()
-        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [shutil.which("psql")]
-        self.psql = candidates[-1]
-
-    def start(self):
-        result = subprocess.run([self.script, "start", self.directory], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise HarnessError("script/test-postgres start failed: %s" % (result.stderr or result.stdout))
-        return result.stdout.strip()
-
-    def stop(self):
-        subprocess.run([self.script, "stop", self.directory], capture_output=True, text=True)
-
-    def remove(self):
-        subprocess.run([self.script, "remove", self.directory], capture_output=True, text=True)
-        shutil.rmtree(self.parent, ignore_errors=True)
 
 
 class PostgresDaemon(FaultsDaemon):
@@ -80,7 +44,7 @@ class PostgresDaemon(FaultsDaemon):
     def __init__(self, ctx, name, pipelines, state, server, url):
         super().__init__(ctx, name, pipelines, state)
         self.args += ["--store", url]
-        self.server = server
+        self.psql = server.psql
         self.store_url = url
 
     def query(self, sql, args=(), copy=False):
@@ -96,7 +60,7 @@ class PostgresDaemon(FaultsDaemon):
 
         sql = re.sub(r"\?", literal, re.sub(r"\[(\w+)\]", r'"\1"', sql))
         result = subprocess.run(
-            [self.server.psql, self.store_url, "-X", "-q", "-A", "-F", "\x1f", "-P", "footer=off", "-P",
+            [self.psql, self.store_url, "-X", "-q", "-A", "-F", "\x1f", "-P", "footer=off", "-P",
              "null=\x01", "-c", sql], capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             raise HarnessError("psql: %s: %s" % (sql, result.stderr.strip()))
@@ -166,23 +130,11 @@ class PostgresFaults:
         write_pipeline(os.path.join(pipelines, "%s.yml" % name),
                        PIPELINE.format(repository=repo.bare, deploy_to=deploy_to, secret=SECRET, build=build))
         app = App(name, deploy_to, repo, {"build": 1}, 2)
-        self.fresh_database(name)
         daemon = PostgresDaemon(self.ctx, "pg-" + name, pipelines, os.path.join(base, "state"), self.server,
-                                self.database_url(name))
+                                self.server.fresh_database(name))
         daemon.start()
         daemon.wait_live(name, repo.head(), timeout=90)
         return base, repo, app, daemon
-
-    def database_url(self, name):
-        return self.server.url.rsplit("/", 1)[0] + "/" + name
-
-    def fresh_database(self, name):
-        subprocess.run([self.server.psql, self.server.url, "-X", "-q", "-c", "DROP DATABASE IF EXISTS %s" % name],
-                       capture_output=True, text=True)
-        result = subprocess.run([self.server.psql, self.server.url, "-X", "-q", "-c", "CREATE DATABASE %s" % name],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            raise HarnessError("cannot create database %s: %s" % (name, result.stderr.strip()))
 
     def builds(self, app):
         path = os.path.join(app.deploy_to, "shared", "builds")
@@ -250,15 +202,29 @@ class PostgresFaults:
         checks.check(not problems, "%s: the link and the store agree, nothing is left running%s"
                      % (what, ": " + "; ".join(problems) if problems else ""))
 
-    # -- the cases ---------------------------------------------------------------------------------------------
-
-    def away_mid_deploy(self, outage, build, title):
+    @contextlib.contextmanager
+    def scenario(self, title, name, build):
+        """A case: its checks, and its app and daemon on a database of their own. A harness error is a violation
+        of the case; the database is running again, and the daemon and its steps are ended, whatever happened."""
         checks = Checks(self.ctx, "postgres")
         self.result["cases"].append((title, checks))
         log("%s:" % title)
-        name = "away%d" % outage
         base, repo, app, daemon = self.app(name, build)
         try:
+            yield checks, repo, app, daemon
+        except HarnessError as error:
+            checks.check(False, "could not complete the scenario: %s" % error)
+        finally:
+            self.server.start()
+            if daemon.process:
+                daemon.stop()
+            self.ctx.end_step_processes(base)
+
+    # -- the cases ---------------------------------------------------------------------------------------------
+
+    def away_mid_deploy(self, outage, build, title):
+        name = "away%d" % outage
+        with self.scenario(title, name, build) as (checks, repo, app, daemon):
             live_before = link_release(read_link(os.path.join(app.deploy_to, "current")))
             deployment_id = self.push(daemon, repo, app)
             self.wait_phase(daemon, deployment_id, "build")
@@ -299,22 +265,12 @@ class PostgresFaults:
                              "current is the release the outcome says (%s -> %s)" % (ended["status"], link))
             self.common_checks(checks, daemon, app, "after the outage")
             self.next_push_deploys(checks, daemon, repo, app, "after the outage")
-        except HarnessError as error:
-            checks.check(False, "could not complete the scenario: %s" % error)
-        finally:
-            self.server.start()
-            if daemon.process:
-                daemon.stop()
-            self.ctx.end_step_processes(base)
 
     def away_mid_burst(self, deliveries=300, outage=3):
         title = "PostgreSQL away for %d s during a burst of %d signed deliveries" % (outage, deliveries)
-        checks = Checks(self.ctx, "postgres")
-        self.result["cases"].append((title, checks))
-        log("%s:" % title)
-        base, repo, app, daemon = self.app("burst", "true")
-        answers = {}
-        try:
+        with self.scenario(title, "burst", "true") as (checks, repo, app, daemon):
+            answers = {}
+
             def send():
                 for index in range(deliveries):
                     answers["burst-%04d" % index] = delivery(daemon, repo, "burst-%04d" % index)
@@ -346,21 +302,10 @@ class PostgresFaults:
             checks.check(all(status is not None and 200 <= status < 300 for status in again),
                          "each refused delivery, sent again, is accepted (%s)" % sorted(set(again), key=str))
             self.common_checks(checks, daemon, app, "after the burst")
-        except HarnessError as error:
-            checks.check(False, "could not complete the scenario: %s" % error)
-        finally:
-            self.server.start()
-            if daemon.process:
-                daemon.stop()
-            self.ctx.end_step_processes(base)
 
     def killed_mid_deploy(self):
         title = "the daemon SIGKILLed while a build runs, on PostgreSQL"
-        checks = Checks(self.ctx, "postgres")
-        self.result["cases"].append((title, checks))
-        log("%s:" % title)
-        base, repo, app, daemon = self.app("killed", "sleep 5")
-        try:
+        with self.scenario(title, "killed", "sleep 5") as (checks, repo, app, daemon):
             live_before = link_release(read_link(os.path.join(app.deploy_to, "current")))
             deployment_id = self.push(daemon, repo, app)
             self.wait_phase(daemon, deployment_id, "build")
@@ -374,12 +319,6 @@ class PostgresFaults:
             time.sleep(6)  # as long as the build would have run: it must not start again by itself
             self.common_checks(checks, daemon, app, "after the restart")
             self.next_push_deploys(checks, daemon, repo, app, "after the restart")
-        except HarnessError as error:
-            checks.check(False, "could not complete the scenario: %s" % error)
-        finally:
-            if daemon.process:
-                daemon.stop()
-            self.ctx.end_step_processes(base)
 
 
 def postgres_faults(ctx):

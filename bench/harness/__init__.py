@@ -10,6 +10,7 @@
     log        one-line progress messages
     report     the parts of a Markdown report that every harness writes (command, date, machine)
     cli        the command-line options of the harnesses that write a Markdown section
+    postgres   a throwaway PostgreSQL server (script/test-postgres) for the cases on the PostgreSQL store
 
 A script puts bench/ on sys.path and imports what it needs:
 

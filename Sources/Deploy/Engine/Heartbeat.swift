@@ -39,11 +39,16 @@ struct HeartbeatService: Service {
                 try await Self.beat(node: node, startedAt: startedAt, store: store)
                 if failing { logger.notice("the heartbeat of node \(node) is written again") }
                 failing = false
-                try await interruptExpired()
             } catch {
                 // Said once per outage: the store's own errors are logged where it fails.
                 if !failing { logger.warning("cannot write the heartbeat of node \(node): \(error)") }
                 failing = true
+                continue
+            }
+            do {
+                try await interruptExpired()
+            } catch {
+                logger.warning("cannot look for deployments whose lease expired: \(error)")
             }
         }
         do {

@@ -17,7 +17,7 @@ final class DeploymentLease: Sendable {
     /// How long a lease must still run when it is checked before a switch; the switch itself takes milliseconds.
     static let margin: TimeInterval = 5
 
-    let lease: Lease
+    private let lease: Lease
     private let store: any DeployStore
     private let renewal: Task<Void, Never>
 
