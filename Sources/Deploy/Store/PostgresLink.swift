@@ -10,8 +10,10 @@ import PostgresNIO
 /// - Every operation has a deadline. The pool waits up to a minute for a connection it cannot make, and a query on
 ///   a connection whose peer vanished (a cut network) waits for TCP to give up; a request to the API is answered
 ///   503 long before either, and a deployment learns in time that it cannot record.
-/// - Once the database is found away, operations fail at once (`StoreError.unavailable`) rather than each waiting
-///   out its deadline, while a probe tries a fresh connection with a growing backoff. When the probe gets through,
+/// - An operation still waiting for a connection after `suspectAfter` starts a probe: a database that stopped is
+///   found away within a second or so, not at the lease deadline.
+/// - Once the database is found away, operations fail at once (`StoreError.unavailable`), those waiting for a
+///   connection as well as those that come later, while a probe tries a fresh connection with a growing backoff. When the probe gets through,
 ///   the pool is replaced by a new one: connections stuck on the old network path are dropped with it, and the new
 ///   pool starts without the old one's backoff.
 final class PostgresLink: Sendable {
@@ -22,6 +24,9 @@ final class PostgresLink: Sendable {
     /// How long making one connection may take.
     static let connectLimit = Duration.seconds(3)
     static let queryLimit = Duration.seconds(10)
+    /// How long an operation waits for a connection before the link checks that the database is there at all.
+    /// A healthy pool hands out connections in milliseconds; a probe that finds the database there changes nothing.
+    static let suspectAfter = Duration.seconds(1)
 
     private struct Current {
         var client: PostgresClient
@@ -32,6 +37,9 @@ final class PostgresLink: Sendable {
         var probing = false
         var closed = false
         var generation = 0
+        /// Operations waiting for a connection, by number: each fails at once when the database is found away.
+        var waiting: [Int: @Sendable () -> Void] = [:]
+        var nextWaiting = 0
     }
 
     let location: PostgresLocation
@@ -75,10 +83,8 @@ final class PostgresLink: Sendable {
     func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
-        let (client, away) = current.withLock { ($0.client, $0.away) }
-        if away { throw .unavailable("the database at \(address) cannot be reached") }
         do {
-            return try await Self.withinDeadlines(client) { connection in try await body(connection) }
+            return try await withinDeadlines { connection in try await body(connection) }
         } catch {
             let mapped = StoreError(postgres: error, address: address)
             if case .unavailable = mapped { suspect() }
@@ -120,10 +126,18 @@ final class PostgresLink: Sendable {
     /// load, a lease the pool never answered, even once cancelled, kept its caller (and so a whole test run) waiting
     /// forever; a deadline that only cancels cannot bound a wait that ignores cancellation. The pool's call then
     /// ends in its own task, whenever it does.
-    private static func withinDeadlines<T: Sendable>(
-        _ client: PostgresClient, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    private func withinDeadlines<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let answer = OneAnswer<T>()
+        // Known away, or waiting where the probe that finds it away will fail it: decided under one lock.
+        let (client, number) = try current.withLock { state throws -> (PostgresClient, Int) in
+            if state.away { throw DatabaseAway() }
+            state.nextWaiting += 1
+            state.waiting[state.nextWaiting] = { answer.giveUnlessLeased(.failure(DatabaseAway())) }
+            return (state.client, state.nextWaiting)
+        }
+        defer { _ = current.withLock { $0.waiting.removeValue(forKey: number) } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 answer.wait(continuation)
@@ -144,9 +158,12 @@ final class PostgresLink: Sendable {
                     }
                 }
                 let timer = Task {
-                    // Not leased in time: the pool is given up on. Leased: the query's own limit applies, and a
-                    // second after it the caller is answered even if the closed connection never says so.
-                    try? await Task.sleep(for: Self.leaseLimit)
+                    // Slow to lease: is the database there? Not leased in time: the pool is given up on. Leased:
+                    // the query's own limit applies, and a second after it the caller is answered even if the
+                    // closed connection never says so.
+                    try? await Task.sleep(for: Self.suspectAfter)
+                    if !answer.isLeased && !Task.isCancelled { self.suspect() }
+                    try? await Task.sleep(for: Self.leaseLimit - Self.suspectAfter)
                     answer.giveUnlessLeased(.failure(DeadlinePassed()))
                     try? await Task.sleep(for: Self.queryLimit + .seconds(1))
                     answer.give(.failure(DeadlinePassed()))
@@ -193,7 +210,11 @@ final class PostgresLink: Sendable {
                 if replaced { logger.notice("the database at \(address) is back; reconnected") }
                 return
             }
-            current.withLock { $0.away = true }
+            let waiting = current.withLock { state in
+                state.away = true
+                return Array(state.waiting.values)
+            }
+            for fail in waiting { fail() }
             if !reported {
                 logger.error("the database at \(address) cannot be reached; retrying with backoff")
                 reported = true
@@ -232,6 +253,9 @@ final class PostgresLink: Sendable {
 /// An operation ran out of time.
 struct DeadlinePassed: Error {}
 
+/// An operation waiting for a connection was given up on: the database was found away meanwhile.
+struct DatabaseAway: Error {}
+
 /// The one answer of an operation raced against its deadlines and its caller's cancellation: the first to give one
 /// resumes the caller; what comes later is dropped, and the tasks still running are cancelled. The lease, the lease
 /// deadline and the caller's cancellation are decided under the same lock, so an operation told it failed never
@@ -264,6 +288,8 @@ final class OneAnswer<T: Sendable>: Sendable {
         }
         if now { cancel() }
     }
+
+    var isLeased: Bool { state.withLock { $0.leased } }
 
     /// Marks the connection leased; false when the caller has been answered already.
     func lease() -> Bool {
@@ -321,7 +347,7 @@ extension StoreError {
             return
         }
         // The pool's own error (its module is not imported): it gave up making connections.
-        if String(describing: type(of: error)) == "ConnectionPoolError" {
+        if error is DatabaseAway || String(describing: type(of: error)) == "ConnectionPoolError" {
             self = .unavailable("the database at \(address) cannot be reached")
             return
         }
