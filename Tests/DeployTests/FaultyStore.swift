@@ -155,6 +155,11 @@ final class FaultyStore: DeployStore {
         return try await base.holdsLease(lease, margin: margin)
     }
 
+    func leaseHolder(deployment id: Int64) async throws(StoreError) -> String? {
+        if leasesLost.withLock({ $0 }) { return nil }
+        return try await base.leaseHolder(deployment: id)
+    }
+
     func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
         try await base.interruptExpiredLeases(reason: reason)
     }

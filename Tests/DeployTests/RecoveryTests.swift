@@ -64,6 +64,40 @@ import Testing
         #expect(try await fixture.steps(after).map(\.status) == [.cancelled, .skipped])
     }
 
+    @Test func aDeploymentWhoseLeaseAnotherNodeHoldsIsLeftToIt() async throws {
+        let fixture = try await DeployFixture(yaml: "build:\n  - true\n")
+        _ = try await fixture.deploy(try fixture.push("one", files: ["a": "1"]))
+        func running(_ message: String, leasedBy owner: String?) async throws -> Deployment {
+            let sha = try fixture.push(message, files: ["a": message])
+            var (deployment, _) = try await fixture.store.enqueue(
+                DeploymentRequest(app: "hello", trigger: .push, ref: "main", commit: sha))
+            if let owner {
+                _ = try await fixture.store.takeLease(deployment: deployment.id, owner: owner, duration: 60)
+            }
+            deployment.status = .running
+            deployment.phase = .build
+            deployment.startedAt = Date()
+            try await fixture.store.save(deployment)
+            var step = try await fixture.store.insertSteps([
+                StepPlan(deploymentId: deployment.id, position: 0, phase: .build, name: "build")
+            ])[0]
+            step.status = .running
+            try await fixture.store.save(step)
+            return deployment
+        }
+        // Another node on the same store runs one; this node ran one before its restart; one has no lease at all.
+        let theirs = try await running("two", leasedBy: "elsewhere")
+        let ours = try await running("three", leasedBy: fixture.context.node)
+        let unleased = try await running("four", leasedBy: nil)
+
+        let report = try await Recovery(context: fixture.context).run(pipelines: [fixture.pipeline])
+        #expect(report.interrupted.sorted() == [ours.id, unleased.id])
+        #expect(try await fixture.store.deployment(theirs.id)?.status == .running)
+        #expect(try await fixture.steps(theirs).map(\.status) == [.running])
+        #expect(try await fixture.steps(ours).map(\.status) == [.cancelled])
+        #expect(try await fixture.store.deployment(unleased.id)?.status == .interrupted)
+    }
+
     @Test func stepProcessesWithNoRecordedGroupAreFoundByTheirEnvironment() async throws {
         let fixture = try await DeployFixture(yaml: "build:\n  - \"true\"\n")
         let sha = try fixture.push("one", files: ["a": "1"])

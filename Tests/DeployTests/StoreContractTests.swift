@@ -255,6 +255,8 @@ import Testing
         #expect(try await store.holdsLease(first, margin: 120) == false, "not for that long")
         #expect(try await store.renewLease(first, duration: 120))
         #expect(try await store.holdsLease(first, margin: 90), "renewed")
+        #expect(try await store.leaseHolder(deployment: deployment.id) == "n1")
+        #expect(try await store.leaseHolder(deployment: 999) == nil, "never leased")
 
         // Its owner may take it again (a restart): a greater token, and the old lease is gone.
         let again = try #require(try await store.takeLease(deployment: deployment.id, owner: "n1", duration: 60))
@@ -269,6 +271,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await store.renewLease(short, duration: 60) == false)
         #expect(try await store.holdsLease(short, margin: 0) == false)
+        #expect(try await store.leaseHolder(deployment: other.id) == nil, "expired")
         let taken = try #require(
             try await kind.open(scratch).takeLease(deployment: other.id, owner: "n2", duration: 60))
         #expect(taken.fence > short.fence && short.fence > again.fence)

@@ -78,7 +78,7 @@ struct Recovery: Sendable {
     func run(pipelines: [Pipeline]) async throws(StoreError) -> RecoveryReport {
         var report = RecoveryReport()
         try await reserveIDs(for: pipelines)
-        try await endLeftoverSteps(&report)
+        try await endLeftoverSteps(of: Set(pipelines.map(\.app)), &report)
         let refused = try await interruptRunningDeployments(pipelines, &report)
         for pipeline in pipelines {
             if let gated = refused[pipeline.app] { try await switchBack(from: gated, of: pipeline, &report) }
@@ -106,11 +106,22 @@ struct Recovery: Sendable {
         return report
     }
 
-    /// Steps that outlived the daemon: their process groups get SIGTERM, then SIGKILL.
-    private func endLeftoverSteps(_ report: inout RecoveryReport) async throws(StoreError) {
+    /// Whether deployment `id` is this node's to recover: nobody holds its lease, or this node does (it ran it
+    /// before a restart). A lease another node holds means that node runs it; on a store shared by several nodes,
+    /// one starting up must not end another's work.
+    private func isOurs(_ id: Int64) async throws(StoreError) -> Bool {
+        let holder = try await context.store.leaseHolder(deployment: id)
+        return holder == nil || holder == context.node
+    }
+
+    /// Steps that outlived the daemon: their process groups get SIGTERM, then SIGKILL. A process group is a number
+    /// on the machine that ran the step, so only those of apps defined here are signalled.
+    private func endLeftoverSteps(of apps: Set<String>, _ report: inout RecoveryReport) async throws(StoreError) {
         let store = context.store
         for var step in try await store.runningSteps() {
-            if let group = step.processGroup, ProcessGroup(group).isAlive {
+            guard try await isOurs(step.deploymentId) else { continue }
+            let app = try await store.deployment(step.deploymentId)?.app
+            if let group = step.processGroup, let app, apps.contains(app), ProcessGroup(group).isAlive {
                 await ProcessGroup(group).terminate(grace: context.runner.killGrace)
                 report.endedProcessGroups.append(group)
             }
@@ -121,7 +132,8 @@ struct Recovery: Sendable {
         }
     }
 
-    /// Deployments that were running are interrupted; nothing is retried behind the user's back. Any of their step
+    /// Deployments that were running are interrupted, except those whose lease another node holds; nothing is
+    /// retried behind the user's back. Any of their step
     /// processes the store had no group for are found by their environment and ended too. Returns, by app, the
     /// gated deployments among them: git refused their pushes when the daemon (and with it the hook's answer) went.
     private func interruptRunningDeployments(
@@ -133,6 +145,11 @@ struct Recovery: Sendable {
         let store = context.store
         let layouts = Dictionary(pipelines.map { ($0.app, context.layout(for: $0)) }, uniquingKeysWith: { a, _ in a })
         for var deployment in try await store.deployments(status: .running) {
+            guard try await isOurs(deployment.id) else {
+                context.logger.about(app: deployment.app, deployment: deployment.id)
+                    .notice("left running: another node holds its lease")
+                continue
+            }
             if let layout = layouts[deployment.app] {
                 for group in StrayProcesses.groups(deployment: deployment.id, deployTo: layout.deployTo)
                 where group.isAlive {

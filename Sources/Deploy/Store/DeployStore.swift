@@ -124,6 +124,10 @@ public protocol DeployStore: Sendable {
     /// Whether `lease` is still held, with at least `margin` seconds to go.
     func holdsLease(_ lease: Lease, margin: TimeInterval) async throws(StoreError) -> Bool
 
+    /// The owner of the lease on deployment `id` while it has not expired, by the store's clock; nil when it
+    /// expired or none was ever taken.
+    func leaseHolder(deployment id: Int64) async throws(StoreError) -> String?
+
     /// Marks `interrupted`, with `reason` as its error, every running deployment whose lease has expired: its node
     /// died, or lost the store. Returns them as they are now.
     func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment]

@@ -479,6 +479,14 @@ public final class PostgresStore: DeployStore {
         }
     }
 
+    public func leaseHolder(deployment id: Int64) async throws(StoreError) -> String? {
+        try await run { connection, logger in
+            let rows = try await connection.query(
+                "SELECT owner FROM lease WHERE deployment_id = \(id) AND expires_at > now()", logger: logger)
+            return try await rows.decode(String.self).first(where: { _ in true })
+        }
+    }
+
     public func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
         let finished = PostgresTime.stored(Date())
         return try await run { connection, logger in

@@ -394,6 +394,14 @@ public final class SQLiteStore: DeployStore {
         }
     }
 
+    public func leaseHolder(deployment id: Int64) async throws(StoreError) -> String? {
+        let now = UTCTime.sqlText(Date())
+        return try await read { db in
+            try String.fetchOne(
+                db, sql: "SELECT owner FROM lease WHERE deployment_id = ? AND expires_at > ?", arguments: [id, now])
+        }
+    }
+
     public func interruptExpiredLeases(reason: String) async throws(StoreError) -> [Deployment] {
         let nowText = UTCTime.sqlText(Date())
         let now = UTCTime.parse(nowText) ?? Date()  // as it reads back
