@@ -25,6 +25,9 @@ import Testing
         #expect(fetches(fixture) == 1, "one fetch for three apps")
         #expect(try mirrorFolders(fixture).count == 1)
         #expect(Set(Self.apps.keys.map { fixture.daemon.mirrorPath(app: $0) }).count == 1)
+        // Where SPEC.md's "On disk" has each app's mirror: a link to the one they share.
+        let shared = try mirrorFolders(fixture)
+        for app in Self.apps.keys { #expect(try appLink(fixture, app) == shared.first) }
     }
 
     @Test func removingOneAppLeavesTheOtherWorkingAndTheLastTakesTheMirror() async throws {
@@ -36,6 +39,8 @@ import Testing
         try FileManager.default.removeItem(atPath: fixture.apps.pipelines + "/api.yml")
         try await reload(fixture)
         #expect(FileManager.default.fileExists(atPath: mirror), "web still follows the repository")
+        #expect(try appLink(fixture, "api") == nil, "api's link goes with it")
+        #expect(try appLink(fixture, "web") == (mirror as NSString).lastPathComponent)
 
         let two = try fixture.push("two")
         let deployed = try #require(try await fixture.pushed("web", after: two).first)
@@ -63,16 +68,21 @@ import Testing
         let deployed = try await fixture.daemon.deploy(app: "api", ref: nil)
         #expect(try await fixture.finished(deployed.id).status == .succeeded)
         #expect(try mirrorFolders(fixture) == [(second as NSString).lastPathComponent])
+        #expect(try appLink(fixture, "api") == (second as NSString).lastPathComponent)
     }
 
     /// At start-up, folders under `<state>/repos/` that no app's repository has (the earlier layout of one mirror
-    /// per app, or the mirror of an app removed while the daemon was down) are removed.
+    /// per app, or the mirror of an app removed while the daemon was down) are removed; an app's old mirror makes
+    /// way for its link to the shared one.
     @Test func startingUpRemovesMirrorsNoAppFollows() async throws {
         let fixture = try await DaemonFixture(apps: ["api": ""])
         _ = try await fixture.pushed("api", after: try fixture.push("one")).asyncMap {
             try await fixture.finished($0.id)
         }
-        let stray = fixture.apps.state + "/repos/api.git"
+        let old = fixture.apps.state + "/repos/api.git"
+        try FileManager.default.removeItem(atPath: old)
+        try GitCLI.run(["init", "-q", "--bare", old])
+        let stray = fixture.apps.state + "/repos/gone.git"
         try GitCLI.run(["init", "-q", "--bare", stray])
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -82,7 +92,10 @@ import Testing
             logger: logger)
         try await again.prepare()
         #expect(!FileManager.default.fileExists(atPath: stray))
-        #expect(FileManager.default.fileExists(atPath: try #require(again.mirrorPath(app: "api"))))
+        let mirror = try #require(again.mirrorPath(app: "api"))
+        #expect(FileManager.default.fileExists(atPath: mirror))
+        #expect(try appLink(fixture, "api") == (mirror as NSString).lastPathComponent)
+        #expect(try mirrorFolders(fixture) == [(mirror as NSString).lastPathComponent])
     }
 
     @Test func oneRepositoryWrittenTwoWaysHasOneMirror() throws {
@@ -108,7 +121,15 @@ import Testing
             .reduce(0, +)
     }
 
+    /// The folders under `<state>/repos/`, not the apps' links to them.
     private func mirrorFolders(_ fixture: DaemonFixture) throws -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: fixture.apps.state + "/repos")) ?? []
+        let root = fixture.apps.state + "/repos"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
+            .filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/" + $0)) == nil }
+    }
+
+    /// Where `<state>/repos/<app>.git` links to; nil when it is no link.
+    private func appLink(_ fixture: DaemonFixture, _ app: String) throws -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: fixture.apps.state + "/repos/\(app).git")
     }
 }

@@ -107,7 +107,47 @@ final class MirrorPool: Sendable {
                 context.logger.warning("cannot remove the mirror \(mirror.path): \(error)")
             }
         }
-        if first { await removeStrayFolders(keeping: Set(followed.keys.map(context.mirrorPath(repository:)))) }
+        let links = await linkApps(pipelines)
+        if first {
+            await removeStrayFolders(keeping: Set(followed.keys.map(context.mirrorPath(repository:))).union(links))
+        }
+    }
+
+    /// `<state>/repos/<app>.git`, where SPEC.md's "On disk" puts an app's mirror: a relative link to the mirror of
+    /// its repository, which apps following the same repository share. Links of apps gone, or whose repository
+    /// changed, are removed or pointed anew, and a folder in a link's place (an app's own mirror, from before
+    /// mirrors were shared) is removed; a link to a mirror not made yet dangles until its first fetch. Returns the
+    /// links' paths.
+    private func linkApps(_ pipelines: [Pipeline]) async -> Set<String> {
+        let root = context.stateDirectory + "/repos"
+        let wanted = Dictionary(
+            pipelines.map { pipeline in
+                let mirror = context.mirrorPath(repository: RepositoryURL.normalize(pipeline.repository))
+                return ("\(root)/\(pipeline.app).git", String(mirror.dropFirst(root.count + 1)))
+            }, uniquingKeysWith: { a, _ in a })
+        let logger = context.logger
+        await Blocking.run {
+            let files = FileManager.default
+            try? files.createDirectory(atPath: root, withIntermediateDirectories: true)
+            for name in (try? files.contentsOfDirectory(atPath: root)) ?? [] {
+                let path = root + "/" + name
+                // Only links are the apps'; a folder is a mirror, and a mirror's name is never a link's.
+                guard let target = try? files.destinationOfSymbolicLink(atPath: path), wanted[path] != target
+                else { continue }
+                try? files.removeItem(atPath: path)
+            }
+            let mirrors = Set(wanted.values.map { root + "/" + $0 })
+            for (path, target) in wanted where (try? files.destinationOfSymbolicLink(atPath: path)) != target {
+                // A folder there is an app's own mirror from before mirrors were shared.
+                if !mirrors.contains(path) { try? files.removeItem(atPath: path) }
+                do {
+                    try files.createSymbolicLink(atPath: path, withDestinationPath: target)
+                } catch {
+                    logger.warning("cannot link \(path) to the mirror \(target): \(error)")
+                }
+            }
+        }
+        return Set(wanted.keys)
     }
 
     /// Removes the folders under `<state>/repos/` that are not in `keeping`.
