@@ -13,9 +13,9 @@ import PostgresNIO
 /// - An operation still waiting for a connection after `suspectAfter` starts a probe: a database that stopped is
 ///   found away within a second or so, not at the lease deadline.
 /// - Once the database is found away, operations fail at once (`StoreError.unavailable`), those waiting for a
-///   connection as well as those that come later, while a probe tries a fresh connection with a growing backoff. When the probe gets through,
-///   the pool is replaced by a new one: connections stuck on the old network path are dropped with it, and the new
-///   pool starts without the old one's backoff.
+///   connection as well as those that come later, while a probe tries a fresh connection with a growing backoff.
+///   When the probe gets through, the pool is replaced by a new one: connections stuck on the old network path are
+///   dropped with it, and the new pool starts without the old one's backoff.
 final class PostgresLink: Sendable {
     /// How long an operation may wait for a connection from the pool, and then for its queries.
     /// A busy pool (many deployments and requests at once) can take seconds to hand out a connection, as SQLite's
