@@ -39,9 +39,9 @@ TRIAGE = [
      "product (minor): a method the document does not list on a known path answers 404 `there is no such route`; "
      "RFC 9110 §15.5.6 wants 405 with an Allow header. Not in SPEC.md either way."),
     ("positive_data_acceptance", r"POST /hooks/push",
-     "seen so far, expected: the gated hook's `gate.object_directories` must be git's quarantine directories inside the "
-     "app's repository, which no schema can say (the document's description does); any other path is answered "
-     "400 `... is not an object directory of <app>'s repository`, and nothing is deployed from it."),
+     "seen so far, expected: the gated hook's `gate.object_directories` must be git's quarantine directories "
+     "inside the app's repository, which no schema can say (the document's description does); any other path is "
+     "answered 400 `... is not an object directory of <app>'s repository`, and nothing is deployed from it."),
     ("negative_data_rejection", r"POST /api/v1/apps/\{app\}/(deploy|rollback)",
      "OpenAPI/product mismatch (minor): the document types `ref` and `to` as non-null, but the daemon takes "
      "`{\"ref\": null}` / `{\"to\": null}` as if the field were absent and answers 202. Either the document says "
