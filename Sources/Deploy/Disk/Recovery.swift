@@ -133,9 +133,9 @@ struct Recovery: Sendable {
     }
 
     /// Deployments that were running are interrupted, except those whose lease another node holds; nothing is
-    /// retried behind the user's back. Any of their step
-    /// processes the store had no group for are found by their environment and ended too. Returns, by app, the
-    /// gated deployments among them: git refused their pushes when the daemon (and with it the hook's answer) went.
+    /// retried behind the user's back. Any of their step processes the store had no group for are found by their
+    /// environment and ended too. Returns, by app, the gated deployments among them: git refused their pushes when
+    /// the daemon (and with it the hook's answer) went.
     private func interruptRunningDeployments(
         _ pipelines: [Pipeline], _ report: inout RecoveryReport
     )
