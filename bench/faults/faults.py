@@ -31,11 +31,11 @@ Six parts, each against the real `slipway serve` binary and real git repositorie
    next to a deploy_to with live and kept releases; the daemon starts again and ten deploys follow, some failing in
    build and one failing its health check: the releases on disk are adopted, new ids start above them, no live
    release is lost and current never dangles.
-6. PostgreSQL (issue 19; --skip-postgres leaves it out): on a throwaway server (script/test-postgres), the database is stopped and started again
-   while a build runs, for 3 s and for longer than a deployment's lease (30 s); and for 3 s during a burst of 300
-   signed deliveries; and the daemon is SIGKILLed while a build runs. Nothing answered 2xx is lost, no error but
-   503 store_unavailable, the daemon recovers by itself, a deployment that lost its lease switches nothing and ends
-   interrupted, no build runs twice, and the next push deploys.
+6. PostgreSQL (issue 19; --skip-postgres leaves it out): on a throwaway server (script/test-postgres), the database
+   is stopped and started again while a build runs, for 3 s and for longer than a deployment's lease (30 s); and for
+   3 s during a burst of 300 signed deliveries; and the daemon is SIGKILLed while a build runs. Nothing answered 2xx
+   is lost, no error but 503 store_unavailable, the daemon recovers by itself, a deployment that lost its lease
+   switches nothing and ends interrupted, no build runs twice, and the next push deploys.
 
 The parts are crash.py, disk.py, remote.py, pushtime.py, state.py and postgres.py; fixture.py holds what they share (the run's context, the
 repositories, the daemon and its store), invariants.py the checks, and bench/harness the helpers every harness
